@@ -1,0 +1,35 @@
+"""awkward-bridge: Awkward Arrays between Python and a multithreaded Julia server, zero-copy."""
+
+from .client import Bridge, Handle
+from .errors import (
+    BridgeError,
+    FunctionNotFound,
+    InvalidArray,
+    JuliaError,
+    JuliaNotFound,
+    ProtocolError,
+    ResultTypeError,
+    ServerDied,
+    SharedMemoryFull,
+    ShuttingDown,
+    UnknownClient,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Bridge",
+    "BridgeError",
+    "FunctionNotFound",
+    "Handle",
+    "InvalidArray",
+    "JuliaError",
+    "JuliaNotFound",
+    "ProtocolError",
+    "ResultTypeError",
+    "ServerDied",
+    "SharedMemoryFull",
+    "ShuttingDown",
+    "UnknownClient",
+    "__version__",
+]

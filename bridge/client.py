@@ -1,0 +1,299 @@
+"""The public API: ``Bridge`` (one client of a Julia server) and ``Handle`` (an array kept there)."""
+
+from __future__ import annotations
+
+import atexit
+import os
+import queue
+import secrets
+import threading
+import time
+import weakref
+from pathlib import Path
+from typing import Any, Optional, Union
+
+import awkward as ak
+import numpy as np
+
+from .codec import PlacedArray, open_array, place_array
+from .errors import BridgeError
+from .gc import collect_dead_segments
+from .launcher import ServerProcess, spawn_server
+from .leases import ResultLeases
+from .protocol import PROTOCOL_VERSION, ArrayRef, HandleRef, from_wire, to_wire
+from .shm import Segment
+from .transport import Connection
+
+
+class Handle:
+    """An array placed in shared memory once by ``Bridge.send`` and kept by the server.
+
+    Pass it to ``Bridge.call`` instead of the array. ``drop()`` frees it on both sides; a handle
+    that is garbage-collected is dropped at the bridge's next message.
+    """
+
+    def __init__(self, bridge: Bridge, handle_id: int) -> None:
+        self.id = handle_id
+        self._bridge = bridge
+        # a finalizer may run in any thread at any allocation: it only enqueues the id
+        self._finalizer = weakref.finalize(self, bridge._dropped.put, handle_id)
+        self._finalizer.atexit = False  # Bridge.close (also at exit) frees every handle
+
+    def __repr__(self) -> str:
+        return f"Handle(id={self.id}{', dropped' if self.dropped else ''})"
+
+    @property
+    def dropped(self) -> bool:
+        """Whether the handle was dropped (or its bridge closed)."""
+        return not self._finalizer.alive or self._bridge.closed
+
+    def drop(self) -> None:
+        """Tell the server to forget the array and free its shared memory; idempotent."""
+        if self._finalizer.detach() is not None:
+            self._bridge._drop(self.id)
+
+
+class Bridge:
+    """A client of a Julia server, safe to use from several threads.
+
+    Without ``address`` it starts a private server (``threads`` workers, ``julia`` executable)
+    and stops it at ``close()``; with an ``ipc://`` or ``tcp://`` address it connects to a
+    running one. ``lease_ttl`` is the lease time requested from the server (docs/ownership.md).
+    """
+
+    def __init__(
+        self,
+        address: Optional[str] = None,
+        *,
+        threads: Optional[int] = None,
+        julia: Optional[str] = None,
+        lease_ttl: float = 30.0,
+    ) -> None:
+        if address is not None:
+            if not address.startswith(("ipc://", "tcp://")):
+                raise ValueError(f"address must start with ipc:// or tcp://, not {address!r}")
+            if threads is not None or julia is not None:
+                raise ValueError("threads and julia apply only to a private server (no address)")
+        if not lease_ttl > 0:
+            raise ValueError(f"lease_ttl must be positive, not {lease_ttl}")
+        collect_dead_segments()  # regions of dead clients go at the next start-up (docs/ownership.md)
+        self.client_id = secrets.token_hex(16)
+        self._closed = False
+        self._lock = threading.Lock()
+        self._leases = ResultLeases()
+        self._handles: dict[int, PlacedArray] = {}
+        self._dropped: queue.SimpleQueue[int] = queue.SimpleQueue()
+        self._server: Optional[ServerProcess] = None
+        self._connection: Optional[Connection] = None
+        try:
+            if address is None:
+                self._server = spawn_server(threads=threads, julia=julia, lease_ttl=lease_ttl)
+                address = self._server.address
+            self._connection = Connection(
+                address,
+                self.client_id,
+                lease_ttl=lease_ttl,
+                outbox=self._outbox,
+                server_alive=self._server.alive if self._server is not None else None,
+            )
+            self.server_info = self._hello(lease_ttl)
+        except BaseException:
+            self._shut_down()
+            raise
+        atexit.register(self.close)
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else f"server pid {self.server_info['server_pid']}"
+        return f"Bridge({self.address!r}, {state})"
+
+    def __enter__(self) -> Bridge:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    @property
+    def address(self) -> str:
+        """The server's ZeroMQ endpoint."""
+        assert self._connection is not None
+        return self._connection.address
+
+    @property
+    def closed(self) -> bool:
+        """Whether ``close()`` was called."""
+        return self._closed
+
+    def eval(self, code: str) -> Any:
+        """Evaluate Julia ``code`` in this client's module; the last value, or None."""
+        return self._result(self._request("eval", code=code))
+
+    def include(self, path: Union[str, os.PathLike]) -> Any:
+        """Evaluate a Julia source file in this client's module (errors name the file)."""
+        source = Path(path).resolve()
+        return self._result(self._request("eval", code=source.read_text(encoding="utf-8"), filename=str(source)))
+
+    def call(self, name: str, *args: Any) -> Any:
+        """Call Julia function ``name`` (optionally dotted) with ``args``; its result as Python.
+
+        Arrays (``ak.Array``, numpy arrays, lists) are copied into shared memory for the duration
+        of the call; ``Handle``s, numbers, bools, strings, None, tuples and dicts go as they are.
+        """
+        placed: list[PlacedArray] = []
+        try:
+            wire_args = [to_wire(self._argument(arg, placed)) for arg in args]
+            result = self._request("call", fn=name, args=wire_args)
+        finally:
+            # the server's lease on the arguments ends with the reply (or with the server)
+            for array in placed:
+                _free(array.segments)
+        return self._result(result)
+
+    def send(self, array: Any) -> Handle:
+        """Place ``array`` in shared memory once and have the server keep it; reuse it in calls."""
+        placed = place_array(array)
+        try:
+            handle_ref = from_wire(self._request("send", array=to_wire(placed.ref)))
+            if not isinstance(handle_ref, HandleRef):
+                raise BridgeError(f"send answered {handle_ref!r:.80} instead of a handle")
+            with self._lock:
+                if handle_ref.id in self._handles:
+                    raise BridgeError(f"the server gave out handle {handle_ref.id} twice")
+                self._handles[handle_ref.id] = placed
+        except BaseException:
+            _free(placed.segments)
+            raise
+        return Handle(self, handle_ref.id)
+
+    def ping(self) -> float:
+        """Round-trip time of one ``ping``, in seconds."""
+        start = time.perf_counter()
+        self._request("ping")
+        return time.perf_counter() - start
+
+    def stats(self) -> dict:
+        """The server's counters (docs/protocol.md, section 6)."""
+        stats = self._request("stats")
+        if not isinstance(stats, dict):
+            raise BridgeError(f"stats answered {stats!r:.80} instead of a map")
+        return stats
+
+    def close(self) -> None:
+        """Say ``bye``, free every handle, stop a private server; idempotent."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        atexit.unregister(self.close)
+        connection = self._connection
+        if connection is not None and connection.responsive():
+            try:
+                connection.request("bye")
+            except BridgeError:
+                pass  # the server is gone or already forgot this client: nothing left to tell it
+        self._shut_down()
+
+    def _hello(self, lease_ttl: float) -> dict:
+        info = self._request("hello", pid=os.getpid(), lease_ttl=float(lease_ttl))
+        granted = info.get("lease_ttl") if isinstance(info, dict) else None
+        if not isinstance(granted, (int, float)) or isinstance(granted, bool) or not granted > 0:
+            raise BridgeError(f"hello answered {info!r:.200}, without a positive lease_ttl")
+        if info.get("protocol") != PROTOCOL_VERSION:
+            raise BridgeError(f"the server speaks protocol {info.get('protocol')!r}, this client {PROTOCOL_VERSION}")
+        assert self._connection is not None
+        self._connection.lease_ttl = float(granted)
+        return info
+
+    def _request(self, op: str, **fields: Any) -> Any:
+        if self._connection is None or self._closed:
+            raise BridgeError("this Bridge is closed")
+        return self._connection.request(op, **fields)
+
+    def _argument(self, value: Any, placed: list[PlacedArray]) -> Any:
+        """``value`` with its arrays placed in shared memory (appended to ``placed``) and handles as refs."""
+        if isinstance(value, Handle):
+            if value._bridge is not self:
+                raise BridgeError(f"{value!r} belongs to another Bridge")
+            if value.dropped:
+                raise BridgeError(f"{value!r} was dropped")
+            return HandleRef(value.id)
+        if isinstance(value, (ak.Array, np.ndarray, list)):
+            array = place_array(value)
+            placed.append(array)
+            return array.ref
+        if isinstance(value, tuple):
+            return tuple(self._argument(item, placed) for item in value)
+        if isinstance(value, dict):
+            return {key: self._argument(item, placed) for key, item in value.items()}
+        return value
+
+    def _result(self, value: Any) -> Any:
+        return self._open(from_wire(value))
+
+    def _open(self, value: Any) -> Any:
+        """A ``from_wire`` value with its arrays opened; each array's lease is held until it is garbage."""
+        if isinstance(value, ArrayRef):
+            on_release = self._leases.hold(value.lease) if value.lease is not None else None
+            return open_array(value, on_release=on_release)
+        if isinstance(value, HandleRef):
+            raise BridgeError(f"the server answered a handle ({value.id}) where a value was expected")
+        if isinstance(value, list):
+            return [self._open(item) for item in value]
+        if isinstance(value, tuple):
+            return tuple(self._open(item) for item in value)
+        if isinstance(value, dict):
+            return {key: self._open(item) for key, item in value.items()}
+        return value
+
+    def _outbox(self) -> list[tuple[str, dict[str, Any]]]:
+        """Releases and drops noticed by finalizers since the last message, to post before the next."""
+        messages: list[tuple[str, dict[str, Any]]] = []
+        leases = self._leases.take_released()
+        if leases:
+            messages.append(("release", {"leases": leases}))
+        dropped = self._take_dropped()
+        if dropped:
+            messages.append(("drop", {"handles": dropped}))
+        return messages
+
+    def _take_dropped(self) -> list[int]:
+        ids = []
+        while True:
+            try:
+                handle_id = self._dropped.get_nowait()
+            except queue.Empty:
+                return ids
+            with self._lock:
+                array = self._handles.pop(handle_id, None)
+            if array is not None:
+                # the server mapped the handle at send: unlinking the name leaves its view intact
+                _free(array.segments)
+                ids.append(handle_id)
+
+    def _drop(self, handle_id: int) -> None:
+        with self._lock:
+            array = self._handles.pop(handle_id, None)
+        if array is None:
+            return  # the bridge was closed, which freed it
+        try:
+            if not self._closed:
+                self._request("drop", handles=[handle_id])
+        finally:
+            _free(array.segments)
+
+    def _shut_down(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+        self._leases.forget()
+        with self._lock:
+            handles, self._handles = self._handles, {}
+        for array in handles.values():
+            _free(array.segments)
+        if self._server is not None:
+            self._server.stop()
+
+
+def _free(segments: list[Segment]) -> None:
+    """Unlink and close segments this process created."""
+    for segment in segments:
+        segment.unlink()
+        segment.close()

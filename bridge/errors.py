@@ -1,0 +1,72 @@
+"""Exceptions raised by the bridge. Server-side names match ``error.type`` in docs/protocol.md."""
+
+from __future__ import annotations
+
+
+class BridgeError(Exception):
+    """Base class of every exception the bridge raises."""
+
+
+class JuliaError(BridgeError):
+    """An exception raised on the Julia server, with its Julia type, message and backtrace."""
+
+    def __init__(self, julia_type: str, message: str, backtrace: str = "") -> None:
+        self.julia_type = julia_type
+        self.message = message
+        self.backtrace = backtrace
+        text = f"{julia_type}: {message}"
+        if backtrace:
+            text += f"\n\nJulia backtrace:\n{backtrace}"
+        super().__init__(text)
+
+
+class ProtocolError(JuliaError):
+    """The server could not understand a request (docs/protocol.md)."""
+
+
+class UnknownClient(JuliaError):
+    """The server does not know this client (never said hello, or its leases expired)."""
+
+
+class InvalidArray(JuliaError):
+    """An array failed the server's validation; the message names the node and buffer key."""
+
+
+class FunctionNotFound(JuliaError):
+    """``call`` named a Julia function that is not defined on the server."""
+
+
+class ResultTypeError(JuliaError):
+    """A Julia result has no Python equivalent."""
+
+
+class SharedMemoryFull(BridgeError):
+    """Shared memory could not be reserved; the message names the size needed and the limit."""
+
+
+class ShuttingDown(JuliaError):
+    """The server is stopping and takes no new work."""
+
+
+class ServerDied(BridgeError):
+    """The server stopped answering (killed, crashed or unreachable) while a request was pending."""
+
+
+class JuliaNotFound(BridgeError):
+    """No Julia executable could be found or installed."""
+
+
+_BY_JULIA_TYPE: dict[str, type[JuliaError]] = {
+    cls.__name__: cls
+    for cls in (ProtocolError, UnknownClient, InvalidArray, FunctionNotFound, ResultTypeError, ShuttingDown)
+}
+
+
+def error_from_reply(error: dict) -> BridgeError:
+    """Turn a reply's ``error`` map into the matching Python exception."""
+    julia_type = str(error.get("type", "Exception"))
+    message = str(error.get("message", ""))
+    backtrace = str(error.get("backtrace", ""))
+    if julia_type == "SharedMemoryFull":
+        return SharedMemoryFull(message)
+    return _BY_JULIA_TYPE.get(julia_type, JuliaError)(julia_type, message, backtrace)

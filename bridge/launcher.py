@@ -1,0 +1,221 @@
+"""Finding Julia and libzmq, and running the Julia server as a child process."""
+
+from __future__ import annotations
+
+import collections
+import glob
+import logging
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
+from pathlib import Path
+from typing import Iterable, Optional, Sequence
+
+from .errors import JuliaNotFound, ServerDied
+
+READY_PREFIX = "AWKWARD_BRIDGE_READY "
+_LOG = logging.getLogger("bridge.server")
+_TAIL_LINES = 40
+
+_INSTALL_HINT = (
+    "Install Julia >= 1.5: on Debian/Ubuntu run scripts/install-julia.sh from the awkward-bridge "
+    "repository; elsewhere download it from https://julialang.org/downloads. Or point the "
+    "AWKWARD_BRIDGE_JULIA environment variable at a julia executable."
+)
+
+
+def find_julia(julia: Optional[str] = None) -> str:
+    """Path of the julia executable: ``julia``, else $AWKWARD_BRIDGE_JULIA, else PATH, else juliapkg."""
+    for source, candidate in (("argument", julia), ("AWKWARD_BRIDGE_JULIA", os.environ.get("AWKWARD_BRIDGE_JULIA"))):
+        if candidate:
+            found = shutil.which(candidate)
+            if found is None:
+                raise JuliaNotFound(f"julia from {source} ({candidate!r}) is not an executable. {_INSTALL_HINT}")
+            return found
+    found = shutil.which("julia")
+    if found is not None:
+        return found
+    try:
+        import juliapkg  # the Julia that juliacall manages, if the user has it
+    except ImportError:
+        raise JuliaNotFound(f"no julia on PATH. {_INSTALL_HINT}") from None
+    return juliapkg.executable()
+
+
+def find_libzmq() -> str:
+    """Path (or soname) of libzmq for the server: $AWKWARD_BRIDGE_LIBZMQ, else pyzmq's bundled copy."""
+    configured = os.environ.get("AWKWARD_BRIDGE_LIBZMQ")
+    if configured:
+        return configured
+    import zmq
+
+    bundled = sorted(glob.glob(str(Path(zmq.__file__).resolve().parent.parent / "pyzmq.libs" / "libzmq*.so*")))
+    return bundled[0] if bundled else "libzmq.so.5"
+
+
+def server_dir() -> Path:
+    """The Julia package directory: ``bridge/julia_server`` in a wheel, else ``<repo>/julia_server``."""
+    packaged = Path(__file__).resolve().parent / "julia_server"
+    if (packaged / "Project.toml").is_file():
+        return packaged
+    return Path(__file__).resolve().parent.parent / "julia_server"
+
+
+def server_command(
+    *,
+    address: str,
+    threads: Optional[int] = None,
+    julia: Optional[str] = None,
+    lease_ttl: float = 30.0,
+    includes: Iterable[str] = (),
+    exit_on_stdin_eof: bool = False,
+) -> list[str]:
+    """The command line that runs the Julia server with ``threads`` workers at ``address``."""
+    workers = threads if threads is not None else (os.cpu_count() or 1)
+    if workers < 1:
+        raise ValueError(f"threads must be >= 1, not {workers}")
+    package = server_dir()
+    command = [
+        find_julia(julia),
+        "--startup-file=no",
+        # one extra thread serves the socket while the workers run calls
+        f"--threads={workers + 1}",
+        f"--project={package}",
+        str(package / "bin" / "serve.jl"),
+        "--address", address,
+        "--lease-ttl", repr(float(lease_ttl)),
+        "--libzmq", find_libzmq(),
+    ]
+    for path in includes:
+        command += ["--include", str(Path(path).resolve())]
+    if exit_on_stdin_eof:
+        command.append("--exit-on-stdin-eof")
+    return command
+
+
+class ServerProcess:
+    """A running Julia server child; ``stop()`` ends it and removes its private directory."""
+
+    def __init__(self, process: subprocess.Popen, private_dir: Optional[str]) -> None:
+        self.process = process
+        self.address = ""
+        self._private_dir = private_dir
+        self._tail: collections.deque[str] = collections.deque(maxlen=_TAIL_LINES)
+        self._ready = threading.Event()
+        self._readers = [
+            threading.Thread(target=self._read_stdout, name=f"akb-server-{process.pid}-stdout", daemon=True),
+            threading.Thread(target=self._read_stderr, name=f"akb-server-{process.pid}-stderr", daemon=True),
+        ]
+        for reader in self._readers:
+            reader.start()
+
+    @property
+    def pid(self) -> int:
+        """The server's process id."""
+        return self.process.pid
+
+    def alive(self) -> bool:
+        """Whether the server process is still running."""
+        return self.process.poll() is None
+
+    def stderr_tail(self) -> str:
+        """The last lines the server wrote to stderr."""
+        return "".join(self._tail)
+
+    def wait_ready(self, timeout: float) -> str:
+        """Wait for the READY line; returns the address the server bound."""
+        if not self._ready.wait(timeout):
+            self.stop(timeout=1.0)
+            raise ServerDied(f"the Julia server did not become ready within {timeout:.0f} s; stderr:\n{self.stderr_tail()}")
+        if not self.address:
+            code = self.stop()
+            raise ServerDied(f"the Julia server exited with code {code} before it was ready; stderr:\n{self.stderr_tail()}")
+        return self.address
+
+    def stop(self, timeout: float = 10.0) -> Optional[int]:
+        """Close stdin (the server then exits by itself), escalate to SIGTERM and SIGKILL if needed."""
+        try:
+            if self.process.stdin is not None:
+                self.process.stdin.close()
+        except OSError:
+            pass  # the server already closed its end
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout / 2)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._join_readers()
+        if self._private_dir is not None:
+            shutil.rmtree(self._private_dir, ignore_errors=True)
+            self._private_dir = None
+        return self.process.returncode
+
+    def _join_readers(self) -> None:
+        for reader in self._readers:
+            if reader is not threading.current_thread():
+                reader.join(timeout=5.0)
+
+    def _read_stdout(self) -> None:
+        stream = self.process.stdout
+        assert stream is not None
+        try:
+            for line in stream:
+                if not self._ready.is_set() and line.startswith(READY_PREFIX):
+                    self.address = line[len(READY_PREFIX):].strip()
+                    self._ready.set()
+                else:
+                    _LOG.info("julia[%d] %s", self.process.pid, line.rstrip("\n"))
+        finally:
+            # EOF before READY: wake the waiter, which finds no address
+            self._ready.set()
+            stream.close()
+
+    def _read_stderr(self) -> None:
+        stream = self.process.stderr
+        assert stream is not None
+        with stream:
+            for line in stream:
+                self._tail.append(line)
+                _LOG.info("julia[%d] %s", self.process.pid, line.rstrip("\n"))
+
+
+def spawn_server(
+    *,
+    address: Optional[str] = None,
+    threads: Optional[int] = None,
+    julia: Optional[str] = None,
+    lease_ttl: float = 30.0,
+    includes: Sequence[str] = (),
+    ready_timeout: float = 300.0,
+) -> ServerProcess:
+    """Start a Julia server and wait until it listens; without ``address`` it gets a private ipc socket."""
+    private_dir = None
+    if address is None:
+        private_dir = tempfile.mkdtemp(prefix="akb-server-")  # mode 0700: only this user can connect
+        address = f"ipc://{private_dir}/socket"
+    try:
+        command = server_command(
+            address=address, threads=threads, julia=julia, lease_ttl=lease_ttl,
+            includes=includes, exit_on_stdin_eof=True,
+        )
+        process = subprocess.Popen(
+            command,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            bufsize=1,
+        )
+    except BaseException:
+        if private_dir is not None:
+            shutil.rmtree(private_dir, ignore_errors=True)
+        raise
+    server = ServerProcess(process, private_dir)
+    server.wait_ready(ready_timeout)
+    return server

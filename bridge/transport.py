@@ -1,0 +1,188 @@
+"""Request/reply with the server over ZeroMQ: one DEALER per thread, a heartbeat, dead-server detection."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+import time
+import weakref
+from typing import Any, Callable, Dict, Iterable, Optional, Tuple
+
+import zmq
+
+from .errors import BridgeError, ServerDied, error_from_reply
+from .protocol import PROTOCOL_VERSION, decode, encode
+
+MAX_FRAME_BYTES = 16 * 1024 * 1024  # the server's ZMQ_MAXMSGSIZE (docs/protocol.md, section 1)
+POLL_SLICE = 0.1  # seconds a waiting request sleeps between liveness checks
+_LOG = logging.getLogger("bridge")
+
+Outbox = Callable[[], Iterable[Tuple[str, Dict[str, Any]]]]
+
+
+class _Channel:
+    """One thread's DEALER socket; ``busy`` while its thread is inside ``request``."""
+
+    def __init__(self, socket: zmq.Socket) -> None:
+        self.socket = socket
+        self.busy = False
+        # runs at most once: from close(), or when the owning thread ends and drops its channel
+        self.close = weakref.finalize(self, socket.close, 0)
+
+
+class Connection:
+    """A client's link to one server, usable from any number of threads.
+
+    ``outbox`` returns fire-and-forget messages (``release``, ``drop``) to post before the next
+    request; ``server_alive`` (for a server this process owns) lets a waiting request fail at once
+    when the server process has exited.
+    """
+
+    def __init__(
+        self,
+        address: str,
+        client_id: str,
+        *,
+        lease_ttl: float,
+        outbox: Optional[Outbox] = None,
+        server_alive: Optional[Callable[[], bool]] = None,
+    ) -> None:
+        self.address = address
+        self.client_id = client_id
+        self.lease_ttl = float(lease_ttl)
+        self._outbox = outbox
+        self._server_alive = server_alive
+        self._context = zmq.Context.instance()
+        self._local = threading.local()
+        self._channels: weakref.WeakSet[_Channel] = weakref.WeakSet()
+        self._channels_lock = threading.Lock()
+        self._ids = itertools.count()
+        self._last_heard = time.monotonic()
+        self._closed = False
+        self._stop = threading.Event()
+        self._heartbeat = threading.Thread(target=self._beat, name=f"akb-heartbeat-{client_id[:8]}", daemon=True)
+        self._heartbeat.start()
+
+    @property
+    def heartbeat_period(self) -> float:
+        """Seconds between pings: a quarter of the lease TTL, as docs/protocol.md asks."""
+        return self.lease_ttl / 4
+
+    @property
+    def dead_after(self) -> float:
+        """Silence (seconds) after which the server is declared dead: a whole lease TTL, four pings."""
+        return self.lease_ttl
+
+    def responsive(self) -> bool:
+        """Whether the server answered within ``dead_after`` (and its process, if owned, runs)."""
+        if self._server_alive is not None and not self._server_alive():
+            return False
+        return time.monotonic() - self._last_heard <= self.dead_after
+
+    @property
+    def closed(self) -> bool:
+        """Whether ``close()`` was called."""
+        return self._closed
+
+    def request(self, op: str, **fields: Any) -> Any:
+        """Send ``op`` with ``fields``, wait for its reply and return its ``result`` (or raise its error)."""
+        channel = self._channel()
+        channel.busy = True
+        try:
+            # close() sets _closed before it looks at busy; checking after setting busy means
+            # either this thread or close() sees the other, never both using the socket
+            if self._closed:
+                raise BridgeError(f"the connection to {self.address} is closed")
+            if self._outbox is not None:
+                for posted_op, posted_fields in self._outbox():
+                    self._send(channel.socket, next(self._ids), posted_op, posted_fields)
+            request_id = next(self._ids)
+            self._send(channel.socket, request_id, op, fields)
+            reply = self._await(channel.socket, request_id, op)
+        finally:
+            channel.busy = False
+            if self._closed:
+                channel.close()
+        if reply.get("ok") is True:
+            return reply.get("result")
+        error = reply.get("error")
+        raise error_from_reply(error if isinstance(error, dict) else {"type": "ProtocolError", "message": f"reply without an error map: {reply!r}"})
+
+    def close(self) -> None:
+        """Stop the heartbeat and close every socket; requests in other threads fail within a poll slice."""
+        self._closed = True
+        self._stop.set()
+        if self._heartbeat is not threading.current_thread():
+            self._heartbeat.join()
+        with self._channels_lock:
+            channels = list(self._channels)
+        for channel in channels:
+            if not channel.busy:
+                channel.close()
+
+    def _channel(self) -> _Channel:
+        channel = getattr(self._local, "channel", None)
+        if channel is None:
+            if self._closed:
+                raise BridgeError(f"the connection to {self.address} is closed")
+            socket = self._context.socket(zmq.DEALER)
+            socket.setsockopt(zmq.LINGER, 0)
+            socket.setsockopt(zmq.RCVTIMEO, int(POLL_SLICE * 1000))
+            socket.connect(self.address)
+            channel = _Channel(socket)
+            with self._channels_lock:
+                self._channels.add(channel)
+            self._local.channel = channel
+        return channel
+
+    def _send(self, socket: zmq.Socket, request_id: int, op: str, fields: dict[str, Any]) -> None:
+        frame = encode({"v": PROTOCOL_VERSION, "id": request_id, "client": self.client_id, "op": op, **fields})
+        if len(frame) > MAX_FRAME_BYTES:
+            raise BridgeError(
+                f"the {op!r} request is {len(frame)} bytes, over the protocol's {MAX_FRAME_BYTES}-byte "
+                "message limit; pass large data as arrays, which travel in shared memory"
+            )
+        try:
+            socket.send(frame, zmq.NOBLOCK)
+        except zmq.Again:
+            raise ServerDied(f"the server at {self.address} is not taking messages (send queue full)") from None
+
+    def _await(self, socket: zmq.Socket, request_id: int, op: str) -> dict:
+        sent = time.monotonic()
+        while True:
+            try:
+                frame = socket.recv()
+            except zmq.Again:
+                self._check_alive(sent, op)
+                continue
+            self._last_heard = time.monotonic()
+            try:
+                reply = decode(frame)
+            except Exception as exc:
+                raise BridgeError(f"unreadable reply from {self.address}: {exc}") from exc
+            if not isinstance(reply, dict):
+                raise BridgeError(f"reply from {self.address} is not a map: {reply!r:.200}")
+            reply_id = reply.get("id")
+            # a nil id answers a request the server could not read; on this socket that is ours
+            if reply_id == request_id or reply_id is None:
+                return reply
+            # anything else answers an abandoned or fire-and-forget request: drop it
+
+    def _check_alive(self, sent: float, op: str) -> None:
+        if self._closed:
+            raise BridgeError(f"the connection to {self.address} was closed while {op!r} was waiting")
+        if self._server_alive is not None and not self._server_alive():
+            raise ServerDied(f"the Julia server at {self.address} exited while {op!r} was waiting")
+        silence = time.monotonic() - max(self._last_heard, sent)
+        if silence > self.dead_after:
+            raise ServerDied(f"the server at {self.address} has not answered for {silence:.1f} s (waiting for {op!r})")
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self.heartbeat_period):
+            try:
+                self.request("ping")
+            except BridgeError:
+                pass  # waiting requests judge liveness from _last_heard; keep pinging
+            except Exception:
+                _LOG.exception("heartbeat of %s failed; it keeps running", self.address)

@@ -1,0 +1,68 @@
+"""
+    AwkwardBridge
+
+The Julia half of awkward-bridge: a long-running multithreaded server that Python clients reach
+over ZeroMQ (docs/protocol.md), sharing Awkward Array buffers zero-copy through POSIX shared
+memory under leases (docs/ownership.md). Start it with [`serve`](@ref) or `bin/serve.jl`.
+"""
+module AwkwardBridge
+
+using Dates, FileWatching, Libdl, Random
+
+include("errors.jl")
+
+# The data layer: forms, views over shared memory, and the codec between them and buffers.
+include("json.jl")
+include("refs.jl")
+include("forms/form.jl")
+include("forms/primitives.jl")
+include("forms/numpy_form.jl")
+include("forms/empty_form.jl")
+include("forms/list_forms.jl")
+include("forms/regular_form.jl")
+include("forms/indexed_form.jl")
+include("forms/option_forms.jl")
+include("forms/record_form.jl")
+include("forms/union_form.jl")
+include("forms/parse_form.jl")
+include("views/bridge_view.jl")
+include("views/parameterized_vector.jl")
+include("views/bool_vector.jl")
+include("views/list_vector.jl")
+include("views/string_vector.jl")
+include("views/regular_vector.jl")
+include("views/indexed_vector.jl")
+include("views/option_vectors.jl")
+include("views/record_vector.jl")
+include("views/union_vector.jl")
+include("codec/validate.jl")
+include("codec/open_array.jl")
+include("codec/plans.jl")
+include("codec/plan_for.jl")
+include("codec/place_array.jl")
+
+# Transport and resources.
+include("msgpack.jl")
+include("zmq/libzmq.jl")
+include("zmq/socket.jl")
+include("shm/segment.jl")
+include("shm/segment_table.jl")
+include("leases.jl")
+
+# The server.
+include("server/log.jl")
+include("server/state.jl")
+include("server/scope.jl")
+include("protocol.jl")
+include("server/error_reply.jl")
+include("server/functions.jl")
+include("server/dispatch.jl")
+include("server/workers.jl")
+include("server/loop.jl")
+include("main.jl")
+
+export serve
+
+__init__() = init_shm_symbols()
+
+end

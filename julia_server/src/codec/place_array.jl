@@ -1,0 +1,295 @@
+# Writing a Julia result as Awkward buffers, straight into the block the caller allocates:
+# plan the layout, measure every node (pass 1), allocate once, fill the buffers (pass 2).
+# Writes go through bounds-checked vectors over the block and every node must end exactly
+# full, so a source that changes between the passes raises an error instead of overflowing.
+
+"""Alignment of every buffer inside the allocated block, in bytes."""
+const BUFFER_ALIGNMENT = 64
+
+"""
+    is_placeable(x) -> Bool
+
+Whether a Julia result becomes an Awkward Array (any `AbstractVector`, including the bridge's
+views) rather than a scalar value.
+"""
+is_placeable(x) = x isa AbstractVector
+
+"""
+    place_array(x::AbstractVector, allocate) -> ArrayRef
+
+Write `x` as Awkward buffers. `allocate(nbytes::Int) -> (segment::String, offset::Int,
+ptr::Ptr{UInt8})` is called once with the total size (a positive multiple of 64) and must
+return a writable block at a 64-byte aligned `offset`; buffers are laid out at 64-byte aligned
+offsets inside it. If `place_array` throws after allocating, the caller frees the block.
+
+Numbers and `Bool` become a `NumpyArray`; `DateTime`/`Date` a `datetime64[ms]`/`[D]`;
+vectors of vectors a `ListOffsetArray` (int64 offsets); strings an Awkward string array;
+`missing` an `IndexedOptionArray`; `NamedTuple`s a `RecordArray`; tuples a tuple `RecordArray`;
+mixed element types a `UnionArray` (numbers of different types are promoted instead). A bridge
+view from `open_array` comes back with its node classes' types and parameters unchanged.
+Form keys are `node0`, `node1`, … in depth-first order. Anything else raises `ResultTypeError`.
+"""
+function place_array(x::AbstractVector, allocate)
+    plan = plan_for_array(x)
+    count_array!(plan, x)
+    nodes = Tuple{Plan,String}[]
+    form = plan_form!(plan, nodes)
+    layout, total = buffer_layout(nodes)
+    segment, block_offset, base = allocate(total)
+    block_offset % BUFFER_ALIGNMENT == 0 ||
+        throw(ArgumentError("allocate returned offset $block_offset, not a multiple of $BUFFER_ALIGNMENT"))
+    buffers = Dict{String,BufferRef}()
+    for (p, key, role, T, count, offset) in layout
+        attach!(p, role, unsafe_wrap(Array, Ptr{T}(base + offset), count; own=false))
+        buffers["$key-$role"] = BufferRef(segment, block_offset + offset, count * sizeof(T))
+    end
+    fill_array!(plan, x)
+    for (p, key) in nodes
+        p.cursor == p.length ||
+            throw(ArgumentError("node $key was planned with $(p.length) elements but got $(p.cursor); was the result changed while it was written?"))
+    end
+    return ArrayRef(form_json(form), length(x), buffers)
+end
+
+place_array(x, allocate) = throw(ResultTypeError("a Julia $(typeof(x)) is not an AbstractVector"))
+
+# ---- pass 1: measure -------------------------------------------------------------------
+
+list_items(v::AbstractVector) = v
+list_items(v::AbstractString) = codeunits(String(v))
+list_items(v) = layout_mismatch(v)
+
+field_value(p::RecordPlan, r, i::Int) = p.fields === nothing ? r[i] : r[p.fields[i]]
+
+regular_items(p::RegularPlan, v) =
+    v isa AbstractVector && length(v) == p.size ? v : layout_mismatch(v)
+
+# The columns of `xs` in the plan's field order when `xs` is (a contiguous view into) a
+# RecordVector, so records are written column by column; `nothing` otherwise.
+record_columns_of(p::RecordPlan, xs) = nothing
+record_columns_of(p::RecordPlan, xs::RecordVector) = columns_in_order(p, record_columns(xs))
+function record_columns_of(p::RecordPlan, xs::SubArray{<:Any,1,<:RecordVector,<:Tuple{AbstractUnitRange}})
+    rows = parentindices(xs)[1]
+    return columns_in_order(p, map(c -> view(c, rows), record_columns(parent(xs))))
+end
+
+function columns_in_order(p::RecordPlan, columns::Union{NamedTuple,Tuple})
+    if p.fields === nothing
+        return columns isa Tuple && length(columns) == length(p.contents) ? columns : nothing
+    end
+    columns isa NamedTuple && all(f -> haskey(columns, f), p.fields) || return nothing
+    return map(f -> getfield(columns, f), Tuple(p.fields))
+end
+
+"""
+    count_array!(plan, xs)
+
+Measure pass: add the elements of `xs` (and everything inside them) to the plan's lengths.
+"""
+count_array!(p::Plan, xs) = count_each!(p, xs)
+count_array!(p::NumpyPlan, xs) = (p.length += length(xs))
+count_array!(p::ListPlan, xs) = count_lists!(p, p.content, xs)
+
+count_each!(p::Plan, xs) = foreach(v -> count_value!(p, v), xs)
+
+function count_lists!(p::ListPlan, content::Plan, xs)   # `content` typed: a function barrier
+    for v in xs
+        p.length += 1
+        count_array!(content, list_items(v))
+    end
+end
+
+function count_array!(p::RecordPlan, xs)
+    columns = record_columns_of(p, xs)
+    columns === nothing && return count_each!(p, xs)
+    p.length += length(xs)
+    foreach(count_array!, p.contents, columns)
+end
+
+"""
+    count_value!(plan, v)
+
+Measure pass: add one element `v` to the plan's lengths.
+"""
+count_value!(p::NumpyPlan, v) = (p.length += 1)
+count_value!(p::ListPlan, v) = (p.length += 1; count_array!(p.content, list_items(v)))
+count_value!(p::RegularPlan, v) = (p.length += 1; count_array!(p.content, regular_items(p, v)))
+count_value!(p::EmptyPlan, v) = layout_mismatch(v)
+
+function count_value!(p::RecordPlan, r)
+    p.length += 1
+    for (i, c) in enumerate(p.contents)
+        count_value!(c, field_value(p, r, i))
+    end
+end
+
+function count_value!(p::IndexedPlan, v)
+    p.length += 1
+    haskey(p.positions, v) && return
+    p.positions[v] = length(p.positions)
+    count_value!(p.content, v)
+end
+
+function count_value!(p::OptionPlan, v)
+    p.length += 1
+    v === missing || count_value!(p.content, v)
+end
+
+function count_value!(p::UnionPlan, v)
+    p.length += 1
+    count_value!(p.contents[select_content(p, v)], v)
+end
+
+# ---- forms and buffer layout -------------------------------------------------------------
+
+# Appends the node and returns its form key, so keys come out depth-first (parents first).
+function next_key!(nodes::Vector{Tuple{Plan,String}}, p::Plan)
+    key = "node$(length(nodes))"
+    push!(nodes, (p, key))
+    return key
+end
+
+"""
+    plan_form!(plan, nodes) -> Form
+
+The form of a measured plan; records each node with its form key in `nodes`.
+"""
+plan_form!(p::NumpyPlan{T}, nodes) where {T} =
+    NumpyForm(TYPE_PRIMITIVES[T], Int[], p.parameters, next_key!(nodes, p))
+plan_form!(p::EmptyPlan, nodes) = EmptyForm(Parameters(), next_key!(nodes, p))
+
+function plan_form!(p::ListPlan, nodes)
+    key = next_key!(nodes, p)
+    return ListOffsetForm("i64", plan_form!(p.content, nodes), p.parameters, key)
+end
+
+function plan_form!(p::RegularPlan, nodes)
+    key = next_key!(nodes, p)
+    return RegularForm(p.size, plan_form!(p.content, nodes), p.parameters, key)
+end
+
+function plan_form!(p::RecordPlan, nodes)
+    key = next_key!(nodes, p)
+    fields = p.fields === nothing ? nothing : String.(p.fields)
+    return RecordForm(fields, Form[plan_form!(c, nodes) for c in p.contents], p.parameters, key)
+end
+
+function plan_form!(p::OptionPlan, nodes)
+    key = next_key!(nodes, p)
+    return IndexedOptionForm("i64", plan_form!(p.content, nodes), p.parameters, key)
+end
+
+function plan_form!(p::IndexedPlan, nodes)
+    key = next_key!(nodes, p)
+    return IndexedForm("i64", plan_form!(p.content, nodes), p.parameters, key)
+end
+
+function plan_form!(p::UnionPlan, nodes)
+    key = next_key!(nodes, p)
+    return UnionForm("i8", "i64", Form[plan_form!(c, nodes) for c in p.contents], p.parameters, key)
+end
+
+"""
+    buffer_specs(plan) -> tuple of (role, item type, item count)
+
+The buffers a measured plan node writes.
+"""
+buffer_specs(p::NumpyPlan{T}) where {T} = (("data", T, p.length),)
+buffer_specs(p::ListPlan) = (("offsets", Int64, p.length + 1),)
+buffer_specs(p::Union{OptionPlan,IndexedPlan}) = (("index", Int64, p.length),)
+buffer_specs(p::UnionPlan) = (("tags", Int8, p.length), ("index", Int64, p.length))
+buffer_specs(::Plan) = ()
+
+# Every buffer at a 64-byte aligned offset; the total is a positive multiple of 64.
+function buffer_layout(nodes::Vector{Tuple{Plan,String}})
+    layout = Tuple{Plan,String,String,DataType,Int,Int}[]
+    offset = 0
+    for (p, key) in nodes, (role, T, count) in buffer_specs(p)
+        push!(layout, (p, key, role, T, count, offset))
+        offset += cld(count * sizeof(T), BUFFER_ALIGNMENT) * BUFFER_ALIGNMENT
+    end
+    return layout, max(offset, BUFFER_ALIGNMENT)
+end
+
+attach!(p::NumpyPlan, ::String, buffer) = (p.data = buffer)
+attach!(p::ListPlan, ::String, buffer) = (p.offsets = buffer; buffer[1] = 0)
+attach!(p::Union{OptionPlan,IndexedPlan}, ::String, buffer) = (p.index = buffer)
+attach!(p::UnionPlan, role::String, buffer) = role == "tags" ? (p.tags = buffer) : (p.index = buffer)
+
+# ---- pass 2: fill ------------------------------------------------------------------------
+
+"""
+    fill_array!(plan, xs)
+
+Fill pass: write the elements of `xs` at the plan's cursors.
+"""
+fill_array!(p::Plan, xs) = fill_each!(p, xs)
+fill_array!(p::ListPlan, xs) = fill_lists!(p, p.content, xs)
+
+function fill_array!(p::NumpyPlan, xs)
+    n = length(xs)
+    copyto!(p.data, p.cursor + 1, xs, 1, n)
+    p.cursor += n
+end
+
+fill_each!(p::Plan, xs) = foreach(v -> fill_value!(p, v), xs)
+
+function fill_lists!(p::ListPlan, content::Plan, xs)   # `content` typed: a function barrier
+    for v in xs
+        items = list_items(v)
+        p.cursor += 1
+        p.offsets[p.cursor+1] = p.offsets[p.cursor] + length(items)
+        fill_array!(content, items)
+    end
+end
+
+function fill_array!(p::RecordPlan, xs)
+    columns = record_columns_of(p, xs)
+    columns === nothing && return fill_each!(p, xs)
+    p.cursor += length(xs)
+    foreach(fill_array!, p.contents, columns)
+end
+
+"""
+    fill_value!(plan, v)
+
+Fill pass: write one element `v` at the plan's cursor.
+"""
+function fill_value!(p::NumpyPlan, v)
+    p.cursor += 1
+    p.data[p.cursor] = v
+end
+
+fill_value!(p::ListPlan, v) = fill_lists!(p, p.content, (v,))
+fill_value!(p::RegularPlan, v) = (p.cursor += 1; fill_array!(p.content, regular_items(p, v)))
+fill_value!(p::EmptyPlan, v) = layout_mismatch(v)
+
+function fill_value!(p::RecordPlan, r)
+    p.cursor += 1
+    for (i, c) in enumerate(p.contents)
+        fill_value!(c, field_value(p, r, i))
+    end
+end
+
+function fill_value!(p::OptionPlan, v)
+    p.cursor += 1
+    p.index[p.cursor] = v === missing ? -1 : p.content.cursor
+    v === missing || fill_value!(p.content, v)
+end
+
+function fill_value!(p::IndexedPlan, v)
+    position = p.positions[v]
+    p.cursor += 1
+    p.index[p.cursor] = position
+    # Positions were handed out in order of first appearance, and this pass sees the values in
+    # the same order: a value is new exactly when its position is the content's next slot.
+    position == p.content.cursor && fill_value!(p.content, v)
+end
+
+function fill_value!(p::UnionPlan, v)
+    k = select_content(p, v)
+    p.cursor += 1
+    p.tags[p.cursor] = k - 1
+    p.index[p.cursor] = p.contents[k].cursor
+    fill_value!(p.contents[k], v)
+end

@@ -1,0 +1,110 @@
+# Which plan a Julia value gets: from its element type when that says everything (so a typed
+# vector is never scanned), from the bridge view it is (so its parameters come back), and
+# otherwise from its values, merged.
+
+"""
+    primitive_eltype(T) -> Union{DataType,Nothing}
+
+The NumPy element type a Julia scalar type is stored as: itself for numbers, `Bool`,
+`Datetime64{P}` and `Dates` periods; `Datetime64{Millisecond}` for `DateTime`;
+`Datetime64{Day}` for `Date`; `nothing` for anything else.
+"""
+primitive_eltype(::Type{Dates.DateTime}) = Datetime64{Dates.Millisecond}
+primitive_eltype(::Type{Dates.Date}) = Datetime64{Dates.Day}
+primitive_eltype(T::Type) = T isa DataType && haskey(TYPE_PRIMITIVES, T) ? T : nothing
+
+unsupported(T::Type) = throw(ResultTypeError("a Julia $T has no Awkward Array equivalent"))
+
+"""
+    plan_for_type(T) -> Union{Plan,Nothing}
+
+The plan for values of type `T` when the type alone decides it, `nothing` when the values must
+be looked at (abstract types, bridge views and their elements). Raises `ResultTypeError` for a
+concrete type with no Awkward equivalent.
+"""
+function plan_for_type(@nospecialize(T::Type))
+    T === Union{} && return EmptyPlan()
+    T === Missing && return option_of(EmptyPlan())
+    S = nonmissingtype(T)
+    if S !== T
+        inner = plan_for_type(S)
+        return inner === nothing ? nothing : option_of(inner)
+    end
+    E = primitive_eltype(T)
+    E === nothing || return NumpyPlan{E}()
+    T <: AbstractString && return string_plan()
+    (T <: BridgeView || T <: Record || T <: SubArray{<:Any,1,<:BridgeView}) && return nothing
+    if T <: AbstractVector
+        inner = plan_for_type(eltype(T))
+        return inner === nothing ? nothing : ListPlan(Parameters(), inner)
+    end
+    if isconcretetype(T) && (T <: Tuple || T <: NamedTuple)
+        contents = Plan[]
+        for F in fieldtypes(T)
+            p = plan_for_type(F)
+            p === nothing && return nothing
+            push!(contents, p)
+        end
+        fields = T <: NamedTuple ? collect(Symbol, fieldnames(T)) : nothing
+        return RecordPlan(Parameters(), fields, contents)
+    end
+    isconcretetype(T) && unsupported(T)
+    return nothing
+end
+
+"""
+    plan_for_value(v) -> Plan
+
+The plan for one element `v` of an array.
+"""
+plan_for_value(::Missing) = option_of(EmptyPlan())
+plan_for_value(::AbstractString) = string_plan()
+plan_for_value(v::AbstractVector) = ListPlan(Parameters(), plan_for_array(v))
+plan_for_value(r::Record) = record_plan(getfield(r, :columns), parameters(r))
+
+function plan_for_value(v::Union{Tuple,NamedTuple})
+    p = plan_for_type(typeof(v))
+    p === nothing || return p
+    fields = v isa NamedTuple ? collect(Symbol, keys(v)) : nothing
+    return RecordPlan(Parameters(), fields, Plan[plan_for_value(x) for x in v])
+end
+
+function plan_for_value(v)
+    p = plan_for_type(typeof(v))
+    p === nothing && unsupported(typeof(v))
+    return p
+end
+
+record_plan(columns::NamedTuple, params::Parameters) =
+    RecordPlan(params, collect(Symbol, keys(columns)), Plan[plan_for_array(c) for c in columns])
+record_plan(columns::Tuple, params::Parameters) =
+    RecordPlan(params, nothing, Plan[plan_for_array(c) for c in columns])
+
+"""
+    plan_for_array(xs::AbstractVector) -> Plan
+
+The plan of an Awkward array holding the elements of `xs`. A bridge view (or a view into one)
+gives the plan of the form it was opened from, parameters included.
+"""
+function plan_for_array(xs::AbstractVector)
+    p = plan_for_type(eltype(xs))
+    p === nothing || return p
+    return foldl((acc, v) -> merge_plans(acc, plan_for_value(v)), xs; init=EmptyPlan())
+end
+
+plan_for_array(xs::SubArray{<:Any,1,<:BridgeView}) = plan_for_array(parent(xs))
+
+function plan_for_array(v::ParameterizedVector)
+    p = plan_for_array(v.data)
+    p.parameters = parameters(v)
+    return p
+end
+
+plan_for_array(v::ListVector) = ListPlan(parameters(v), plan_for_array(v.content))
+plan_for_array(v::StringVector) = plan_for_array(v.lists)
+plan_for_array(v::RegularVector) = RegularPlan(parameters(v), plan_for_array(v.content), v.size)
+plan_for_array(v::RecordVector) = record_plan(record_columns(v), parameters(v))
+plan_for_array(v::Union{IndexedOptionVector,ByteMaskedVector,BitMaskedVector,UnmaskedVector}) =
+    option_of(plan_for_array(v.content), parameters(v))
+plan_for_array(v::IndexedVector) = indexed_of(plan_for_array(v.content), parameters(v))
+plan_for_array(v::UnionVector) = union_of(Plan[plan_for_array(c) for c in v.contents], parameters(v))

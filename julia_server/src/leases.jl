@@ -1,0 +1,116 @@
+# What the server holds for each client (docs/ownership.md): the handles it placed with `send`
+# (the server holds a lease on the client's segments) and the results it was sent (the client
+# holds a lease on the server's segments), with the monotonic time it was last heard from.
+
+"""
+Silence after which a client is forgotten, in units of its lease TTL. The half period beyond
+the TTL is the safety margin of Gray & Cheriton's leases (SOSP 1989): it absorbs scheduling
+delays and a slow heartbeat thread, so a live client that pings every TTL/4 is never reclaimed.
+"""
+const LEASE_MARGIN = 1.5
+
+"""
+    Handle(view, segments)
+
+An array a client placed with `send`: the view validated then, and the names of the client
+segments it keeps mapped.
+"""
+struct Handle
+    view::Any
+    segments::Vector{String}
+end
+
+"""
+    Client(id, pid, name, lease_ttl, mod)
+
+A registered client: its id, the pid that owns its segments, an optional display name, its
+granted lease TTL (seconds), the module its `eval`s run in, its handles and result leases.
+"""
+mutable struct Client
+    id::String
+    pid::Int
+    name::String
+    lease_ttl::Float64
+    mod::Module
+    last_heard::UInt64                 # time_ns() of its last message
+    handles::Dict{Int,Handle}
+    results::Dict{Int,String}          # result lease id → server-owned segment
+    leased::Set{String}                # the segments in `results`, for ownership checks
+    next_id::Int                       # handle and lease ids share one counter per client
+end
+
+Client(id::String, pid::Int, name::String, lease_ttl::Float64, mod::Module) =
+    Client(id, pid, name, lease_ttl, mod, time_ns(), Dict{Int,Handle}(), Dict{Int,String}(),
+           Set{String}(), 0)
+
+"""
+    touch!(client, now=time_ns())
+
+Record that the client was heard from; every message renews all its leases.
+"""
+touch!(client::Client, now::UInt64 = time_ns()) = (client.last_heard = max(client.last_heard, now); nothing)
+
+"""
+    is_expired(client, now) -> Bool
+
+Whether the client has been silent longer than `lease_ttl × LEASE_MARGIN`.
+"""
+function is_expired(client::Client, now::UInt64)
+    now > client.last_heard || return false
+    return (now - client.last_heard) / 1e9 > client.lease_ttl * LEASE_MARGIN
+end
+
+"""
+    silence(client, now) -> Float64
+
+Seconds since the client was last heard from.
+"""
+silence(client::Client, now::UInt64) = now > client.last_heard ? (now - client.last_heard) / 1e9 : 0.0
+
+"""
+    add_handle!(client, view, segments) -> Int
+
+Store a handle and return its id.
+"""
+function add_handle!(client::Client, view, segments::Vector{String})
+    id = client.next_id += 1
+    client.handles[id] = Handle(view, segments)
+    return id
+end
+
+"""
+    remove_handle!(client, id) -> Union{Handle,Nothing}
+
+Forget handle `id`; `nothing` if the client has no such handle.
+"""
+function remove_handle!(client::Client, id::Integer)
+    h = get(client.handles, id, nothing)
+    h === nothing || delete!(client.handles, id)
+    return h
+end
+
+"""
+    add_result!(client, segment) -> Int
+
+Lease server-owned `segment` to the client and return the lease id.
+"""
+function add_result!(client::Client, segment::String)
+    id = client.next_id += 1
+    client.results[id] = segment
+    push!(client.leased, segment)
+    return id
+end
+
+"""
+    remove_result!(client, id) -> Union{String,Nothing}
+
+End result lease `id` and return its segment; `nothing` if the client holds no such lease.
+"""
+function remove_result!(client::Client, id::Integer)
+    segment = get(client.results, id, nothing)
+    if segment !== nothing
+        delete!(client.results, id)
+        delete!(client.leased, segment)
+    end
+    return segment
+end

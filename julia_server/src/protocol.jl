@@ -1,0 +1,315 @@
+# docs/protocol.md on the Julia side: checking request envelopes and their fields (every type,
+# with a precise `ProtocolError`), encoding replies, and converting values both ways.
+
+const PROTOCOL_VERSION = 1
+
+const OPS = Dict("hello" => :hello, "ping" => :ping, "eval" => :eval, "call" => :call,
+                 "send" => :send, "drop" => :drop, "release" => :release, "stats" => :stats,
+                 "bye" => :bye)
+
+const CLIENT_ID = r"^[A-Za-z0-9_-]{8,64}$"
+
+"""Deepest nesting of tuples, lists and maps in a result (a self-containing vector stops here)."""
+const MAX_VALUE_DEPTH = 32
+
+"""
+    Request(id, client, op, fields)
+
+A checked request envelope: its id, client id, operation (a `Symbol` from `OPS`) and the whole
+decoded map, from which the operation reads its own fields.
+"""
+struct Request
+    id::UInt64
+    client::String
+    op::Symbol
+    fields::Dict{String,Any}
+end
+
+# The msgpack name of a decoded value's type, for error messages.
+function wire_type(x)
+    x === nothing && return "nil"
+    x isa Bool && return "bool"
+    x isa Union{Int64,UInt64} && return "int"
+    x isa AbstractFloat && return "float"
+    x isa String && return "str"
+    x isa Vector{UInt8} && return "bin"
+    x isa Vector{Any} && return "list"
+    x isa Dict{String,Any} && return "map"
+    return string(typeof(x))
+end
+
+is_wire_int(x) = x isa Int64 || x isa UInt64
+
+function field(m::Dict{String,Any}, key::String, what::String)
+    haskey(m, key) || throw(ProtocolError("$what: field \"$key\" is missing"))
+    return m[key]
+end
+
+mistyped(what, key, expected, x) =
+    ProtocolError("$what: field \"$key\" must be $expected, not $(describe_value(x))")
+
+# A decoded value for an error message: its wire type, and its value when that is short.
+function describe_value(x)
+    x isa Union{Bool,Int64,UInt64,AbstractFloat} && return "$(wire_type(x)) $x"
+    x isa String && length(x) <= 40 && return "str $(repr(x))"
+    return wire_type(x)
+end
+
+"""
+    str_field(m, key, what; default) -> String
+
+Field `key` of map `m` as a str; `what` names the map in errors. Without `default` the field is
+required.
+"""
+function str_field(m::Dict{String,Any}, key::String, what::String; default = nothing)
+    default !== nothing && !haskey(m, key) && return default
+    x = field(m, key, what)
+    x isa String || throw(mistyped(what, key, "a str", x))
+    return x
+end
+
+"""
+    int_field(m, key, what) -> Int
+
+Field `key` of map `m` as a non-negative int that fits an `Int`.
+"""
+function int_field(m::Dict{String,Any}, key::String, what::String)
+    x = field(m, key, what)
+    (x isa Int64 && x >= 0) || throw(mistyped(what, key, "an int ≥ 0", x))
+    return x
+end
+
+"""
+    float_field(m, key, what) -> Float64
+
+Field `key` of map `m` as a finite float (an int is accepted too).
+"""
+function float_field(m::Dict{String,Any}, key::String, what::String)
+    x = field(m, key, what)
+    (x isa AbstractFloat || is_wire_int(x)) && isfinite(x) || throw(mistyped(what, key, "a finite float", x))
+    return Float64(x)
+end
+
+"""
+    list_field(m, key, what) -> Vector{Any}
+
+Field `key` of map `m` as a list.
+"""
+function list_field(m::Dict{String,Any}, key::String, what::String)
+    x = field(m, key, what)
+    x isa Vector{Any} || throw(mistyped(what, key, "a list", x))
+    return x
+end
+
+"""
+    int_list_field(m, key, what) -> Vector{Int}
+
+Field `key` of map `m` as a list of non-negative ints.
+"""
+function int_list_field(m::Dict{String,Any}, key::String, what::String)
+    xs = list_field(m, key, what)
+    for (i, x) in enumerate(xs)
+        x isa Int64 && x >= 0 ||
+            throw(ProtocolError("$what: field \"$key\" must hold ints ≥ 0; item $i is $(describe_value(x))"))
+    end
+    return Int[x for x in xs]
+end
+
+"""
+    map_field(m, key, what) -> Dict{String,Any}
+
+Field `key` of map `m` as a map.
+"""
+function map_field(m::Dict{String,Any}, key::String, what::String)
+    x = field(m, key, what)
+    x isa Dict{String,Any} || throw(mistyped(what, key, "a map", x))
+    return x
+end
+
+"""
+    request_id(m) -> Union{UInt64,Nothing}
+
+The `id` of a decoded request map, or `nothing` when it has no usable one (the reply then
+carries a nil id).
+"""
+function request_id(m::Dict{String,Any})
+    id = get(m, "id", nothing)
+    id isa Int64 && id >= 0 && return UInt64(id)
+    id isa UInt64 && return id
+    return nothing
+end
+
+"""
+    decode_request(m::Dict{String,Any}) -> Request
+
+Check a request envelope: version, id, client id and operation. Throws `ProtocolError`.
+"""
+function decode_request(m::Dict{String,Any})
+    what = "request"
+    v = field(m, "v", what)
+    v isa Int64 || throw(mistyped(what, "v", "an int", v))
+    v == PROTOCOL_VERSION ||
+        throw(ProtocolError("protocol version $v is not supported; this server speaks version $PROTOCOL_VERSION"))
+    id = request_id(m)
+    id === nothing && throw(mistyped(what, "id", "an int ≥ 0", get(m, "id", nothing)))
+    client = str_field(m, "client", what)
+    occursin(CLIENT_ID, client) ||
+        throw(ProtocolError("request: client id must be 8 to 64 characters of [A-Za-z0-9_-], not $(repr(client))"))
+    name = str_field(m, "op", what)
+    op = get(OPS, name, nothing)
+    op === nothing && throw(ProtocolError("request: unknown op $(repr(name))"))
+    return Request(id, client, op, m)
+end
+
+"""
+    encode_ok(id, result) -> Vector{UInt8}
+
+A success reply carrying `result`, already a wire value (see `to_wire`).
+"""
+function encode_ok(id::UInt64, result)
+    buf = sizehint!(UInt8[], 64)
+    write_map_header!(buf, 4)
+    pack!(pack!(buf, "v"), PROTOCOL_VERSION)
+    pack!(pack!(buf, "id"), id)
+    pack!(pack!(buf, "ok"), true)
+    return pack!(pack!(buf, "result"), result)
+end
+
+"""
+    encode_error(id, type, message, backtrace="") -> Vector{UInt8}
+
+An error reply; `id` is `nothing` when the request had no readable id.
+"""
+function encode_error(id::Union{UInt64,Nothing}, type::String, message::String, backtrace::String = "")
+    buf = UInt8[]
+    write_map_header!(buf, 4)
+    pack!(pack!(buf, "v"), PROTOCOL_VERSION)
+    pack!(pack!(buf, "id"), id)
+    pack!(pack!(buf, "ok"), false)
+    pack!(buf, "error")
+    write_map_header!(buf, 3)
+    pack!(pack!(buf, "type"), type)
+    pack!(pack!(buf, "message"), message)
+    return pack!(pack!(buf, "backtrace"), backtrace)
+end
+
+"""
+    array_ref(m::Dict{String,Any}) -> ArrayRef
+
+The `ArrayRef` of a tagged array value (`lease`, present on results, is ignored on the way in).
+"""
+function array_ref(m::Dict{String,Any})
+    what = "array value"
+    form = str_field(m, "form", what)
+    len = int_field(m, "length", what)
+    buffers = Dict{String,BufferRef}()
+    for (key, entry) in map_field(m, "buffers", what)
+        ok = entry isa Vector{Any} && length(entry) == 3 && entry[1] isa String &&
+             all(x -> x isa Int64 && x >= 0, entry[2:3])
+        ok || throw(ProtocolError("array value: buffer $(repr(key)) must be [segment, offset, nbytes] " *
+                                  "(a str and two ints ≥ 0)"))
+        buffers[key] = BufferRef(entry[1], entry[2], entry[3])
+    end
+    return ArrayRef(form, len, buffers)
+end
+
+"""
+    from_wire(x, scope) -> Any
+
+An argument as Julia sees it: scalars as decoded (a float32 widened to `Float64`), lists as
+`Vector{Any}`, maps as `Dict{String,Any}`, tagged tuples as `Tuple`, handles as the view stored
+at `send`, arrays as validated views on shared memory (`open_array`).
+"""
+function from_wire(x, scope::Scope)
+    (x === nothing || x isa Union{Bool,Int64,UInt64,Float64,String}) && return x
+    x isa Float32 && return Float64(x)
+    x isa Vector{Any} && return Any[from_wire(item, scope) for item in x]
+    x isa Dict{String,Any} || throw(ProtocolError("a $(wire_type(x)) is not a value; arrays travel in shared memory"))
+    tag = get(x, "\$", nothing)
+    tag === nothing && return Dict{String,Any}(k => from_wire(v, scope) for (k, v) in x)
+    tag == "tuple" && return Tuple(from_wire(item, scope) for item in list_field(x, "items", "tuple value"))
+    tag == "handle" && return handle_view!(scope, int_field(x, "id", "handle value"))
+    tag == "array" && return open_array(array_ref(x), b -> resolve!(scope, b))
+    throw(ProtocolError("unknown tagged value \"\$\": $(repr(tag))"))
+end
+
+"""
+    to_wire(x, scope) -> Any
+
+A Julia result as a wire value: `nothing`, `Bool`, integers that fit 64 bits, `Float64`,
+`Float32` (kept single precision), strings; `Tuple` → tagged tuple; `NamedTuple` and string-keyed
+dicts → maps; anything `is_placeable` → an array placed in a new server-owned segment leased to
+the client, or, for a vector the codec cannot lay out, a list. Anything else is a
+`ResultTypeError`.
+"""
+to_wire(x, scope::Scope) = to_wire(x, scope, 0)
+
+to_wire(::Nothing, ::Scope, ::Int) = nothing
+to_wire(x::Union{Bool,Float32,Float64}, ::Scope, ::Int) = x
+to_wire(x::Union{Int8,Int16,Int32,Int64,UInt8,UInt16,UInt32,UInt64}, ::Scope, ::Int) = x
+to_wire(x::Float16, ::Scope, ::Int) = Float32(x)
+to_wire(x::AbstractString, ::Scope, ::Int) = String(x)
+
+function to_wire(x::Integer, ::Scope, ::Int)
+    typemin(Int64) <= x <= typemax(UInt64) ||
+        throw(ResultTypeError("the integer $x does not fit in 64 bits"))
+    return x < 0 ? Int64(x) : UInt64(x)
+end
+
+function to_wire(x::Tuple, scope::Scope, depth::Int)
+    items = Any[to_wire(item, scope, nested(depth)) for item in x]
+    return Dict{String,Any}("\$" => "tuple", "items" => items)
+end
+
+function to_wire(x::NamedTuple, scope::Scope, depth::Int)
+    return Dict{String,Any}(string(k) => to_wire(v, scope, nested(depth)) for (k, v) in pairs(x))
+end
+
+function to_wire(x::AbstractDict, scope::Scope, depth::Int)
+    all(k -> k isa AbstractString, keys(x)) ||
+        throw(ResultTypeError("a $(typeof(x)) has keys that are not strings; Python dicts from Julia need string keys"))
+    haskey(x, "\$") && throw(ResultTypeError("a dict with the key \"\$\" would read as a tagged value"))
+    return Dict{String,Any}(String(k) => to_wire(v, scope, nested(depth)) for (k, v) in x)
+end
+
+function to_wire(x, scope::Scope, depth::Int)
+    if is_placeable(x)
+        try
+            return placed(x, scope)
+        catch e
+            # An Awkward layout or nothing: a vector the codec cannot lay out (of dicts, of
+            # `nothing`, …) still travels as a list of values.
+            e isa ResultTypeError && x isa AbstractVector || rethrow()
+        end
+    end
+    x isa AbstractVector && return Any[to_wire(item, scope, nested(depth)) for item in x]
+    throw(ResultTypeError("a Julia $(typeof(x)) has no Python equivalent"))
+end
+
+function nested(depth::Int)
+    depth < MAX_VALUE_DEPTH ||
+        throw(ResultTypeError("the result is nested deeper than $MAX_VALUE_DEPTH levels (or contains itself)"))
+    return depth + 1
+end
+
+function placed(x, scope::Scope)
+    lease = Ref{Union{Int,Nothing}}(nothing)
+    ref = try
+        place_array(x, function (nbytes)
+            placement = allocate!(scope, nbytes)
+            lease[] = scope.leases[end]
+            return placement
+        end)
+    catch
+        # the codec failed after allocating: give the segment back now, not at the client's bye
+        if lease[] !== nothing
+            release_results!(scope.state, scope.client, [lease[]])
+            filter!(!=(lease[]), scope.leases)
+        end
+        rethrow()
+    end
+    buffers = Dict{String,Any}(k => Any[b.segment, b.offset, b.nbytes] for (k, b) in ref.buffers)
+    wire = Dict{String,Any}("\$" => "array", "form" => ref.form, "length" => ref.length, "buffers" => buffers)
+    lease[] === nothing || (wire["lease"] = lease[])
+    return wire
+end

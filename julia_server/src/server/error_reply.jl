@@ -1,0 +1,46 @@
+# Turning an exception into the `error` map of a reply: the Julia type name, the message as
+# `showerror` prints it, and the backtrace of the user's code without the server's own frames.
+
+const BridgeException = Union{ProtocolError,UnknownClient,InvalidArray,FunctionNotFound,
+                              ResultTypeError,SharedMemoryFull,ShuttingDown}
+
+const SERVER_SRC = dirname(@__DIR__)
+
+"""
+    describe(e, bt) -> (type, message, backtrace)
+
+The reply's view of exception `e` thrown with backtrace `bt`. The bridge's own errors carry
+their message alone (the type travels in `type`); an error inside `eval`'d code is reported as
+itself, with where in the code it happened.
+"""
+function describe(e, bt)
+    e isa BridgeException && return string(nameof(typeof(e))), e.msg, ""
+    location = ""
+    while e isa LoadError
+        isempty(location) && (location = "\n(in expression starting at $(e.file):$(e.line))")
+        e = e.error
+    end
+    message = try
+        sprint(showerror, e)
+    catch
+        "(showerror failed for a $(typeof(e)))"
+    end
+    return string(nameof(typeof(e))), message * location, format_backtrace(bt)
+end
+
+function format_backtrace(bt)
+    frames = Base.StackTraces.StackFrame[]
+    for frame in stacktrace(bt)
+        startswith(string(frame.file), SERVER_SRC) && break
+        push!(frames, frame)
+    end
+    # Between the user's frames and the server's lies the machinery that entered the user's
+    # code: invokelatest (call) or include_string (eval).
+    while !isempty(frames) && is_entry_frame(frames[end])
+        pop!(frames)
+    end
+    return join(("[$i] $frame" for (i, frame) in enumerate(frames)), "\n")
+end
+
+is_entry_frame(frame::Base.StackTraces.StackFrame) =
+    frame.func === :include_string || occursin("invokelatest", string(frame.func))

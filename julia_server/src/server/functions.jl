@@ -1,0 +1,34 @@
+# What `call` names: a Julia name, optionally dotted, looked up in the client's module, then in
+# the shared module (start-up `--include` files, and Base through it). Only bindings are looked
+# up; nothing from the request is ever evaluated.
+
+"""
+    resolve_function(state, client, fn) -> Any
+
+The value `fn` names (`"path_length"`, `"Base.sum"`, `"LinearAlgebra.norm"`); a name that
+resolves to nothing is a `FunctionNotFound` naming it.
+"""
+function resolve_function(state::ServerState, client::Client, fn::String)
+    parts = split(fn, '.')
+    any(isempty, parts) && throw(FunctionNotFound("$(repr(fn)) is not a Julia name"))
+    value = lookup_root(state, client, Symbol(parts[1]))
+    for part in parts[2:end]
+        value isa Module && isdefined(value, Symbol(part)) || (value = nothing; break)
+        value = getfield(value, Symbol(part))
+    end
+    value === nothing &&
+        throw(FunctionNotFound("no function $fn in the client's module, the shared module or Base"))
+    return value
+end
+
+function lookup_root(state::ServerState, client::Client, name::Symbol)
+    mod = client.mod
+    # `isdefined` on a name the module only gets through `using` (Base's `sum`) binds it, and a
+    # later `sum(x) = …` in the client's eval would then fail to define its own function, so the
+    # client's module is first asked only for names its code already made or used.
+    Base.isbindingresolved(mod, name) && isdefined(mod, name) && return getfield(mod, name)
+    isdefined(state.shared, name) && return getfield(state.shared, name)
+    # Last, what the client's own `using` brings in (LinearAlgebra after `using LinearAlgebra`).
+    isdefined(mod, name) && return getfield(mod, name)
+    return nothing
+end

@@ -1,0 +1,35 @@
+# The server's log: one timestamped line per event on stderr. Only the socket loop's thread
+# writes it (Julia 1.5's stream I/O is not safe from other threads); workers hand their lines to
+# the loop with their replies.
+
+"""
+    log_event(message)
+
+Write `message` to stderr with a timestamp.
+"""
+function log_event(message::AbstractString)
+    stamp = Dates.format(Dates.now(), "yyyy-mm-dd HH:MM:SS.sss")
+    println(stderr, stamp, " awkward-bridge[", getpid(), "] ", message)
+    flush(stderr)   # a redirected stderr is buffered, and a log must survive a crash
+    return nothing
+end
+
+"""
+    first_line(text; limit=200) -> String
+
+The first line of `text`, cut to `limit` characters, for one-line log entries.
+"""
+function first_line(text::AbstractString; limit::Int = 200)
+    line = first(split(text, '\n'; limit = 2))
+    return length(line) > limit ? first(line, limit) * "…" : String(line)
+end
+
+"""
+    error_summary(type, message) -> String
+
+A one-line account of an error for the log, naming its type once.
+"""
+function error_summary(type::AbstractString, message::AbstractString)
+    line = first_line(message)
+    return startswith(line, type) ? line : "$type: $line"
+end

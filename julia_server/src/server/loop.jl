@@ -1,0 +1,227 @@
+# The ROUTER loop, on thread 1, the only task that touches the socket. It sleeps on one event
+# channel fed by: a watcher task woken by libuv when `ZMQ_FD` signals, the workers' finished
+# replies, a ticker for lease expiry, and (for private servers) a stdin watcher. After every
+# event it re-reads `ZMQ_EVENTS` and drains the socket, because `ZMQ_FD` is edge-triggered and
+# any send or receive may swallow its signal.
+
+"""Seconds a shutting-down server waits for calls in flight before abandoning them."""
+const SHUTDOWN_GRACE = 5.0
+
+"""
+    Server(state, address)
+
+A bound ROUTER socket and what the loop needs around it: the event channel the loop sleeps on
+and the job channel the workers (started here) take from.
+"""
+mutable struct Server
+    state::ServerState
+    context::Context
+    socket::Socket
+    address::String            # the endpoint actually bound (tcp port 0 resolved)
+    events::Channel{Any}       # Outgoing replies, :socket, :tick, :interrupt, :stdin_eof, a helper's exception
+    jobs::Channel{Job}
+    rearm::Channel{Nothing}    # the loop tells the socket watcher it has drained the socket
+    inflight::Int
+    stopping::Bool
+    deadline::UInt64
+end
+
+function Server(state::ServerState, address::AbstractString)
+    context = Context()
+    socket = Socket(context, ZMQ_ROUTER)
+    try
+        setsockopt(socket, ZMQ_MAXMSGSIZE, Int64(MSGPACK_MAX_BYTES))
+        setsockopt(socket, ZMQ_ROUTER_MANDATORY, Cint(0))   # drop replies to vanished peers
+        bind(socket, address)
+    catch
+        close(socket)
+        close(context)
+        rethrow()
+    end
+    events = Channel{Any}(typemax(Int))
+    jobs = Channel{Job}(typemax(Int))
+    start_workers(state, jobs, events)
+    return Server(state, context, socket, last_endpoint(socket), events, jobs, Channel{Nothing}(1),
+                  0, false, 0)
+end
+
+"""
+    run!(server; exit_on_stdin_eof=false)
+
+Serve until interrupted (InterruptException, or stdin reaching EOF when asked), then shut down:
+refuse new work, give calls in flight `SHUTDOWN_GRACE` seconds, forget every client (unlinking
+every segment the server owns), close the socket.
+"""
+function run!(server::Server; exit_on_stdin_eof::Bool = false)
+    background(() -> watch_socket(server), server)
+    background(() -> tick(server), server)
+    exit_on_stdin_eof && background(() -> watch_stdin(server), server)
+    try
+        serve_socket!(server)
+        while !(server.stopping && (server.inflight == 0 || time_ns() >= server.deadline))
+            try
+                handle_event!(server, take!(server.events))
+                serve_socket!(server)
+            catch e
+                e isa InterruptException || rethrow()
+                begin_shutdown!(server, "interrupted")
+            end
+        end
+    finally
+        shut_down!(server)
+    end
+    return nothing
+end
+
+# A helper task on thread 1. An InterruptException (SIGINT) can land in whichever task thread 1
+# is running, so each passes it on to the loop; any other failure is passed on to be logged, and
+# stops the server, which could not work on without the helper.
+function background(f, server::Server)
+    @async try
+        f()
+    catch e
+        put!(server.events, e isa InterruptException ? :interrupt : e)
+    end
+end
+
+function watch_socket(server::Server)
+    while true
+        try
+            wait_fd(server.socket)
+            put!(server.events, :socket)
+            take!(server.rearm)
+        catch e
+            # the socket or the rearm channel was closed: the loop has ended
+            e isa Union{EOFError,InvalidStateException} && return
+            rethrow()
+        end
+    end
+end
+
+function tick(server::Server)
+    period = clamp(server.state.lease_ttl / 10, 0.05, 1.0)
+    while isopen(server.rearm)
+        sleep(period)
+        put!(server.events, :tick)
+    end
+end
+
+function watch_stdin(server::Server)
+    while !eof(stdin)
+        readavailable(stdin)
+    end
+    put!(server.events, :stdin_eof)
+end
+
+function handle_event!(server::Server, event)
+    if event isa Outgoing
+        try_send(server.socket, event.routing, event.frame)
+        server.inflight -= 1
+        event.log === nothing || log_event(event.log)
+    elseif event === :socket
+        # drain first, then let the watcher wait again
+        serve_socket!(server)
+        put!(server.rearm, nothing)
+    elseif event === :tick
+        for (client, quiet, handles, results) in expire!(server.state, time_ns())
+            log_event("client $(client.id) silent for $(round(quiet, digits = 1)) s " *
+                      "(lease TTL $(client.lease_ttl) s × $LEASE_MARGIN): lease reclaimed " *
+                      "($handles handles, $results results)")
+        end
+    elseif event === :interrupt
+        begin_shutdown!(server, "interrupted")
+    elseif event === :stdin_eof
+        begin_shutdown!(server, "stdin closed")
+    elseif event isa Exception
+        log_event("internal error: $(first_line(sprint(showerror, event)))")
+        begin_shutdown!(server, "internal error")
+    end
+    return nothing
+end
+
+function begin_shutdown!(server::Server, reason::String)
+    if server.stopping
+        server.deadline = time_ns()   # asked twice: stop waiting
+        return nothing
+    end
+    server.stopping = true
+    lock(() -> server.state.closing = true, server.state.lock)
+    server.deadline = time_ns() + round(UInt64, SHUTDOWN_GRACE * 1e9)
+    log_event("shutting down ($reason); $(server.inflight) requests in flight")
+    return nothing
+end
+
+function shut_down!(server::Server)
+    close(server.jobs)
+    close!(server.state)
+    server.inflight > 0 && log_event("abandoned $(server.inflight) requests still running")
+    close(server.rearm)
+    close(server.socket)
+    close(server.context)
+    log_event("stopped")
+    return nothing
+end
+
+"""
+    serve_socket!(server)
+
+Handle every message waiting on the socket.
+"""
+function serve_socket!(server::Server)
+    while readable(server.socket)
+        frames = try_recv(server.socket)
+        frames === nothing && break
+        handle_message!(server, frames)
+    end
+    return nothing
+end
+
+function handle_message!(server::Server, frames::Vector{Vector{UInt8}})
+    if length(frames) != 2
+        log_event("dropped a message of $(length(frames) - 1) frames (the protocol sends exactly one)")
+        return nothing
+    end
+    routing, frame = frames
+    message = try
+        unpack(frame)
+    catch e
+        e isa ProtocolError || rethrow()
+        log_event("dropped an unreadable frame of $(length(frame)) bytes: $(e.msg)")
+        return nothing
+    end
+    if !(message isa Dict{String,Any})
+        log_event("dropped a frame holding a $(wire_type(message)), not a map")
+        return nothing
+    end
+    reply = try
+        request = decode_request(message)
+        server.stopping && throw(ShuttingDown("the server is shutting down"))
+        route!(server, routing, request)
+    catch e
+        e isa InterruptException && rethrow()
+        type, text, backtrace = describe(e, catch_backtrace())
+        log_event("request from $(repr(get(message, "client", nothing))) refused: $(error_summary(type, text))")
+        encode_error(request_id(message), type, text, backtrace)
+    end
+    reply === nothing || try_send(server.socket, routing, reply)
+    return nothing
+end
+
+# The reply to an inline operation, or `nothing` once a worker operation is queued.
+function route!(server::Server, routing::Vector{UInt8}, request::Request)
+    state = server.state
+    if request.op === :hello
+        result, client, reconnected = hello!(state, request)
+        log_event("client $(client.id) $(reconnected ? "reconnected" : "connected") " *
+                  "(pid $(client.pid)$(isempty(client.name) ? "" : ", $(client.name)"), " *
+                  "lease TTL $(client.lease_ttl) s)")
+        return encode_ok(request.id, result)
+    end
+    client = known_client(state, request.client, time_ns())
+    if request.op in WORKER_OPS
+        put!(server.jobs, Job(routing, request, client))
+        server.inflight += 1
+        return nothing
+    end
+    return encode_ok(request.id, run_inline(state, request, client))
+end

@@ -1,0 +1,133 @@
+# What one worker request (`eval`, `call`, `send`) may touch: the segments its client may name,
+# pinned for the request's duration so that a concurrent `drop`, `release` or expiry cannot
+# unmap memory a running call reads or writes. `resolve!` and `allocate!` are the callbacks the
+# codec (`open_array`, `place_array`) is given.
+
+"""
+    Scope(state, client)
+
+One request's view of the server: `pins` are segment names it holds a use of, `leases` the
+result leases it created (ended again if the request fails).
+"""
+struct Scope
+    state::ServerState
+    client::Client
+    pins::Vector{String}
+    leases::Vector{Int}
+end
+
+Scope(state::ServerState, client::Client) = Scope(state, client, String[], Int[])
+
+"""
+    resolve!(scope, b::BufferRef) -> Ptr{UInt8}
+
+The address of buffer `b`, after checking the client may name its segment (its own, by pid, or
+a result leased to it), mapping the segment, and checking the byte range lies inside it.
+Anything wrong is an `InvalidArray`.
+"""
+function resolve!(scope::Scope, b::BufferRef)
+    state, client = scope.state, scope.client
+    name = b.segment
+    seg = lock(state.lock) do
+        check_registered(state, client)
+        if is_owned(state.segments, name)
+            name in client.leased ||
+                throw(InvalidArray("segment $name belongs to the server and is not leased to this client"))
+        else
+            is_segment_name(name) ||
+                throw(InvalidArray("segment name $(repr(name)) is not of the form akb-{pid}-{32 hex digits}"))
+            segment_pid(name) == client.pid ||
+                throw(InvalidArray("segment $name is not owned by this client (pid $(client.pid))"))
+        end
+        s = acquire!(state.segments, name)
+        push!(scope.pins, s.name)
+        return s
+    end
+    (b.offset >= 0 && b.nbytes >= 0 && b.offset <= seg.nbytes - b.nbytes) ||
+        throw(InvalidArray("$(b.nbytes) bytes at offset $(b.offset) run past the end of segment $name ($(seg.nbytes) bytes)"))
+    return seg.ptr + b.offset
+end
+
+"""
+    allocate!(scope, nbytes) -> (segment, offset, ptr)
+
+A new server-owned segment of `nbytes` bytes for a result, leased to the client (the lease id
+is pushed on `scope.leases`) and pinned while the request writes it.
+"""
+function allocate!(scope::Scope, nbytes::Integer)
+    state, client = scope.state, scope.client
+    lock(() -> check_open(state, client), state.lock)
+    seg = create_segment(nbytes)   # outside the lock: reserving gigabytes takes a while
+    lock(state.lock) do
+        try
+            check_open(state, client)
+        catch
+            unlink(seg.name)
+            unmap(seg)
+            rethrow()
+        end
+        add_owned!(state.segments, seg, 2)   # the lease, and this request while it writes
+        push!(scope.pins, seg.name)
+        push!(scope.leases, add_result!(client, seg.name))
+    end
+    return seg.name, 0, seg.ptr
+end
+
+function check_open(state::ServerState, client::Client)
+    state.closing && throw(ShuttingDown("the server is shutting down"))
+    check_registered(state, client)
+    return nothing
+end
+
+"""
+    handle_view!(scope, id) -> view
+
+The view behind the client's handle `id`, its segments pinned for this request;
+`InvalidArray` if the client has no such handle.
+"""
+function handle_view!(scope::Scope, id::Integer)
+    state, client = scope.state, scope.client
+    lock(state.lock) do
+        check_registered(state, client)
+        h = get(client.handles, id, nothing)
+        h === nothing &&
+            throw(InvalidArray("handle $id does not exist (dropped, expired, or not sent by this client)"))
+        for name in h.segments
+            acquire!(state.segments, name)
+            push!(scope.pins, name)
+        end
+        return h.view
+    end
+end
+
+"""
+    store_handle!(scope, view) -> Int
+
+Keep `view` as a new handle of the client; the segments this request pinned become the
+handle's.
+"""
+function store_handle!(scope::Scope, view)
+    state, client = scope.state, scope.client
+    lock(state.lock) do
+        check_registered(state, client)
+        id = add_handle!(client, view, copy(scope.pins))
+        empty!(scope.pins)
+        return id
+    end
+end
+
+"""
+    finish!(scope; failed)
+
+End the request: when it `failed`, end the result leases it created; then unpin its segments.
+"""
+function finish!(scope::Scope; failed::Bool)
+    state = scope.state
+    lock(state.lock) do
+        failed && release_results!(state, scope.client, scope.leases)
+        foreach(name -> release!(state.segments, name), scope.pins)
+        empty!(scope.pins)
+        empty!(scope.leases)
+    end
+    return nothing
+end

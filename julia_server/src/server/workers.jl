@@ -1,0 +1,65 @@
+# Worker loops: one per thread 2..N, each pinned to its thread, taking jobs from one shared
+# channel and handing replies back to the socket loop through its event channel (which wakes
+# it). With a single thread the one worker is a task on thread 1, and a long call then holds
+# the socket until it returns.
+
+"""
+    spawn_on(f, tid) -> Task
+
+Run `f` in a task pinned to thread `tid` (`Threads.@spawn` may place it anywhere, including the
+socket loop's thread).
+"""
+function spawn_on(f, tid::Int)
+    t = Task(f)
+    t.sticky = true
+    # The C signature changed in Julia 1.7: int jl_set_task_tid(jl_task_t*, int16_t).
+    @static if VERSION >= v"1.7"
+        ccall(:jl_set_task_tid, Cint, (Any, Int16), t, tid - 1) == 1 ||
+            error("could not pin a worker task to thread $tid")
+    else
+        ccall(:jl_set_task_tid, Cvoid, (Any, Cint), t, tid - 1)
+    end
+    schedule(t)
+    return t
+end
+
+"""
+    start_workers(state, jobs, events) -> Vector{Task}
+
+Start the worker loops: one pinned to each thread but the first, or one task on thread 1 when
+Julia runs single-threaded.
+"""
+function start_workers(state::ServerState, jobs::Channel{Job}, events::Channel{Any})
+    total_threads() == 1 && return [@async worker_loop(state, jobs, events)]
+    return [spawn_on(() -> worker_loop(state, jobs, events), tid) for tid in 2:total_threads()]
+end
+
+"""
+    total_threads() -> Int
+
+Julia's threads, numbered 1 to this. From Julia 1.9 on, `nthreads()` counts only the default
+pool, and interactive threads (one by default from 1.12) come on top.
+"""
+total_threads() = @static isdefined(Threads, :maxthreadid) ? Threads.maxthreadid() : Threads.nthreads()
+
+"""
+    worker_count() -> Int
+
+How many workers `start_workers` starts.
+"""
+worker_count() = max(total_threads() - 1, 1)
+
+function worker_loop(state::ServerState, jobs::Channel{Job}, events::Channel{Any})
+    for job in jobs
+        out = try
+            # In the newest world, so a call sees what an eval defined just before it.
+            Base.invokelatest(perform, state, job)
+        catch e
+            e isa InterruptException || rethrow()
+            # SIGINT landed in this task (single-threaded mode): the loop must hear of it.
+            put!(events, :interrupt)
+            Outgoing(job.routing, encode_error(job.request.id, "ShuttingDown", "interrupted"), nothing)
+        end
+        put!(events, out)
+    end
+end

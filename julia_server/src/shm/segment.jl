@@ -1,0 +1,217 @@
+# POSIX shared-memory segments (docs/protocol.md, section 5), through libc directly: Julia's
+# Mmap works on files it opens itself and unmaps in finalizers, while the bridge needs exact
+# control of when a mapping ends and when a name disappears.
+
+const SEGMENT_NAME = r"^akb-([0-9]+)-[0-9a-f]{32}$"
+
+const PROT_READ = Cint(1)
+const PROT_WRITE = Cint(2)
+const MAP_SHARED = Cint(1)
+const MAP_FAILED = reinterpret(Ptr{Cvoid}, typemax(UInt))
+const SEEK_END = Cint(2)
+
+const EINTR = Cint(4)
+const ENOENT = Cint(2)
+const EEXIST = Cint(17)
+const EFBIG = Cint(27)
+const ENOSPC = Cint(28)
+
+# shm_open and shm_unlink live in libc from glibc 2.34 on and in librt before; `__init__` looks
+# them up once (see `init_shm_symbols`).
+const SHM_OPEN = Ref{Ptr{Cvoid}}(C_NULL)
+const SHM_UNLINK = Ref{Ptr{Cvoid}}(C_NULL)
+
+"""
+    init_shm_symbols()
+
+Find `shm_open` and `shm_unlink` in libc, or in librt on glibc older than 2.34.
+"""
+function init_shm_symbols()
+    libc = Libdl.dlopen("libc.so.6")
+    if Libdl.dlsym_e(libc, :shm_open) != C_NULL
+        SHM_OPEN[] = Libdl.dlsym(libc, :shm_open)
+        SHM_UNLINK[] = Libdl.dlsym(libc, :shm_unlink)
+    else
+        librt = Libdl.dlopen("librt.so.1")
+        SHM_OPEN[] = Libdl.dlsym(librt, :shm_open)
+        SHM_UNLINK[] = Libdl.dlsym(librt, :shm_unlink)
+    end
+    return nothing
+end
+
+"""
+    Segment(name, ptr, nbytes, writable)
+
+A mapped shared-memory segment: its name (without the leading `/`), where it is mapped, the
+mapped length and whether the mapping is writable.
+"""
+struct Segment
+    name::String
+    ptr::Ptr{UInt8}
+    nbytes::Int
+    writable::Bool
+end
+
+"""
+    is_segment_name(name) -> Bool
+
+Whether `name` has the form `akb-{pid}-{32 lowercase hex}`; no other name is ever opened.
+"""
+is_segment_name(name::AbstractString) = occursin(SEGMENT_NAME, name)
+
+"""
+    segment_pid(name) -> Union{Int,Nothing}
+
+The pid of the process that created segment `name`, or `nothing` for a malformed name.
+"""
+function segment_pid(name::AbstractString)
+    m = match(SEGMENT_NAME, name)
+    return m === nothing ? nothing : tryparse(Int, m.captures[1])
+end
+
+shm_open(name::AbstractString, flags::Integer, mode::Integer) =
+    ccall(SHM_OPEN[], Cint, (Cstring, Cint, Base.Cmode_t), "/" * name, flags, mode)
+
+function close_fd(fd::Cint)
+    ccall(:close, Cint, (Cint,), fd)
+    return nothing
+end
+
+function mmap_fd(fd::Cint, nbytes::Int, writable::Bool, name::AbstractString)
+    prot = writable ? PROT_READ | PROT_WRITE : PROT_READ
+    ptr = ccall(:mmap, Ptr{Cvoid}, (Ptr{Cvoid}, Csize_t, Cint, Cint, Cint, Int64),
+                C_NULL, nbytes, prot, MAP_SHARED, fd, 0)
+    ptr == MAP_FAILED && throw(SystemError("mmap of shared-memory segment $name ($nbytes bytes)"))
+    return Ptr{UInt8}(ptr)
+end
+
+"""
+    shm_space(path="/dev/shm") -> (free, total)
+
+Bytes available to an unprivileged process, and the size, of the filesystem at `path`.
+"""
+function shm_space(path::AbstractString = "/dev/shm")
+    # struct statvfs on 64-bit Linux: f_bsize, f_frsize, f_blocks, f_bfree, f_bavail, … as
+    # 64-bit words; the buffer is larger than the struct.
+    words = zeros(UInt64, 32)
+    rc = ccall(:statvfs, Cint, (Cstring, Ptr{UInt64}), path, words)
+    rc == 0 || throw(SystemError("statvfs($path)"))
+    frsize = words[2]
+    return Int(words[5] * frsize), Int(words[3] * frsize)
+end
+
+"""
+    format_bytes(n) -> String
+
+`n` bytes for a human: `"1.5 GiB (1610612736 bytes)"`.
+"""
+function format_bytes(n::Integer)
+    units = ("bytes", "KiB", "MiB", "GiB", "TiB", "PiB")
+    x, i = float(n), 1
+    while x >= 1024 && i < length(units)
+        x /= 1024
+        i += 1
+    end
+    return i == 1 ? "$n bytes" : "$(round(x, digits = 1)) $(units[i]) ($n bytes)"
+end
+
+function shared_memory_full(nbytes::Int)
+    free, total = shm_space()
+    return SharedMemoryFull("cannot reserve $(format_bytes(nbytes)) of shared memory: /dev/shm " *
+                            "has $(format_bytes(free)) free of $(format_bytes(total))")
+end
+
+"""
+    create_segment(nbytes) -> Segment
+
+Create, size and map read-write a new segment of at least `nbytes` bytes (at least one: `mmap`
+refuses empty mappings), named `akb-{getpid()}-{32 random hex}` and readable only by this user.
+The space is reserved with `posix_fallocate`, so a full `/dev/shm` fails here with
+`SharedMemoryFull` (naming the size and what is free) rather than with SIGBUS later. Nothing is
+left behind when creation fails.
+"""
+function create_segment(nbytes::Integer)
+    nbytes >= 0 || throw(ArgumentError("segment size must be ≥ 0, got $nbytes"))
+    size = max(Int(nbytes), 1)
+    flags = Base.Filesystem.JL_O_CREAT | Base.Filesystem.JL_O_EXCL | Base.Filesystem.JL_O_RDWR
+    while true
+        # from the OS, not the task's generator, which user code may have seeded
+        name = "akb-$(getpid())-$(string(rand(RandomDevice(), UInt128), base = 16, pad = 32))"
+        fd = shm_open(name, flags, 0o600)
+        if fd < 0
+            errno = Libc.errno()
+            errno == EEXIST && continue   # a random name collided: draw another
+            throw(SystemError("shm_open($name)", errno))
+        end
+        try
+            reserve(fd, size, name)
+            return Segment(name, mmap_fd(fd, size, true, name), size, true)
+        catch
+            unlink(name)
+            rethrow()
+        finally
+            close_fd(fd)
+        end
+    end
+end
+
+function reserve(fd::Cint, size::Int, name::AbstractString)
+    while true
+        err = ccall(:posix_fallocate, Cint, (Cint, Int64, Int64), fd, 0, size)
+        err == 0 && return nothing
+        err == EINTR && continue
+        (err == ENOSPC || err == EFBIG) && throw(shared_memory_full(size))
+        throw(SystemError("posix_fallocate of shared-memory segment $name ($size bytes)", err))
+    end
+end
+
+"""
+    map_segment(name; readonly=true) -> Segment
+
+Map all of an existing segment. `name` comes from another process, so it is checked against
+`akb-{pid}-{32 hex}` before anything is opened; a bad name, a missing or empty segment is an
+`InvalidArray`.
+"""
+function map_segment(name::AbstractString; readonly::Bool = true)
+    is_segment_name(name) ||
+        throw(InvalidArray("segment name $(repr(name)) is not of the form akb-{pid}-{32 hex digits}"))
+    flags = readonly ? Base.Filesystem.JL_O_RDONLY : Base.Filesystem.JL_O_RDWR
+    fd = shm_open(name, flags, 0)
+    if fd < 0
+        errno = Libc.errno()
+        errno == ENOENT && throw(InvalidArray("shared-memory segment $name does not exist"))
+        throw(InvalidArray("cannot open shared-memory segment $name: $(Libc.strerror(errno))"))
+    end
+    try
+        size = ccall(:lseek, Int64, (Cint, Int64, Cint), fd, 0, SEEK_END)
+        size < 0 && throw(SystemError("lseek on shared-memory segment $name"))
+        size == 0 && throw(InvalidArray("shared-memory segment $name is empty"))
+        return Segment(String(name), mmap_fd(fd, Int(size), !readonly, name), Int(size), !readonly)
+    finally
+        close_fd(fd)
+    end
+end
+
+"""
+    unmap(seg::Segment)
+
+Remove the mapping; the segment's memory must not be touched afterwards.
+"""
+function unmap(seg::Segment)
+    ccall(:munmap, Cint, (Ptr{Cvoid}, Csize_t), seg.ptr, seg.nbytes) == 0 ||
+        throw(SystemError("munmap of shared-memory segment $(seg.name)"))
+    return nothing
+end
+
+"""
+    unlink(name) -> Bool
+
+Remove segment `name` from `/dev/shm` (existing mappings stay valid until unmapped). `false`
+when it was already gone.
+"""
+function unlink(name::AbstractString)
+    ccall(SHM_UNLINK[], Cint, (Cstring,), "/" * name) == 0 && return true
+    errno = Libc.errno()
+    errno == ENOENT && return false
+    throw(SystemError("shm_unlink($name)", errno))
+end

@@ -1,0 +1,22 @@
+"""
+    IndexedVector(content, index, parameters)
+
+An Awkward `IndexedArray`: element `i` is `content[index[i]+1]`. A categorical array
+(`"__array__" => "categorical"`) is one, so it behaves like its values.
+"""
+struct IndexedVector{T,C<:AbstractVector,I<:Integer} <: BridgeView{T}
+    content::C
+    index::Vector{I}
+    parameters::Parameters
+end
+
+IndexedVector(content::AbstractVector, index::Vector{I}, parameters::Parameters) where {I} =
+    IndexedVector{eltype(content),typeof(content),I}(content, index, parameters)
+
+Base.size(v::IndexedVector) = size(v.index)
+
+function Base.getindex(v::IndexedVector, i::Int)
+    j = Int(v.index[i]) + 1
+    checkbounds(v.content, j)
+    return v.content[j]
+end

@@ -1,0 +1,89 @@
+# The four Awkward option types, each an AbstractVector{Union{Missing,T}}.
+
+"""
+    IndexedOptionVector(content, index, parameters)
+
+An Awkward `IndexedOptionArray`: element `i` is `missing` where `index[i] < 0`, else
+`content[index[i]+1]`.
+"""
+struct IndexedOptionVector{T,C<:AbstractVector,I<:Integer} <: BridgeView{Union{Missing,T}}
+    content::C
+    index::Vector{I}
+    parameters::Parameters
+end
+
+IndexedOptionVector(content::AbstractVector, index::Vector{I}, parameters::Parameters) where {I} =
+    IndexedOptionVector{eltype(content),typeof(content),I}(content, index, parameters)
+
+Base.size(v::IndexedOptionVector) = size(v.index)
+
+function Base.getindex(v::IndexedOptionVector, i::Int)
+    j = Int(v.index[i])
+    j < 0 && return missing
+    checkbounds(v.content, j + 1)
+    return v.content[j+1]
+end
+
+"""
+    ByteMaskedVector(content, mask, valid_when, parameters)
+
+An Awkward `ByteMaskedArray`: element `i` is `content[i]` where `(mask[i] != 0) == valid_when`,
+else `missing`.
+"""
+struct ByteMaskedVector{T,C<:AbstractVector} <: BridgeView{Union{Missing,T}}
+    content::C
+    mask::Vector{Int8}
+    valid_when::Bool
+    parameters::Parameters
+end
+
+ByteMaskedVector(content::AbstractVector, mask::Vector{Int8}, valid_when::Bool, parameters::Parameters) =
+    ByteMaskedVector{eltype(content),typeof(content)}(content, mask, valid_when, parameters)
+
+Base.size(v::ByteMaskedVector) = size(v.mask)
+Base.getindex(v::ByteMaskedVector, i::Int) =
+    (v.mask[i] != 0) == v.valid_when ? v.content[i] : missing
+
+"""
+    BitMaskedVector(content, mask, valid_when, lsb_order, length, parameters)
+
+An Awkward `BitMaskedArray`: element `i` is `content[i]` where bit `i-1` of `mask` equals
+`valid_when`, else `missing`. With `lsb_order` bit 0 of each byte is its least significant.
+"""
+struct BitMaskedVector{T,C<:AbstractVector} <: BridgeView{Union{Missing,T}}
+    content::C
+    mask::Vector{UInt8}
+    valid_when::Bool
+    lsb_order::Bool
+    length::Int
+    parameters::Parameters
+end
+
+BitMaskedVector(content::AbstractVector, mask::Vector{UInt8}, valid_when::Bool, lsb_order::Bool,
+                length::Int, parameters::Parameters) =
+    BitMaskedVector{eltype(content),typeof(content)}(content, mask, valid_when, lsb_order, length, parameters)
+
+Base.size(v::BitMaskedVector) = (v.length,)
+
+function Base.getindex(v::BitMaskedVector, i::Int)
+    checkbounds(v, i)
+    byte = v.mask[(i-1)>>3+1]
+    shift = v.lsb_order ? (i - 1) & 7 : 7 - (i - 1) & 7
+    return ((byte >> shift) & 0x01 == 0x01) == v.valid_when ? v.content[i] : missing
+end
+
+"""
+    UnmaskedVector(content, parameters)
+
+An Awkward `UnmaskedArray`: an option type with no missing elements; element `i` is `content[i]`.
+"""
+struct UnmaskedVector{T,C<:AbstractVector} <: BridgeView{Union{Missing,T}}
+    content::C
+    parameters::Parameters
+end
+
+UnmaskedVector(content::AbstractVector, parameters::Parameters) =
+    UnmaskedVector{eltype(content),typeof(content)}(content, parameters)
+
+Base.size(v::UnmaskedVector) = size(v.content)
+Base.getindex(v::UnmaskedVector, i::Int) = v.content[i]

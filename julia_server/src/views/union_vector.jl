@@ -1,0 +1,26 @@
+"""
+    UnionVector(tags, index, contents, parameters)
+
+An Awkward `UnionArray`: element `i` is `contents[tags[i]+1][index[i]+1]`, so elements have
+the element type of whichever content they come from.
+"""
+struct UnionVector{T,C<:Tuple,I<:Integer} <: BridgeView{T}
+    tags::Vector{Int8}
+    index::Vector{I}
+    contents::C
+    parameters::Parameters
+end
+
+UnionVector(tags::Vector{Int8}, index::Vector{I}, contents::Tuple, parameters::Parameters) where {I} =
+    UnionVector{Union{map(eltype, contents)...},typeof(contents),I}(tags, index, contents, parameters)
+
+Base.size(v::UnionVector) = size(v.tags)
+
+function Base.getindex(v::UnionVector, i::Int)
+    tag = Int(v.tags[i]) + 1
+    1 <= tag <= length(v.contents) || throw(BoundsError(v.contents, tag))
+    content = v.contents[tag]
+    j = Int(v.index[i]) + 1
+    checkbounds(content, j)
+    return content[j]
+end

@@ -1,0 +1,280 @@
+module TestCodec
+
+using Test, Dates
+using AwkwardBridge: is_placeable, parse_form, parse_json, form_key, ResultTypeError,
+                     ListVector, RegularVector, StringVector, RecordVector, Record,
+                     IndexedOptionVector, IndexedVector, UnionVector, Datetime64, parameters
+
+include("memory_helpers.jl")
+
+"""The InvalidArray message opening `ref` raises (fails the test if it raises none)."""
+function invalid(mem, ref; resolve=resolver(mem))
+    try
+        open_array(ref, resolve)
+    catch err
+        err isa InvalidArray && return err.msg
+        rethrow()
+    end
+    error("no InvalidArray for $(ref.form)")
+end
+
+list_json(content; offsets="i64") =
+    """{"class": "ListOffsetArray", "offsets": "$offsets", "content": $content, "form_key": "node0"}"""
+indexed_json(class, index="i64") =
+    """{"class": "$class", "index": "$index", "content": $(numpy_json("int64", "node1")), "form_key": "node0"}"""
+union_json = """{"class": "UnionArray", "tags": "i8", "index": "i64", "contents": [$(numpy_json("int64", "node1")), $(numpy_json("float64", "node2"))], "form_key": "node0"}"""
+list_array_json = """{"class": "ListArray", "starts": "i64", "stops": "i64", "content": $(numpy_json("int64", "node1")), "form_key": "node0"}"""
+
+"""Views and Julia values as plain nested Vectors, NamedTuples and tuples, for comparing."""
+materialize(x::AbstractVector) = [materialize(e) for e in x]
+materialize(r::Record) = map(materialize, NamedTuple(r))
+materialize(x::Union{Tuple,NamedTuple}) = map(materialize, x)
+materialize(x) = x
+
+"""A vector of 2 elements whose size changes by `step` after it is first asked."""
+mutable struct Shifty <: AbstractVector{Int}
+    calls::Int
+    step::Int
+end
+Base.size(s::Shifty) = (s.calls += 1; (2 + s.step * (s.calls > 1),))
+Base.getindex(s::Shifty, i::Int) = i
+
+"""The form of a placed array as parsed JSON, for comparing structure."""
+placed_form(ref) = parse_json(ref.form)
+
+@testset "codec" begin
+    mem = TestMemory()
+    ints = numpy_json("int64", "node1")
+
+    @testset "validation: buffer list, sizes, alignment" begin
+        @test invalid(mem, array_ref(mem, list_json(ints), 1, "node0-offsets" => Int64[0, 1])) ==
+              "node1 (NumpyArray) buffer node1-data: missing"
+        @test invalid(mem, array_ref(mem, numpy_json("int64", "node0"), 1, "node0-data" => [1], "node9-data" => [1])) ==
+              "buffer node9-data is not part of the form"
+        @test invalid(mem, array_ref(mem, numpy_json("int64", "node0"), 2, "node0-data" => [1])) ==
+              "node0 (NumpyArray) buffer node0-data: holds 1 items but the array needs 2"
+        @test invalid(mem, array_ref(mem, numpy_json("int64", "node0"), -1, "node0-data" => [1])) ==
+              "array length -1 is negative"
+        ref = array_ref(mem, numpy_json("int32", "node0"), 1, "node0-data" => Int8[1, 2, 3, 4, 5])
+        @test occursin("nbytes 5 is not a multiple of the item size 4", invalid(mem, ref))
+        ref = array_ref(mem, numpy_json("int32", "node0"), 1, "node0-data" => Int32[1, 2])
+        moved = ArrayRef(ref.form, 1, Dict("node0-data" => BufferRef(ref.buffers["node0-data"].segment, 2, 4)))
+        @test occursin("offset 2 is not a multiple of the item size 4", invalid(mem, moved))
+        negative = ArrayRef(ref.form, 1, Dict("node0-data" => BufferRef(ref.buffers["node0-data"].segment, 0, -4)))
+        @test occursin("nbytes -4 is negative", invalid(mem, negative))
+        misaligned = b -> resolver(mem)(b) + 1
+        @test occursin("mapped address is not aligned to 4 bytes", invalid(mem, ref; resolve=misaligned))
+        outside = ArrayRef(ref.form, 1, Dict("node0-data" => BufferRef(ref.buffers["node0-data"].segment, 0, 4096)))
+        @test invalid(mem, outside) == "buffer outside segment $(ref.buffers["node0-data"].segment)"
+        @test occursin("needs buffers but has no form_key",
+                       invalid(mem, ArrayRef("""{"class": "NumpyArray", "primitive": "int8"}""", 0, Dict{String,BufferRef}())))
+        @test occursin("unknown class", invalid(mem, ArrayRef("""{"class": "Nope"}""", 0, Dict{String,BufferRef}())))
+    end
+
+    @testset "validation: offsets, starts and stops" begin
+        @test invalid(mem, array_ref(mem, list_json(ints), 3, "node0-offsets" => Int64[0, 2, 1, 3], "node1-data" => [1, 2, 3])) ==
+              "node0 (ListOffsetArray) buffer node0-offsets: offsets decrease at position 2"
+        @test occursin("offset -1 at position 0 is negative",
+                       invalid(mem, array_ref(mem, list_json(ints), 1, "node0-offsets" => Int64[-1, 0], "node1-data" => Int64[])))
+        @test invalid(mem, array_ref(mem, list_json(ints; offsets="i32"), 1, "node0-offsets" => Int32[0, 4], "node1-data" => [1, 2])) ==
+              "node1 (NumpyArray) buffer node1-data: holds 2 items but the array needs 4"
+        @test occursin("holds 1 items but the array needs 2",
+                       invalid(mem, array_ref(mem, list_json(ints), 1, "node0-offsets" => Int64[0], "node1-data" => Int64[])))
+        @test occursin("overflows", invalid(mem, array_ref(mem, list_json(ints), typemax(Int), "node0-offsets" => Int64[0], "node1-data" => Int64[])))
+
+        starts_stops(starts, stops, data=[1, 2, 3]) =
+            array_ref(mem, list_array_json, length(starts), "node0-starts" => starts, "node0-stops" => stops, "node1-data" => data)
+        @test invalid(mem, starts_stops([0, -1], [1, 2])) ==
+              "node0 (ListArray) buffer node0-starts: start -1 at position 1 is negative"
+        @test invalid(mem, starts_stops([2, 0], [1, 1])) ==
+              "node0 (ListArray) buffer node0-stops: stop 1 at position 0 is below its start 2"
+        @test occursin("holds 3 items but the array needs 9", invalid(mem, starts_stops([0], [9])))
+        # an empty list may point anywhere, as in awkward
+        @test collect.(open_ref(mem, starts_stops([-5, 1], [-5, 3]))) == [Int[], [2, 3]]
+    end
+
+    @testset "validation: indexes, masks, tags" begin
+        indexed(class, index, data) = array_ref(mem, indexed_json(class), length(index), "node0-index" => index, "node1-data" => data)
+        @test invalid(mem, indexed("IndexedArray", [0, -1], [1])) ==
+              "node0 (IndexedArray) buffer node0-index: index -1 at position 1 is negative"
+        @test occursin("holds 1 items but the array needs 3", invalid(mem, indexed("IndexedArray", [2, 0], [1])))
+        @test isequal(collect(open_ref(mem, indexed("IndexedOptionArray", [-1, 0], [4]))), [missing, 4])
+        @test occursin("holds 1 items but the array needs 2", invalid(mem, indexed("IndexedOptionArray", [-1, 1], [4])))
+        @test occursin("overflows", invalid(mem, indexed("IndexedArray", [typemax(Int64)], [1])))
+
+        bytemasked = """{"class": "ByteMaskedArray", "mask": "i8", "valid_when": true, "content": $ints, "form_key": "node0"}"""
+        @test occursin("node0-mask: holds 1 items but the array needs 2",
+                       invalid(mem, array_ref(mem, bytemasked, 2, "node0-mask" => Int8[1], "node1-data" => [1, 2])))
+        bitmasked = """{"class": "BitMaskedArray", "mask": "u8", "valid_when": true, "lsb_order": true, "content": $ints, "form_key": "node0"}"""
+        @test occursin("node0-mask: holds 1 items but the array needs 2",
+                       invalid(mem, array_ref(mem, bitmasked, 9, "node0-mask" => UInt8[1], "node1-data" => collect(1:9))))
+        @test length(open_ref(mem, array_ref(mem, bitmasked, 8, "node0-mask" => UInt8[1], "node1-data" => collect(1:8)))) == 8
+
+        union(tags, index) = array_ref(mem, union_json, length(tags), "node0-tags" => Int8.(tags), "node0-index" => index,
+                                       "node1-data" => [1], "node2-data" => [2.0])
+        @test invalid(mem, union([0, 2], [0, 0])) ==
+              "node0 (UnionArray) buffer node0-tags: tag 2 at position 1 is not below the 2 contents"
+        @test occursin("tag -1 at position 0", invalid(mem, union([-1], [0])))
+        @test invalid(mem, union([0, 1], [0, -3])) ==
+              "node0 (UnionArray) buffer node0-index: index -3 at position 1 is negative"
+        @test occursin("node2 (NumpyArray) buffer node2-data: holds 1 items but the array needs 2", invalid(mem, union([1, 1], [0, 1])))
+        @test collect(open_ref(mem, union([1, 0], [0, 0]))) == Any[2.0, 1]
+    end
+
+    @testset "validation: lengths" begin
+        regular = """{"class": "RegularArray", "size": 4, "content": $ints, "form_key": "node0"}"""
+        @test occursin("node0 (RegularArray): length $(typemax(Int) ÷ 2) × 4 overflows",
+                       invalid(mem, array_ref(mem, regular, typemax(Int) ÷ 2, "node1-data" => Int64[])))
+        @test occursin("overflows", invalid(mem, array_ref(mem, numpy_json("int8", "node0"; inner_shape="[$(typemax(Int)), 2]"), 1, "node0-data" => Int8[])))
+        @test occursin("holds 0 items but the array needs 6",
+                       invalid(mem, array_ref(mem, numpy_json("int8", "node0"; inner_shape="[2, 3]"), 1, "node0-data" => Int8[])))
+        @test invalid(mem, ArrayRef("""{"class": "EmptyArray", "form_key": "node0"}""", 3, Dict{String,BufferRef}())) ==
+              "node0 (EmptyArray): length is 3 but an EmptyArray has no elements"
+        record = """{"class": "RecordArray", "fields": ["a"], "contents": [$ints], "form_key": "node0"}"""
+        @test occursin("holds 1 items but the array needs 2", invalid(mem, array_ref(mem, record, 2, "node1-data" => [1])))
+    end
+
+    @testset "place_array allocates once and aligns buffers" begin
+        calls = Int[]
+        ref = place_array([(a = [1, 2], b = "xyz"), (a = Int[], b = "")], allocator(mem; calls=calls))
+        @test length(calls) == 1
+        @test calls[1] > 0 && calls[1] % 64 == 0
+        @test ref.length == 2
+        @test sort(collect(keys(ref.buffers))) == ["node1-offsets", "node2-data", "node3-offsets", "node4-data"]
+        @test all(b -> b.offset % 64 == 0 && b.offset + b.nbytes <= calls[1], values(ref.buffers))
+        @test ref.buffers["node1-offsets"].nbytes == 3 * 8
+        @test ref.buffers["node2-data"].nbytes == 2 * 8
+        @test ref.buffers["node4-data"].nbytes == 3
+        form = parse_form(ref.form)
+        @test [form_key(form), form_key(form.contents[1]), form_key(form.contents[1].content),
+               form_key(form.contents[2]), form_key(form.contents[2].content)] == ["node0", "node1", "node2", "node3", "node4"]
+        @test buffer_words(mem, ref, "node1-offsets", Int64) == [0, 2, 2]
+        @test String(buffer_words(mem, ref, "node4-data", UInt8)) == "xyz"
+        calls = Int[]
+        empty = place_array(Any[], allocator(mem; calls=calls))
+        @test calls == [64]
+        @test placed_form(empty)["class"] == "EmptyArray" && isempty(empty.buffers)
+    end
+
+    @testset "Julia values round-trip through buffers" begin
+        for x in Any[Int8[1, -2], UInt64[typemax(UInt64)], Float16[0.5], Float32[1.5, NaN32], [1.0, -Inf],
+                     ComplexF64[1 + 2im], [true, false, true], BitVector([true, false]), 1:5,
+                     [[1, 2], Int[], [3]], [[[1.0], Float64[]], [[2.0, 3.0]]], ["", "ab", "é😀"],
+                     [(x = 1, y = [0.5]), (x = 2, y = Float64[])], [(1, "a"), (2, "b")],
+                     [Nanosecond(5), Nanosecond(-6)]]
+            @test isequal(materialize(roundtrip(mem, x)), materialize(x))
+        end
+        @test roundtrip(mem, [(x = 1, y = [0.5])])[1] isa Record
+        @test NamedTuple(roundtrip(mem, [(x = 1, y = [0.5])])[1]).y == [0.5]
+        @test roundtrip(mem, [(1, "a")])[1] === (1, "a")
+        @test roundtrip(mem, Float32[])::Vector{Float32} == Float32[]
+        @test DateTime.(roundtrip(mem, [DateTime(2020, 1, 2, 3, 4, 5, 6)])) == [DateTime(2020, 1, 2, 3, 4, 5, 6)]
+        @test roundtrip(mem, [Date(1969, 12, 31)]) == [Datetime64{Day}(-1)]
+    end
+
+    @testset "missing values become IndexedOptionArray" begin
+        ref = place_array([1, missing, 3], allocator(mem))
+        @test placed_form(ref)["class"] == "IndexedOptionArray"
+        @test buffer_words(mem, ref, "node0-index", Int64) == [0, -1, 1]
+        @test buffer_words(mem, ref, "node1-data", Int64) == [1, 3]
+        @test isequal(collect(roundtrip(mem, Union{Missing,String}["a", missing])), ["a", missing])
+        @test isequal(collect.(roundtrip(mem, [[missing, 1], [2]])), [[missing, 1], [2]])
+        @test isequal(collect(roundtrip(mem, Any[missing, missing])), [missing, missing])
+        nested = roundtrip(mem, [[1, 2], missing])
+        @test nested isa IndexedOptionVector && collect(nested[1]) == [1, 2] && ismissing(nested[2])
+    end
+
+    @testset "mixed values: promoted numbers, unions" begin
+        promoted = place_array(Any[1, 2.5, Int8(3)], allocator(mem))
+        @test placed_form(promoted)["primitive"] == "float64"
+        @test roundtrip(mem, Any[1, 2.5]) == [1.0, 2.5]
+        u = roundtrip(mem, Any[1, "a", [2.0]])
+        @test u isa UnionVector
+        @test u[1] === 1 && u[2] == "a" && collect(u[3]) == [2.0]
+        ref = place_array(Any[1, "a", missing], allocator(mem))
+        form = placed_form(ref)
+        @test form["class"] == "UnionArray"
+        @test [c["class"] for c in form["contents"]] == ["IndexedOptionArray", "IndexedOptionArray"]
+        @test isequal(collect(open_ref(mem, ref)), [1, "a", missing])
+        @test [c["primitive"] for c in placed_form(place_array(Any[1, true], allocator(mem)))["contents"]] == ["int64", "bool"]
+        records = roundtrip(mem, Any[(a = 1,), (b = "x",), (a = 2.5,)])
+        @test records[1].a == 1.0 && records[2].b == "x" && records[3].a == 2.5
+    end
+
+    @testset "views written back keep their form's parameters" begin
+        point = """{"class": "RecordArray", "fields": ["x"], "contents": [$ints], "parameters": {"__record__": "Point", "user": [1, "u"]}, "form_key": "node0"}"""
+        rv = open_ref(mem, array_ref(mem, point, 3, "node1-data" => [1, 2, 3]))
+        back = place_array(rv, allocator(mem))
+        @test placed_form(back)["parameters"] == Dict{String,Any}("__record__" => "Point", "user" => Any[1, "u"])
+        filtered = [r for r in rv if r.x != 2]                 # a Vector{Record} keeps its record name
+        @test placed_form(place_array(filtered, allocator(mem)))["parameters"]["__record__"] == "Point"
+        @test open_ref(mem, place_array(filtered, allocator(mem))).x == [1, 3]
+        @test placed_form(place_array(view(rv, 2:3), allocator(mem)))["parameters"]["__record__"] == "Point"
+
+        listed = """{"class": "ListOffsetArray", "offsets": "i32", "content": $ints, "parameters": {"__list__": "Track"}, "form_key": "node0"}"""
+        lv = open_ref(mem, array_ref(mem, listed, 2, "node0-offsets" => Int32[0, 1, 3], "node1-data" => [1, 2, 3]))
+        back = place_array(lv, allocator(mem))
+        @test placed_form(back)["parameters"] == Dict{String,Any}("__list__" => "Track")
+        @test placed_form(back)["offsets"] == "i64"
+        @test collect.(open_ref(mem, back)) == [[1], [2, 3]]
+
+        strings = roundtrip(mem, roundtrip(mem, ["ab", "c"]))
+        @test strings isa StringVector && strings == ["ab", "c"]
+
+        regular = """{"class": "RegularArray", "size": 2, "content": $ints, "form_key": "node0"}"""
+        rg = open_ref(mem, array_ref(mem, regular, 2, "node1-data" => [1, 2, 3, 4]))
+        back = place_array(rg, allocator(mem))
+        @test placed_form(back)["class"] == "RegularArray" && placed_form(back)["size"] == 2
+        @test open_ref(mem, back) isa RegularVector
+        shaped = open_ref(mem, array_ref(mem, numpy_json("int16", "node0"; inner_shape="[2, 0]"), 3, "node0-data" => Int16[]))
+        back = placed_form(place_array(shaped, allocator(mem)))
+        @test (back["class"], back["size"], back["content"]["class"], back["content"]["size"]) == ("RegularArray", 2, "RegularArray", 0)
+
+        masked = """{"class": "ByteMaskedArray", "mask": "i8", "valid_when": true, "content": $ints, "parameters": {"p": 1}, "form_key": "node0"}"""
+        mv = open_ref(mem, array_ref(mem, masked, 2, "node0-mask" => Int8[0, 1], "node1-data" => [5, 6]))
+        back = place_array(mv, allocator(mem))
+        @test placed_form(back)["class"] == "IndexedOptionArray" && placed_form(back)["parameters"] == Dict{String,Any}("p" => 1)
+        @test isequal(collect(open_ref(mem, back)), [missing, 6])
+
+        categorical = """{"class": "IndexedArray", "index": "i64", "content": $(numpy_json("float64", "node1")), "parameters": {"__array__": "categorical"}, "form_key": "node0"}"""
+        cv = open_ref(mem, array_ref(mem, categorical, 4, "node0-index" => [1, 0, 1, 1], "node1-data" => [1.5, 2.5]))
+        back = place_array(cv, allocator(mem))
+        @test placed_form(back)["parameters"]["__array__"] == "categorical"
+        @test buffer_words(mem, back, "node0-index", Int64) == [0, 1, 0, 0]     # each category written once
+        @test buffer_words(mem, back, "node1-data", Float64) == [2.5, 1.5]
+        @test open_ref(mem, back) isa IndexedVector && open_ref(mem, back) == cv
+
+        unioned = """{"class": "UnionArray", "tags": "i8", "index": "i64", "contents": [$ints, $(numpy_json("bool", "node2"))], "parameters": {"u": true}, "form_key": "node0"}"""
+        uv = open_ref(mem, array_ref(mem, unioned, 3, "node0-tags" => Int8[1, 0, 1], "node0-index" => [0, 0, 1],
+                                     "node1-data" => [7], "node2-data" => UInt8[0, 1]))
+        back = place_array(uv, allocator(mem))
+        @test placed_form(back)["parameters"] == Dict{String,Any}("u" => true)
+        @test collect(open_ref(mem, back)) == Any[false, 7, true]
+    end
+
+    @testset "unsupported results raise ResultTypeError naming the type" begin
+        for (x, name) in ((Dict(1 => 2), "Dict{$Int,$Int}"), ([Dict("a" => 1)], "Dict{String,$Int}"),
+                          ([nothing], "Nothing"), (Int128[1], "Int128"), (Any[1, big(2)], "BigInt"),
+                          (3, "$Int"), ([1 // 2], "Rational{$Int}"))
+            err = try place_array(x, allocator(mem)); nothing catch e; e end
+            @test err isa ResultTypeError
+            @test occursin(name, err.msg)
+        end
+    end
+
+    @testset "is_placeable" begin
+        @test is_placeable([1, 2]) && is_placeable(Any[]) && is_placeable(1:3) && is_placeable(["a"])
+        @test !is_placeable(1) && !is_placeable("abc") && !is_placeable((1, 2)) && !is_placeable(Dict("a" => 1))
+    end
+
+    # A source whose size changes between the measure and fill passes must not write outside
+    # the block it was measured for.
+    @testset "a result that changes while written raises" begin
+        @test_throws BoundsError place_array(Shifty(0, 5), allocator(mem))
+        @test_throws BoundsError place_array([Shifty(0, 5)], allocator(mem))
+        err = try place_array([Shifty(0, -1)], allocator(mem)); nothing catch e; e end
+        @test err isa ArgumentError && occursin("changed while it was written", err.msg)
+    end
+end
+
+end

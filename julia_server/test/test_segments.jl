@@ -1,0 +1,102 @@
+# Shared-memory segments and the server's segment table: naming rules, creation, sharing between
+# two mappings, refusal of bad names, a /dev/shm too small, and reference-counted unmapping.
+
+using AwkwardBridge: create_segment, map_segment, unmap, unlink, is_segment_name, segment_pid,
+                     shm_space, SegmentTable, acquire!, release!, add_owned!, unlink_owned!,
+                     is_owned, owned_bytes, mapped_bytes, InvalidArray, SharedMemoryFull
+
+own_segments() = Set(filter(n -> startswith(n, "akb-$(getpid())-"), readdir("/dev/shm")))
+
+@testset "names" begin
+    hex = repeat("0123456789abcdef", 2)
+    @test is_segment_name("akb-42-$hex")
+    @test segment_pid("akb-42-$hex") == 42
+    for bad in ("akb-42-$(uppercase(hex))", "akb-42-$(hex)0", "akb--$hex", "akb-4a-$hex",
+                "/akb-42-$hex", "akb-42-$hex/", "../akb-42-$hex", "akb-42-$(hex[1:31])", "")
+        @test !is_segment_name(bad)
+        @test segment_pid(bad) === nothing
+        @test_throws InvalidArray map_segment(bad)
+    end
+    @test_throws InvalidArray map_segment("akb-$(getpid())-$hex")   # well formed, absent
+end
+
+@testset "create, share, unlink" begin
+    before = own_segments()
+    seg = create_segment(1000)
+    @test is_segment_name(seg.name) && segment_pid(seg.name) == getpid()
+    path = "/dev/shm/$(seg.name)"
+    @test isfile(path)
+    @test filemode(path) & 0o777 == 0o600
+    @test filesize(path) == seg.nbytes >= 1000
+    data = rand(UInt8, 1000)
+    unsafe_copyto!(seg.ptr, pointer(data), 1000)
+    view = map_segment(seg.name)
+    @test !view.writable && view.nbytes == seg.nbytes && view.ptr != seg.ptr
+    @test unsafe_wrap(Array, view.ptr, 1000) == data
+    unsafe_store!(seg.ptr, 0x5a, 7)             # the writer's change shows through the reader
+    @test unsafe_load(view.ptr, 7) == 0x5a
+    unmap(view)
+    unmap(seg)
+    @test unlink(seg.name)
+    @test !isfile(path)
+    @test !unlink(seg.name)
+    @test own_segments() == before
+end
+
+@testset "empty requests and empty segments" begin
+    seg = create_segment(0)
+    @test seg.nbytes == 1          # mmap refuses empty mappings
+    unmap(seg)
+    unlink(seg.name)
+    name = "akb-$(getpid())-$(repeat("ab", 16))"
+    touch("/dev/shm/$name")        # a zero-byte segment some other process made
+    try
+        @test_throws InvalidArray map_segment(name)
+    finally
+        rm("/dev/shm/$name")
+    end
+end
+
+@testset "a full /dev/shm is SharedMemoryFull, and leaves nothing behind" begin
+    before = own_segments()
+    free, total = shm_space()
+    @test 0 <= free <= total
+    too_big = 4 * total + 12345
+    err = try
+        create_segment(too_big)
+        nothing
+    catch e
+        e
+    end
+    @test err isa SharedMemoryFull
+    @test occursin("$too_big bytes", err.msg)
+    @test occursin("/dev/shm", err.msg) && occursin("free", err.msg)
+    @test own_segments() == before
+end
+
+@testset "segment table" begin
+    client = create_segment(4096)       # stands for a segment a client made
+    table = SegmentTable()
+    a = acquire!(table, client.name)
+    b = acquire!(table, client.name)
+    @test a.ptr == b.ptr                 # mapped once
+    @test mapped_bytes(table) == 4096 && owned_bytes(table) == 0
+    @test !is_owned(table, client.name)
+    release!(table, client.name)
+    @test mapped_bytes(table) == 4096    # still one user
+    release!(table, client.name)
+    @test mapped_bytes(table) == 0 && isempty(table.mappings)
+    unmap(client)
+    unlink(client.name)
+
+    owned = create_segment(100)
+    add_owned!(table, owned, 2)
+    @test is_owned(table, owned.name) && owned_bytes(table) == owned.nbytes
+    unlink_owned!(table, owned.name)
+    @test !isfile("/dev/shm/$(owned.name)")
+    unlink_owned!(table, owned.name)     # already unlinked: nothing to do
+    release!(table, owned.name)
+    @test owned_bytes(table) == owned.nbytes   # the second user still maps it
+    release!(table, owned.name)
+    @test isempty(table.mappings)
+end

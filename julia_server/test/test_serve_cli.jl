@@ -1,0 +1,89 @@
+# bin/serve.jl as Python's launcher runs it: a child process that prints its READY line, serves,
+# and exits with status 0, its segments unlinked, when its stdin closes or it gets SIGINT.
+
+using AwkwardBridge: parse_arguments
+
+const SERVE = joinpath(dirname(@__DIR__), "bin", "serve.jl")
+const PROJECT = dirname(@__DIR__)
+
+@testset "arguments" begin
+    opts = parse_arguments(["--address", "ipc:///tmp/x", "--lease-ttl", "2.5", "--include", "a.jl",
+                            "--include", "b.jl", "--exit-on-stdin-eof", "--libzmq", "/lib/z.so"])
+    @test opts == (address = "ipc:///tmp/x", lease_ttl = 2.5, libzmq = "/lib/z.so",
+                   includes = ["a.jl", "b.jl"], exit_on_stdin_eof = true)
+    @test parse_arguments(["--address", "tcp://127.0.0.1:0"]).lease_ttl == 30.0
+    @test_throws ArgumentError parse_arguments(String[])
+    @test_throws ArgumentError parse_arguments(["--address"])
+    @test_throws ArgumentError parse_arguments(["--address", "a", "--lease-ttl", "soon"])
+    @test_throws ArgumentError parse_arguments(["--address", "a", "--frobnicate"])
+end
+
+function start_server(args...)
+    cmd = `$(Base.julia_cmd()) --startup-file=no --threads=2 --project=$PROJECT $SERVE $args`
+    process = open(pipeline(cmd; stderr = stderr), "r+")
+    ready = Ref("")
+    reader = @async (ready[] = readline(process))
+    timedwait(() -> istaskdone(reader), 120.0) === :ok || (kill(process); error("server not ready"))
+    startswith(ready[], "AWKWARD_BRIDGE_READY ") || error("unexpected first line: $(repr(ready[]))")
+    return process, ready[][length("AWKWARD_BRIDGE_READY ")+1:end]
+end
+
+# Talk to the server, leaving a result leased; returns the server's pid and the result's segment.
+function leave_a_result(ctx, address)
+    client = TestClient(ctx, address; id = "cli-test-client")
+    try
+        pid = result(client, "hello"; pid = getpid(), lease_ttl = 30.0)["server_pid"]
+        segment = result(client, "eval"; code = "collect(1:10)")["buffers"]["node0-data"][1]
+        @test isfile("/dev/shm/$segment")
+        return pid, segment
+    finally
+        close(client)
+    end
+end
+
+@testset "the server process" begin
+    ctx = Context()
+    try
+        @testset "stdin EOF ends it cleanly" begin
+            process, address = start_server("--address", "tcp://127.0.0.1:0", "--libzmq", TEST_LIBZMQ,
+                                            "--exit-on-stdin-eof")
+            try
+                @test startswith(address, "tcp://127.0.0.1:") && !endswith(address, ":0")
+                pid, segment = leave_a_result(ctx, address)
+                close(process.in)
+                @test timedwait(() -> process_exited(process), 30.0) === :ok
+                @test process.exitcode == 0
+                @test !isfile("/dev/shm/$segment")
+                @test isempty(filter(n -> startswith(n, "akb-$pid-"), readdir("/dev/shm")))
+            finally
+                process_exited(process) || kill(process)
+            end
+        end
+
+        @testset "SIGINT ends it cleanly" begin
+            dir = mktempdir()
+            try
+                process, address = start_server("--address", "ipc://$dir/s.sock", "--libzmq", TEST_LIBZMQ)
+                try
+                    _, segment = leave_a_result(ctx, address)
+                    kill(process, Base.SIGINT)
+                    @test timedwait(() -> process_exited(process), 30.0) === :ok
+                    @test process.exitcode == 0
+                    @test !isfile("/dev/shm/$segment")
+                finally
+                    process_exited(process) || kill(process)
+                end
+            finally
+                rm(dir; recursive = true)
+            end
+        end
+
+        @testset "bad arguments exit with status 2" begin
+            process = run(pipeline(ignorestatus(`$(Base.julia_cmd()) --startup-file=no --project=$PROJECT $SERVE --lease-ttl 3`);
+                                   stderr = devnull))
+            @test process.exitcode == 2
+        end
+    finally
+        close(ctx)
+    end
+end

@@ -1,0 +1,195 @@
+# The whole server in this process: `serve` in a task on an ipc:// socket in a temporary
+# directory, driven by DEALER clients over the same ZeroMQ layer. Covers every operation, the
+# bridge's errors, malformed frames, lease expiry and a graceful shutdown by interrupt; at the
+# end nothing the server or the test made may be left in /dev/shm.
+
+using AwkwardBridge: serve, create_segment, map_segment, unmap, unlink, pack, total_threads, worker_count
+
+const FLOAT64_FORM = """{"class": "NumpyArray", "primitive": "float64", "form_key": "node0"}"""
+
+server_segments() = Set(filter(n -> startswith(n, "akb-$(getpid())-"), readdir("/dev/shm")))
+
+array_value(segment, offset, n) = Dict{String,Any}(
+    "\$" => "array", "form" => FLOAT64_FORM, "length" => n,
+    "buffers" => Dict{String,Any}("node0-data" => Any[segment, offset, 8n]))
+
+error_of(reply) = (@test reply["ok"] === false; reply["error"])
+
+function wait_until(condition; timeout = 10.0)
+    return timedwait(condition, timeout; pollint = 0.02) === :ok
+end
+
+@testset "in-process server" begin
+    before = server_segments()
+    dir = mktempdir()
+    address = "ipc://$dir/bridge.sock"
+    shared = joinpath(dir, "shared.jl")
+    write(shared, "shared_double(x) = 2x\n")
+    server = @async serve(; address = address, lease_ttl = 2.0, libzmq = TEST_LIBZMQ, includes = [shared])
+    ctx = Context()
+    c = TestClient(ctx, address; id = "runtests-client-1")
+    c2 = TestClient(ctx, address; id = "runtests-client-2")
+    mine = create_segment(80)       # the client's own segment (same pid: it is this process)
+    try
+        @test error_of(request(c, "ping"))["type"] == "UnknownClient"
+        hello = result(c, "hello"; pid = getpid(), lease_ttl = 10.0, name = "runtests")
+        @test hello["server_pid"] == getpid() && hello["protocol"] == 1
+        @test hello["lease_ttl"] == 2.0                      # capped by the server
+        @test hello["threads"] == worker_count() == max(total_threads() - 1, 1)
+        @test hello["julia_version"] == string(VERSION)
+        @test result(c2, "hello"; pid = getpid(), lease_ttl = 2.0)["lease_ttl"] == 2.0
+        @test result(c, "ping") == "pong"
+
+        @testset "eval and call" begin
+            @test result(c, "eval"; code = "triple(x) = 3x\ntriple(14)", filename = "defs.jl") == 42
+            @test result(c, "eval"; code = "helper() = 1") === nothing   # a function: nil
+            @test result(c, "call"; fn = "triple", args = Any[2.5]) == 7.5
+            @test result(c, "call"; fn = "shared_double", args = Any[21]) == 42
+            @test result(c, "call"; fn = "Base.sum", args = Any[Dict("\$" => "tuple", "items" => Any[1, 2, 3])]) == 6
+            @test result(c, "call"; fn = "tuple", args = Any[1, "a"]) == Dict("\$" => "tuple", "items" => Any[1, "a"])
+            @test result(c, "call"; fn = "identity", args = Any[Dict("k" => Any[1, nothing])]) == Dict("k" => Any[1, nothing])
+            nt = result(c, "eval"; code = "(a = 1, b = 2.5f0, c = \"x\")")
+            @test nt == Dict("a" => 1, "b" => 2.5f0, "c" => "x") && nt["b"] isa Float32
+        end
+
+        @testset "errors" begin
+            e = error_of(request(c, "call"; fn = "sqrt", args = Any[-1.0]))
+            @test e["type"] == "DomainError" && occursin("sqrt", e["message"])
+            @test occursin("sqrt", e["backtrace"]) && !occursin("AwkwardBridge", e["backtrace"])
+            result(c, "eval"; code = "fail(x) = error(\"bad \$x\")")
+            e = error_of(request(c, "call"; fn = "fail", args = Any[7]))
+            @test e["type"] == "ErrorException" && occursin("bad 7", e["message"])
+            @test occursin("fail", e["backtrace"])
+            e = error_of(request(c, "eval"; code = "\n\nundefined_thing + 1", filename = "user.jl"))
+            @test e["type"] == "UndefVarError" && occursin("user.jl:3", e["message"])
+            e = error_of(request(c, "call"; fn = "no_such_function", args = Any[]))
+            @test e["type"] == "FunctionNotFound" && occursin("no_such_function", e["message"])
+            @test error_of(request(c, "call"; fn = "Base.no_such", args = Any[]))["type"] == "FunctionNotFound"
+            @test error_of(request(c, "call"; fn = "a..b", args = Any[]))["type"] == "FunctionNotFound"
+            @test error_of(request(c, "call"; fn = "Symbol", args = Any["x"]))["type"] == "ResultTypeError"
+            @test result(c, "eval"; code = ":a_symbol") === nothing   # no Python equivalent: nil
+            @test error_of(request(c, "call"; fn = "typemax", args = Any[]))["type"] == "MethodError"
+        end
+
+        @testset "clients are isolated" begin
+            # c2 looks `sum` up through Base first, then defines its own: its module must not
+            # have been bound to Base.sum by the lookup
+            @test result(c2, "call"; fn = "sum", args = Any[Dict("\$" => "tuple", "items" => Any[1, 2])]) == 3
+            result(c2, "eval"; code = "sum(x) = 99\ntriple(x) = 0")
+            @test result(c2, "call"; fn = "sum", args = Any[1]) == 99
+            @test result(c2, "call"; fn = "triple", args = Any[5]) == 0
+            @test result(c, "call"; fn = "triple", args = Any[5]) == 15
+            @test result(c, "call"; fn = "sum", args = Any[Dict("\$" => "tuple", "items" => Any[1, 2])]) == 3
+        end
+
+        @testset "arrays in shared memory" begin
+            data = collect(1.0:10.0)
+            unsafe_copyto!(Ptr{Float64}(mine.ptr), pointer(data), 10)
+            arg = array_value(mine.name, 0, 10)
+            @test result(c, "call"; fn = "sum", args = Any[arg]) == 55.0
+            handle = result(c, "send"; array = arg)
+            @test handle["\$"] == "handle" && handle["id"] isa Integer
+            s = result(c, "stats")
+            @test s["handles"] == 1 && s["mapped_bytes"] == mine.nbytes && s["leases"] == 1
+            @test result(c, "call"; fn = "sum", args = Any[handle]) == 55.0
+            @test error_of(request(c2, "call"; fn = "sum", args = Any[handle]))["type"] == "InvalidArray"
+            @test result(c, "drop"; handles = Any[handle["id"]]) === nothing
+            s = result(c, "stats")
+            @test s["handles"] == 0 && s["mapped_bytes"] == 0
+            @test error_of(request(c, "call"; fn = "sum", args = Any[handle]))["type"] == "InvalidArray"
+
+            foreign = "akb-1-$(repeat("0f", 16))"
+            @test error_of(request(c, "call"; fn = "sum", args = Any[array_value(foreign, 0, 1)]))["type"] == "InvalidArray"
+            @test error_of(request(c, "call"; fn = "sum", args = Any[array_value(mine.name, 8, 10)]))["type"] == "InvalidArray"
+            @test error_of(request(c, "send"; array = Dict{String,Any}("\$" => "tuple", "items" => Any[])))["type"] == "ProtocolError"
+            @test result(c, "stats")["mapped_bytes"] == 0      # failed requests unpinned too
+
+            result(c, "eval"; code = "ramp(n) = collect(1.0:n)")
+            r = result(c, "call"; fn = "ramp", args = Any[5])
+            @test r["\$"] == "array" && r["length"] == 5 && r["lease"] isa Integer
+            segment, offset, nbytes = r["buffers"]["node0-data"]
+            view = map_segment(segment)
+            @test unsafe_wrap(Array, Ptr{Float64}(view.ptr + offset), nbytes ÷ 8) == collect(1.0:5.0)
+            unmap(view)
+            # a result travels back as an argument
+            @test result(c, "call"; fn = "sum", args = Any[r]) == 15.0
+            @test error_of(request(c2, "call"; fn = "sum", args = Any[r]))["type"] == "InvalidArray"
+            s = result(c, "stats")
+            @test s["leases"] == 1 && s["shm_bytes"] >= 40
+            @test result(c, "release"; leases = Any[r["lease"]]) === nothing
+            @test !isfile("/dev/shm/$segment") && result(c, "stats")["shm_bytes"] == 0
+            result(c, "call"; fn = "ramp", args = Any[3])   # left leased: shutdown must unlink it
+        end
+
+        @testset "malformed frames" begin
+            send_frames(c, UInt8[0xc1])                        # not msgpack
+            @test nothing_waiting(c)
+            send_frames(c, pack(Any[1, 2]))                    # not a map
+            @test nothing_waiting(c)
+            send_frames(c, pack(Dict("v" => 1)), pack(Dict("v" => 1)))   # two frames
+            @test nothing_waiting(c)
+            send_frames(c, pack(Dict{String,Any}("v" => 1, "client" => c.id, "op" => "ping")))
+            reply = receive(c)
+            @test reply["id"] === nothing && error_of(reply)["type"] == "ProtocolError"
+            send_frames(c, pack(Dict{String,Any}("v" => 2, "id" => 77, "client" => c.id, "op" => "ping")))
+            reply = receive(c)
+            @test reply["id"] == 77 && occursin("version", error_of(reply)["message"])
+            e = error_of(request(c, "call"; fn = 5, args = Any[]))
+            @test e["type"] == "ProtocolError" && occursin("\"fn\"", e["message"])
+            @test error_of(request(c, "frobnicate"))["type"] == "ProtocolError"
+            @test error_of(request(c, "drop"; handles = Any["x"]))["type"] == "ProtocolError"
+            @test error_of(request(c, "hello"; pid = -1, lease_ttl = 1.0))["type"] == "ProtocolError"
+            @test result(c, "ping") == "pong"
+        end
+
+        if total_threads() > 1
+            @testset "a long call does not hold up the socket" begin
+                slow = post(c, "call"; fn = "Libc.systemsleep", args = Any[0.5])
+                ping = post(c, "ping")
+                first, second = receive(c), receive(c)
+                @test first["id"] == ping && first["result"] == "pong"
+                @test second["id"] == slow && second["ok"] === true
+            end
+        end
+
+        @testset "silent clients are forgotten" begin
+            c3 = TestClient(ctx, address; id = "runtests-short-lived")
+            try
+                result(c3, "hello"; pid = getpid(), lease_ttl = 0.2)
+                result(c3, "eval"; code = "collect(1.0:4.0)")   # a result it never releases
+                count = result(c, "stats")["clients"]
+                @test wait_until(() -> result(c, "stats")["clients"] == count - 1)
+                @test error_of(request(c3, "ping"))["type"] == "UnknownClient"
+            finally
+                close(c3)
+            end
+        end
+
+        @test result(c2, "bye") === nothing
+        @test error_of(request(c2, "ping"))["type"] == "UnknownClient"
+
+        @testset "graceful shutdown" begin
+            slow = total_threads() > 1 ? post(c, "call"; fn = "Libc.systemsleep", args = Any[0.5]) : nothing
+            sleep(0.1)
+            schedule(server, InterruptException(); error = true)
+            if slow !== nothing
+                late = post(c, "ping")
+                replies = Dict(r["id"] => r for r in (receive(c), receive(c)))
+                @test error_of(replies[late])["type"] == "ShuttingDown"
+                @test replies[slow]["ok"] === true      # finished within the grace period
+            end
+            @test timedwait(() -> istaskdone(server), 10.0) === :ok
+            @test !istaskfailed(server)
+        end
+    finally
+        istaskdone(server) || schedule(server, InterruptException(); error = true)
+        timedwait(() -> istaskdone(server), 10.0)
+        close(c)
+        close(c2)
+        close(ctx)
+        unmap(mine)
+        unlink(mine.name)
+        rm(dir; recursive = true)
+    end
+    @test server_segments() == before
+end

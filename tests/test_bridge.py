@@ -1,0 +1,298 @@
+"""End to end: the Bridge API against one private Julia server shared by the whole module."""
+
+from __future__ import annotations
+
+import gc
+import os
+import threading
+import time
+from pathlib import Path
+
+import awkward as ak
+import numpy as np
+import pytest
+
+from bridge import Bridge, BridgeError, FunctionNotFound, JuliaError, ResultTypeError
+from bridge.shm import SHM_DIR, parse_owner_pid
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+HELPERS = """
+function path_length(array)
+    total = 0.0
+    for i in 1:length(array)
+        for j in 1:length(array[i])
+            total += array[i][j]
+        end
+    end
+    return total
+end
+
+total(events) = (t = 0.0; for event in events, x in event; t += x; end; t)
+counts(events) = [length(event) for event in events]
+column_x(records) = [r.x for r in records]
+describe(a, n, s, t, d, z, b) = (length(a), 2n, uppercase(s), t[2], d["k"], z === nothing, !b)
+fails(x) = error("bad value $x")
+make_function() = x -> x
+function muon_pt_sum(events)
+    t = 0.0
+    for event in events, i in 1:length(event.Muon_Px)
+        t += hypot(Float64(event.Muon_Px[i]), Float64(event.Muon_Py[i]))
+    end
+    return t
+end
+"""
+
+
+@pytest.fixture(scope="module")
+def bridge():
+    with Bridge() as shared:
+        assert shared.eval(HELPERS) is None  # a function definition has no Python value
+        yield shared
+
+
+def segments_of(pid: int) -> set[str]:
+    return {name for name in os.listdir(SHM_DIR) if parse_owner_pid(name) == pid}
+
+
+def jagged(n_events: int, seed: int) -> ak.Array:
+    rng = np.random.default_rng(seed)
+    counts = rng.poisson(2.5, n_events)
+    return ak.unflatten(rng.normal(0.0, 5.0, counts.sum()), counts)
+
+
+def assert_same(result: ak.Array, expected: ak.Array) -> None:
+    assert isinstance(result, ak.Array)
+    assert result.type == expected.type
+    assert ak.array_equal(result, expected, dtype_exact=True, check_parameters=True)
+
+
+def test_issue_example(bridge, shm_clean):
+    array = ak.Array([[1, 2, 3], [4], [5, 6, 7]])
+    result = bridge.call("path_length", array)
+    assert isinstance(result, float)
+    assert result == float(ak.sum(array)) == 28.0
+
+
+NUMERIC_DTYPES = [
+    "bool", "int8", "uint8", "int16", "uint16", "int32", "uint32", "int64", "uint64",
+    "float16", "float32", "float64", "complex64", "complex128",
+]
+
+
+@pytest.mark.parametrize("dtype", NUMERIC_DTYPES)
+def test_numpy_array_round_trip(bridge, shm_clean, dtype):
+    values = np.random.default_rng(7).integers(0, 100, 50)
+    array = ak.Array(values.astype(dtype) if dtype != "bool" else values % 3 == 0)
+    assert_same(bridge.call("identity", array), array)
+
+
+def _list_array() -> ak.Array:
+    content = ak.contents.NumpyArray(np.arange(10, dtype=np.float64))
+    starts = ak.index.Index64(np.array([6, 0, 3, 3]))
+    stops = ak.index.Index64(np.array([9, 2, 3, 5]))
+    return ak.Array(ak.contents.ListArray(starts, stops, content))
+
+
+RECORDS = ak.Array([{"x": 1, "y": [1.5, 2.5], "name": "a"}, {"x": 2, "y": [], "name": "bb"}, {"x": 3, "y": [3.5], "name": ""}])
+LAYOUTS = {
+    "ListOffsetArray": ak.Array([[1.1, 2.2, 3.3], [], [4.4, 5.5]]),
+    "ListArray": _list_array(),
+    "RegularArray": ak.to_regular(ak.Array([[1, 2, 3], [4, 5, 6]]), axis=1),
+    "RecordArray": RECORDS,
+    "tuples": ak.Array([(1, 2.5, [True]), (3, 4.5, [])]),
+    "strings": ak.Array(["", "muon", "électron", "τ"]),
+    "nested 3 deep": ak.Array([[[1, 2], []], [], [[3], [4, 5, 6]]]),
+    "sliced list": jagged(20, 1)[5:12],
+    "reversed list": jagged(20, 2)[::-2],
+    "sliced records": RECORDS[1:],
+    "projected record field": RECORDS[["y", "x"]],
+    "strided numpy": ak.Array(np.arange(30, dtype=np.int32)[::3]),
+    "masked inner lists": jagged(10, 3)[jagged(10, 3) > 0],
+}
+
+
+@pytest.mark.parametrize("name", list(LAYOUTS))
+def test_layout_round_trip(bridge, shm_clean, name):
+    assert_same(bridge.call("identity", LAYOUTS[name]), LAYOUTS[name])
+
+
+def test_lists_and_numpy_arrays_are_sent_as_arrays(bridge, shm_clean):
+    assert_same(bridge.call("identity", [[1, 2], [], [3]]), ak.Array([[1, 2], [], [3]]))
+    assert_same(bridge.call("identity", np.arange(5.0)), ak.Array(np.arange(5.0)))
+
+
+def test_julia_computes_what_python_computes(bridge, shm_clean):
+    events = jagged(2000, 4)
+    assert bridge.call("total", events) == pytest.approx(float(ak.sum(events)), rel=1e-12)
+    assert_same(bridge.call("counts", events), ak.num(events))
+    assert bridge.call("sum", np.arange(1000, dtype=np.int64)) == int(np.arange(1000).sum())
+    assert_same(bridge.call("column_x", RECORDS), RECORDS.x)
+
+
+def test_scalar_and_structured_arguments(bridge, shm_clean):
+    result = bridge.call("describe", ak.Array([[1], [2, 3]]), 21, "muon", (1, "two"), {"k": 2.5}, None, False)
+    assert result == (2, 42, "MUON", "two", 2.5, True, True)
+    assert bridge.call("identity", {"a": 1, "b": (1, "x"), "c": None}) == {"a": 1, "b": (1, "x"), "c": None}
+
+
+def test_julia_values_come_back_as_python_values(bridge):
+    assert bridge.eval('(1, 2.5, "x")') == (1, 2.5, "x")
+    assert bridge.eval("typemax(UInt64)") == 2**64 - 1
+    assert bridge.eval("nothing") is None
+    named = bridge.eval("(a = 1, b = [1.0, 2.0])")
+    assert named["a"] == 1 and named["b"].to_list() == [1.0, 2.0]
+
+
+def test_julia_error_carries_type_message_and_backtrace(bridge):
+    with pytest.raises(JuliaError) as caught:
+        bridge.eval('throw(DomainError(-1.0, "negative input"))')
+    assert caught.value.julia_type == "DomainError"
+    assert "negative input" in caught.value.message
+    with pytest.raises(JuliaError) as caught:
+        bridge.call("fails", 3)
+    assert caught.value.julia_type == "ErrorException"
+    assert "bad value 3" in caught.value.message
+    assert "fails" in caught.value.backtrace
+
+
+def test_missing_function_is_named(bridge):
+    with pytest.raises(FunctionNotFound, match="no_such_function_here"):
+        bridge.call("no_such_function_here", 1)
+    with pytest.raises(FunctionNotFound, match="Base.no_such_thing"):
+        bridge.call("Base.no_such_thing")
+
+
+def test_result_without_python_equivalent(bridge):
+    with pytest.raises(ResultTypeError):
+        bridge.call("make_function")
+
+
+def test_include_evaluates_a_file_and_names_it_in_errors(bridge, tmp_path):
+    good = tmp_path / "good.jl"
+    good.write_text("included_answer() = 41 + 1\n")
+    bridge.include(good)
+    assert bridge.call("included_answer") == 42
+    bad = tmp_path / "bad.jl"
+    bad.write_text("\n\nerror(\"broken file\")\n")
+    with pytest.raises(JuliaError, match="broken file") as caught:
+        bridge.include(bad)
+    assert "bad.jl" in str(caught.value)
+
+
+def test_send_once_and_reuse_the_handle(bridge, shm_clean):
+    events = jagged(500, 5)
+    before = bridge.stats()["handles"]
+    mine = segments_of(os.getpid())
+    handle = bridge.send(events)
+    assert bridge.stats()["handles"] == before + 1
+    assert len(segments_of(os.getpid()) - mine) == 1  # the handle's buffers, in one segment
+    first = bridge.call("total", handle)
+    assert first == pytest.approx(float(ak.sum(events)), rel=1e-12)
+    assert bridge.call("total", handle) == first
+    assert_same(bridge.call("counts", handle), ak.num(events))
+    assert_same(bridge.call("identity", handle), events)
+    handle.drop()
+    handle.drop()  # idempotent
+    assert bridge.stats()["handles"] == before
+    assert segments_of(os.getpid()) == mine
+    with pytest.raises(BridgeError, match="dropped"):
+        bridge.call("total", handle)
+
+
+def test_garbage_handle_is_dropped_at_the_next_message(bridge, shm_clean):
+    before = bridge.stats()["handles"]
+    mine = segments_of(os.getpid())
+    handle = bridge.send(jagged(50, 6))
+    assert bridge.stats()["handles"] == before + 1
+    del handle
+    gc.collect()
+    bridge.ping()  # carries the drop
+    assert bridge.stats()["handles"] == before
+    assert segments_of(os.getpid()) == mine
+
+
+def test_result_lease_is_released_when_the_array_is_garbage(bridge):
+    server_pid = bridge.server_info["server_pid"]
+    before = bridge.stats()["leases"]
+    result = bridge.call("identity", jagged(100, 8))
+    assert bridge.stats()["leases"] == before + 1
+    assert segments_of(server_pid)
+    del result
+    gc.collect()
+    bridge.ping()  # carries the release
+    assert bridge.stats()["leases"] == before
+    assert segments_of(server_pid) == set()
+
+
+def test_a_long_call_does_not_block_ping_from_another_thread(bridge):
+    timing = {}
+
+    def long_call() -> None:
+        start = time.monotonic()
+        timing["result"] = bridge.call("sleep", 3)
+        timing["long"] = time.monotonic() - start
+
+    worker = threading.Thread(target=long_call)
+    worker.start()
+    time.sleep(0.5)
+    pings = [bridge.ping() for _ in range(5)]
+    assert worker.is_alive()  # the pings really overlapped the call
+    worker.join()
+    assert max(pings) < 0.5
+    assert timing["result"] is None and timing["long"] >= 3.0
+
+
+def test_concurrent_calls_from_several_threads(bridge, shm_clean):
+    inputs = {n: jagged(200 + n, 100 + n) for n in range(6)}
+    results: dict[int, list] = {}
+    errors: list[BaseException] = []
+
+    def work(n: int) -> None:
+        try:
+            results[n] = [(bridge.call("total", inputs[n]), bridge.call("identity", inputs[n])) for _ in range(5)]
+        except BaseException as exc:  # reported by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    for n, runs in results.items():
+        for total, identity in runs:
+            assert total == pytest.approx(float(ak.sum(inputs[n])), rel=1e-12)
+            assert_same(identity, inputs[n])
+
+
+def test_closed_bridge_refuses_requests(bridge):
+    with Bridge(bridge.address) as second:
+        assert second.ping() > 0
+    with pytest.raises(BridgeError, match="closed"):
+        second.ping()
+
+
+@pytest.fixture(scope="module")
+def hzz_events():
+    path = DATA / "uproot-HZZ.root"
+    if not path.exists():
+        pytest.skip(f"real collider data not found: {path} (expected in ../shared/data next to the repository)")
+    uproot = pytest.importorskip("uproot")
+    with uproot.open(path) as file:
+        return file["events"].arrays()
+
+
+def test_real_events_go_to_julia_and_back_unchanged(bridge, shm_clean, hzz_events):
+    assert_same(bridge.call("identity", hzz_events), hzz_events)
+
+
+def test_muon_pt_sum_in_julia_matches_awkward(bridge, shm_clean, hzz_events):
+    px = ak.values_astype(hzz_events.Muon_Px, np.float64)
+    py = ak.values_astype(hzz_events.Muon_Py, np.float64)
+    expected = float(ak.sum(np.hypot(px, py)))
+    handle = bridge.send(hzz_events)
+    try:
+        assert bridge.call("muon_pt_sum", handle) == pytest.approx(expected, rel=1e-12)
+    finally:
+        handle.drop()

@@ -1,0 +1,123 @@
+"""bridge.launcher: finding Julia and libzmq, and the server child's life, with stand-in executables."""
+
+from __future__ import annotations
+
+import os
+import stat
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from bridge import launcher
+from bridge.errors import JuliaNotFound, ServerDied
+from bridge.launcher import find_julia, find_libzmq, server_dir, spawn_server
+
+
+def _script(path: Path, body: str) -> str:
+    path.write_text("#!/bin/sh\n" + body)
+    path.chmod(path.stat().st_mode | stat.S_IXUSR)
+    return str(path)
+
+
+# Prints READY with the address it was given, records its arguments, then serves until stdin closes.
+FAKE_SERVER = """
+echo "$@" > "$(dirname "$0")/args"
+while [ "$1" != "--address" ]; do shift; done
+echo "some start-up noise"
+echo "AWKWARD_BRIDGE_READY $2"
+cat > /dev/null
+"""
+
+
+@pytest.fixture
+def private_tmp(tmp_path, monkeypatch):
+    """Makes spawn_server's mkdtemp land in a directory the test can inspect."""
+    root = tmp_path / "tmp"
+    root.mkdir()
+    monkeypatch.setattr(launcher.tempfile, "tempdir", str(root))
+    return root
+
+
+def test_find_julia_prefers_the_argument_then_the_environment(tmp_path, monkeypatch):
+    first = _script(tmp_path / "julia-a", "exit 0\n")
+    second = _script(tmp_path / "julia-b", "exit 0\n")
+    monkeypatch.setenv("AWKWARD_BRIDGE_JULIA", second)
+    assert find_julia(first) == first
+    assert find_julia() == second
+
+
+def test_find_julia_names_what_to_install(tmp_path, monkeypatch):
+    monkeypatch.delenv("AWKWARD_BRIDGE_JULIA", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setitem(sys.modules, "juliapkg", None)  # makes the import fail
+    with pytest.raises(JuliaNotFound, match="scripts/install-julia.sh") as caught:
+        find_julia()
+    assert "julialang.org" in str(caught.value)
+    with pytest.raises(JuliaNotFound, match="no-such-julia"):
+        find_julia(str(tmp_path / "no-such-julia"))
+
+
+def test_find_libzmq(monkeypatch):
+    monkeypatch.setenv("AWKWARD_BRIDGE_LIBZMQ", "/opt/libzmq.so")
+    assert find_libzmq() == "/opt/libzmq.so"
+    monkeypatch.delenv("AWKWARD_BRIDGE_LIBZMQ")
+    found = find_libzmq()
+    assert "libzmq" in Path(found).name
+    assert found == "libzmq.so.5" or Path(found).is_file()
+
+
+def test_server_dir_is_the_julia_package():
+    assert (server_dir() / "Project.toml").read_text().startswith('name = "AwkwardBridge"')
+
+
+def test_spawn_waits_for_ready_and_stop_closes_stdin(tmp_path, private_tmp):
+    julia = _script(tmp_path / "julia", FAKE_SERVER)
+    server = spawn_server(julia=julia, threads=3, lease_ttl=2.5, includes=["lib.jl"])
+    try:
+        assert server.alive()
+        private = list(private_tmp.iterdir())
+        assert len(private) == 1 and stat.S_IMODE(private[0].stat().st_mode) == 0o700
+        assert server.address == f"ipc://{private[0]}/socket"
+        args = (tmp_path / "args").read_text().split()
+        assert "--threads=4" in args and "--exit-on-stdin-eof" in args
+        assert args[args.index("--lease-ttl") + 1] == "2.5"
+        assert args[args.index("--include") + 1] == str(Path("lib.jl").resolve())
+        assert args[args.index("--libzmq") + 1] == find_libzmq()
+    finally:
+        start = time.monotonic()
+        code = server.stop()
+    assert code == 0 and time.monotonic() - start < 5  # exited on stdin EOF, not by a signal
+    assert list(private_tmp.iterdir()) == []
+
+
+def test_server_given_an_address_gets_no_private_dir(tmp_path, private_tmp):
+    julia = _script(tmp_path / "julia", FAKE_SERVER)
+    server = spawn_server(julia=julia, address="tcp://127.0.0.1:5999")
+    try:
+        assert server.address == "tcp://127.0.0.1:5999"
+        assert list(private_tmp.iterdir()) == []
+    finally:
+        server.stop()
+
+
+def test_server_dying_at_start_up_reports_its_stderr(tmp_path, private_tmp):
+    julia = _script(tmp_path / "julia", 'echo "ERROR: LoadError: no serve.jl here" >&2\nexit 3\n')
+    with pytest.raises(ServerDied, match="code 3") as caught:
+        spawn_server(julia=julia)
+    assert "no serve.jl here" in str(caught.value)
+    assert list(private_tmp.iterdir()) == []
+
+
+def test_server_never_ready_is_killed_after_the_timeout(tmp_path, private_tmp):
+    pid_file = tmp_path / "pid"
+    julia = _script(tmp_path / "julia", f'echo $$ > {pid_file}\necho "still compiling" >&2\nexec sleep 60\n')
+    start = time.monotonic()
+    with pytest.raises(ServerDied, match="did not become ready") as caught:
+        spawn_server(julia=julia, ready_timeout=0.5)
+    assert time.monotonic() - start < 5
+    assert "still compiling" in str(caught.value)
+    with pytest.raises(ProcessLookupError):
+        os.kill(int(pid_file.read_text()), 0)
+    assert list(private_tmp.iterdir()) == []
