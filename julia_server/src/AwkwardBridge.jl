@@ -62,6 +62,11 @@ include("server/loop.jl")
 include("main.jl")
 
 export serve
+# What user code evaluated on the server may name: the views it receives and their helpers.
+export open_array, place_array, is_placeable, BufferRef, ArrayRef, BridgeView, ListVector,
+       RegularVector, StringVector, RecordVector, Record, BoolVector, ParameterizedVector,
+       IndexedOptionVector, ByteMaskedVector, BitMaskedVector, UnmaskedVector, IndexedVector,
+       UnionVector, Datetime64, parameters, column
 
 __init__() = init_shm_symbols()
 

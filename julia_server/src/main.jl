@@ -24,7 +24,7 @@ function serve(; address::AbstractString, lease_ttl::Real = 30.0,
     (lease_ttl > 0 && isfinite(lease_ttl)) ||
         throw(ArgumentError("lease_ttl must be a positive number of seconds, not $lease_ttl"))
     load_libzmq(libzmq)
-    shared = Module(:Shared)
+    shared = user_module(:Shared)
     foreach(path -> Base.include(shared, path), includes)
     state = ServerState(; lease_ttl = Float64(lease_ttl), workers = worker_count(), shared = shared)
     server = Server(state, address)

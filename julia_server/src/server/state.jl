@@ -40,13 +40,24 @@ function register!(state::ServerState, id::String, pid::Integer, lease_ttl::Floa
             touch!(client)
             return client, true
         end
-        mod = Module(Symbol("client_", id))
+        mod = user_module(Symbol("client_", id))
         # eval'd code reaches the start-up --include definitions as `Shared.name`
         Core.eval(mod, :(const Shared = $(state.shared)))
         client = Client(id, Int(pid), name, granted, mod)
         state.clients[id] = client
         return client, false
     end
+end
+
+"""
+    user_module(name) -> Module
+
+A fresh module for user code, with the bridge's exported views (`Record`, `column`, …) in scope.
+"""
+function user_module(name::Symbol)
+    mod = Module(name)
+    Core.eval(mod, :(using AwkwardBridge))
+    return mod
 end
 
 """
