@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from pathlib import Path
 from typing import Callable
 
 import awkward as ak
@@ -20,17 +21,7 @@ import numpy as np
 
 from bridge import Bridge
 
-PATH_LENGTH_JL = """
-function path_length(array)
-    total = 0.0
-    for i in 1:length(array)
-        for j in 1:length(array[i])
-            total += array[i][j]
-        end
-    end
-    return total
-end
-"""
+PATH_LENGTH_JL = Path(__file__).with_name("path_length.jl")
 
 
 def path_length_python(array: ak.Array) -> float:
@@ -72,7 +63,7 @@ def main() -> None:
     print(f"array: {events.type}, {ak.count(events)} values, {events.nbytes / 1e6:.1f} MB")
 
     with Bridge() as bridge:
-        bridge.eval(PATH_LENGTH_JL)
+        bridge.include(PATH_LENGTH_JL)
         handle = bridge.send(events)
 
         t_sum, total_ak = best_of(lambda: ak.sum(events), args.repeat)

@@ -17,17 +17,9 @@ from bridge.shm import SHM_DIR, parse_owner_pid
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
-HELPERS = """
-function path_length(array)
-    total = 0.0
-    for i in 1:length(array)
-        for j in 1:length(array[i])
-            total += array[i][j]
-        end
-    end
-    return total
-end
+PATH_LENGTH_JL = Path(__file__).resolve().parents[1] / "examples" / "path_length.jl"
 
+HELPERS = """
 total(events) = (t = 0.0; for event in events, x in event; t += x; end; t)
 counts(events) = [length(event) for event in events]
 column_x(records) = [r.x for r in records]
@@ -48,6 +40,7 @@ end
 def bridge():
     with Bridge() as shared:
         assert shared.eval(HELPERS) is None  # a function definition has no Python value
+        shared.include(PATH_LENGTH_JL)
         yield shared
 
 
