@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
+import signal
+import subprocess
 import sys
+import threading
 from typing import Optional, Sequence
 
 from .client import Bridge
 from .errors import BridgeError
 from .gc import collect_dead_segments
-from .launcher import server_command
+from .launcher import server_command, server_environment
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Run the command line; returns the exit status (``serve`` does not return)."""
+    """Run the command line; returns the exit status."""
     parser = argparse.ArgumentParser(prog="awkward-bridge", description="Awkward Arrays between Python and Julia.")
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -25,7 +27,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     serve.add_argument("--lease-ttl", type=float, default=30.0, help="seconds a silent client keeps its leases")
     serve.add_argument("--include", action="append", default=[], metavar="FILE", help="Julia file every client can call into")
     serve.add_argument("--julia", default=None, help="julia executable (default: $AWKWARD_BRIDGE_JULIA, then PATH)")
-    serve.add_argument("--exit-on-stdin-eof", action="store_true", help="stop when standard input closes")
+    serve.add_argument("--exit-on-stdin-eof", action="store_true", help="also stop when standard input closes")
+    serve.add_argument("--log-calls", action="store_true", help="log every eval, call and send (busy servers: a line per request)")
 
     commands.add_parser("gc", help="remove shared-memory segments whose owner process is gone")
 
@@ -35,7 +38,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.command == "serve":
-            _serve(args)
+            return _serve(args)
         elif args.command == "gc":
             removed = collect_dead_segments()
             for name in removed:
@@ -50,18 +53,66 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     return 0
 
 
-def _serve(args: argparse.Namespace) -> None:
+def _serve(args: argparse.Namespace) -> int:
+    """Run the Julia server as a child until it exits; returns its exit status.
+
+    Julia 1.5's standard library cannot catch SIGTERM, so this process takes SIGTERM and SIGINT
+    and turns them into closing the child's stdin, on which the server shuts down gracefully:
+    it finishes calls in flight (bounded), answers new requests ``ShuttingDown`` and unlinks
+    every segment it owns. A second signal is passed on to Julia as SIGINT (stop waiting).
+    """
     command = server_command(
         address=args.address,
         threads=args.threads,
         julia=args.julia,
         lease_ttl=args.lease_ttl,
         includes=args.include,
-        exit_on_stdin_eof=args.exit_on_stdin_eof,
+        exit_on_stdin_eof=True,
+        log_calls=args.log_calls,
     )
     sys.stdout.flush()
-    # exec: Julia takes over this process, so signals reach it directly, with nothing to forward
-    os.execv(command[0], command)
+    # the child's stdout and stderr are ours (READY line, log); its stdin is the stop switch
+    child = subprocess.Popen(command, stdin=subprocess.PIPE, start_new_session=True, env=server_environment())
+    signals = [0]
+
+    def stop(signum: int, frame: object) -> None:
+        signals[0] += 1
+        if signals[0] == 1:
+            print(f"awkward-bridge serve: {signal.Signals(signum).name}, shutting down", file=sys.stderr, flush=True)
+            _close_stdin(child)
+        elif child.poll() is None:
+            child.send_signal(signal.SIGINT)
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        if args.exit_on_stdin_eof:
+            _close_child_stdin_on_eof(child)
+        return child.wait()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+
+
+def _close_child_stdin_on_eof(child: subprocess.Popen) -> None:
+    """Forward EOF on our stdin to the child (``--exit-on-stdin-eof``), from a daemon thread."""
+
+    def watch() -> None:
+        while sys.stdin.buffer.read1(65536):
+            pass
+        _close_stdin(child)
+
+    threading.Thread(target=watch, name="akb-serve-stdin", daemon=True).start()
+
+
+def _close_stdin(child: subprocess.Popen) -> None:
+    try:
+        assert child.stdin is not None
+        child.stdin.close()
+    except (OSError, ValueError):
+        pass  # already closed, by the other of signal and EOF
 
 
 if __name__ == "__main__":

@@ -15,13 +15,13 @@ from typing import Any, Optional, Union
 import awkward as ak
 import numpy as np
 
+from .arena import Arena
 from .codec import PlacedArray, open_array, place_array
-from .errors import BridgeError
+from .errors import BridgeError, JuliaError, ServerRestarted
 from .gc import collect_dead_segments
 from .launcher import ServerProcess, spawn_server
 from .leases import ResultLeases
 from .protocol import PROTOCOL_VERSION, ArrayRef, HandleRef, from_wire, to_wire
-from .shm import Segment
 from .transport import Connection
 
 
@@ -29,14 +29,17 @@ class Handle:
     """An array placed in shared memory once by ``Bridge.send`` and kept by the server.
 
     Pass it to ``Bridge.call`` instead of the array. ``drop()`` frees it on both sides; a handle
-    that is garbage-collected is dropped at the bridge's next message.
+    that is garbage-collected is dropped at the bridge's next message. A handle does not survive
+    a server restart: after the bridge reconnects it counts as dropped.
     """
 
-    def __init__(self, bridge: Bridge, handle_id: int) -> None:
+    def __init__(self, bridge: Bridge, handle_id: int, epoch: int) -> None:
         self.id = handle_id
         self._bridge = bridge
-        # a finalizer may run in any thread at any allocation: it only enqueues the id
-        self._finalizer = weakref.finalize(self, bridge._dropped.put, handle_id)
+        self._epoch = epoch  # the connection's epoch (registration) the handle belongs to
+        # a finalizer may run in any thread at any allocation: it only enqueues the id (and epoch,
+        # as a later registration may reuse the id)
+        self._finalizer = weakref.finalize(self, bridge._dropped.put, (handle_id, epoch))
         self._finalizer.atexit = False  # Bridge.close (also at exit) frees every handle
 
     def __repr__(self) -> str:
@@ -45,11 +48,16 @@ class Handle:
     @property
     def dropped(self) -> bool:
         """Whether the handle was dropped (or its bridge closed)."""
-        return not self._finalizer.alive or self._bridge.closed
+        return not self._finalizer.alive or self._bridge.closed or self.stale
+
+    @property
+    def stale(self) -> bool:
+        """Whether the handle was sent to a server that has since restarted (or forgotten this client)."""
+        return self._epoch != self._bridge._epoch()
 
     def drop(self) -> None:
         """Tell the server to forget the array and free its shared memory; idempotent."""
-        if self._finalizer.detach() is not None:
+        if self._finalizer.detach() is not None and not self.stale:
             self._bridge._drop(self.id)
 
 
@@ -59,6 +67,10 @@ class Bridge:
     Without ``address`` it starts a private server (``threads`` workers, ``julia`` executable)
     and stops it at ``close()``; with an ``ipc://`` or ``tcp://`` address it connects to a
     running one. ``lease_ttl`` is the lease time requested from the server (docs/ownership.md).
+
+    When a served server restarts at the same address, the bridge registers again by itself
+    (docs/farm.md): calls waiting at the restart raise ``ServerRestarted``, handles and ``eval``
+    definitions from before are gone, later calls work.
     """
 
     def __init__(
@@ -82,7 +94,9 @@ class Bridge:
         self._lock = threading.Lock()
         self._leases = ResultLeases()
         self._handles: dict[int, PlacedArray] = {}
-        self._dropped: queue.SimpleQueue[int] = queue.SimpleQueue()
+        self._arena = Arena()  # arguments and handles are carved from it (bridge/arena.py)
+        self._lease_ttl = float(lease_ttl)
+        self._dropped: queue.SimpleQueue[tuple[int, int]] = queue.SimpleQueue()  # (handle id, epoch)
         self._server: Optional[ServerProcess] = None
         self._connection: Optional[Connection] = None
         try:
@@ -95,6 +109,7 @@ class Bridge:
                 lease_ttl=lease_ttl,
                 outbox=self._outbox,
                 server_alive=self._server.alive if self._server is not None else None,
+                rehello=self._rehello,
             )
             self.server_info = self._hello(lease_ttl)
         except BaseException:
@@ -123,14 +138,16 @@ class Bridge:
         """Whether ``close()`` was called."""
         return self._closed
 
-    def eval(self, code: str) -> Any:
-        """Evaluate Julia ``code`` in this client's module; the last value, or None."""
-        return self._result(self._request("eval", code=code))
+    def eval(self, code: str, filename: Optional[str] = None) -> Any:
+        """Evaluate Julia ``code`` in this client's module; the last value, or None. Errors name
+        ``filename`` if given."""
+        fields = {"code": code} if filename is None else {"code": code, "filename": filename}
+        return self._result(self._request("eval", **fields))
 
     def include(self, path: Union[str, os.PathLike]) -> Any:
         """Evaluate a Julia source file in this client's module (errors name the file)."""
         source = Path(path).resolve()
-        return self._result(self._request("eval", code=source.read_text(encoding="utf-8"), filename=str(source)))
+        return self.eval(source.read_text(encoding="utf-8"), filename=str(source))
 
     def call(self, name: str, *args: Any) -> Any:
         """Call Julia function ``name`` (optionally dotted) with ``args``; its result as Python.
@@ -139,30 +156,49 @@ class Bridge:
         of the call; ``Handle``s, numbers, bools, strings, None, tuples and dicts go as they are.
         """
         placed: list[PlacedArray] = []
+        server_done = True  # whether the server is done reading the arguments' blocks
         try:
-            wire_args = [to_wire(self._argument(arg, placed)) for arg in args]
-            result = self._request("call", fn=name, args=wire_args)
+            epoch = self._epoch()
+            handles: list[Handle] = []
+            wire_args = [to_wire(self._argument(arg, placed, handles)) for arg in args]
+            # handle ids are valid only in the registration (epoch) that made them: never re-send them
+            pinned = {"retry": False, "epoch": epoch} if handles else {}
+            server_done = False
+            result = self._request("call", fn=name, args=wire_args, **pinned)
+            server_done = True
+        except JuliaError:
+            server_done = True  # an error reply: the call has ended too
+            raise
         finally:
-            # the server's lease on the arguments ends with the reply (or with the server)
-            for array in placed:
-                _free(array.segments)
+            # The server's lease on the arguments ends with the reply. Without one (the server
+            # died, hung or forgot us, or we were interrupted) it may still be reading them, so
+            # their blocks stay allocated, never reused, until the arena closes.
+            if server_done:
+                for array in placed:
+                    self._free(array)
         return self._result(result)
 
     def send(self, array: Any) -> Handle:
         """Place ``array`` in shared memory once and have the server keep it; reuse it in calls."""
-        placed = place_array(array)
+        placed = place_array(array, self._arena)
         try:
-            handle_ref = from_wire(self._request("send", array=to_wire(placed.ref)))
+            if self._connection is None or self._closed:
+                raise BridgeError("this Bridge is closed")
+            epoch, result = self._connection.request_in_epoch("send", array=to_wire(placed.ref))
+            handle_ref = from_wire(result)
             if not isinstance(handle_ref, HandleRef):
                 raise BridgeError(f"send answered {handle_ref!r:.80} instead of a handle")
             with self._lock:
                 if handle_ref.id in self._handles:
                     raise BridgeError(f"the server gave out handle {handle_ref.id} twice")
                 self._handles[handle_ref.id] = placed
-        except BaseException:
-            _free(placed.segments)
+        except BaseException as error:
+            # after an error reply the server kept nothing; otherwise it may hold the blocks
+            # (as an unknown handle), so they are never reused before the arena closes
+            if isinstance(error, JuliaError):
+                self._free(placed)
             raise
-        return Handle(self, handle_ref.id)
+        return Handle(self, handle_ref.id, epoch)
 
     def ping(self) -> float:
         """Round-trip time of one ``ping``, in seconds."""
@@ -208,22 +244,39 @@ class Bridge:
             raise BridgeError("this Bridge is closed")
         return self._connection.request(op, **fields)
 
-    def _argument(self, value: Any, placed: list[PlacedArray]) -> Any:
-        """``value`` with its arrays placed in shared memory (appended to ``placed``) and handles as refs."""
+    def _epoch(self) -> int:
+        assert self._connection is not None
+        return self._connection.epoch
+
+    def _rehello(self) -> None:
+        """Register with a server that forgot this client; what it held for us is gone."""
+        self.server_info = self._hello(self._lease_ttl)
+        self._leases.forget()
+        with self._lock:
+            # Not freed: a call of the forgotten registration may still read them, so their
+            # blocks are never reused before the arena closes.
+            self._handles = {}
+
+    def _argument(self, value: Any, placed: list[PlacedArray], handles: list[Handle]) -> Any:
+        """``value`` with its arrays placed in shared memory (appended to ``placed``) and handles
+        as refs (appended to ``handles``)."""
         if isinstance(value, Handle):
             if value._bridge is not self:
                 raise BridgeError(f"{value!r} belongs to another Bridge")
+            if value.stale:
+                raise ServerRestarted(f"{value!r} was sent to the server before it restarted; send the array again")
             if value.dropped:
                 raise BridgeError(f"{value!r} was dropped")
+            handles.append(value)
             return HandleRef(value.id)
         if isinstance(value, (ak.Array, np.ndarray, list)):
-            array = place_array(value)
+            array = place_array(value, self._arena)
             placed.append(array)
             return array.ref
         if isinstance(value, tuple):
-            return tuple(self._argument(item, placed) for item in value)
+            return tuple(self._argument(item, placed, handles) for item in value)
         if isinstance(value, dict):
-            return {key: self._argument(item, placed) for key, item in value.items()}
+            return {key: self._argument(item, placed, handles) for key, item in value.items()}
         return value
 
     def _result(self, value: Any) -> Any:
@@ -248,8 +301,10 @@ class Bridge:
         """Releases and drops noticed by finalizers since the last message, to post before the next."""
         messages: list[tuple[str, dict[str, Any]]] = []
         leases = self._leases.take_released()
-        if leases:
-            messages.append(("release", {"leases": leases}))
+        unlinked = self._arena.take_unlinked()
+        if leases or unlinked:
+            # segments: arena chunks unlinked here, so the server drops its cached mappings now
+            messages.append(("release", {"leases": leases, "segments": unlinked} if unlinked else {"leases": leases}))
         dropped = self._take_dropped()
         if dropped:
             messages.append(("drop", {"handles": dropped}))
@@ -259,14 +314,16 @@ class Bridge:
         ids = []
         while True:
             try:
-                handle_id = self._dropped.get_nowait()
+                handle_id, epoch = self._dropped.get_nowait()
             except queue.Empty:
                 return ids
+            if epoch != self._epoch():
+                continue  # the server restarted since: reconnecting freed it
             with self._lock:
                 array = self._handles.pop(handle_id, None)
             if array is not None:
-                # the server mapped the handle at send: unlinking the name leaves its view intact
-                _free(array.segments)
+                # the server ended its use of the handle's blocks with the drop this message posts
+                self._free(array)
                 ids.append(handle_id)
 
     def _drop(self, handle_id: int) -> None:
@@ -278,7 +335,7 @@ class Bridge:
             if not self._closed:
                 self._request("drop", handles=[handle_id])
         finally:
-            _free(array.segments)
+            self._free(array)
 
     def _shut_down(self) -> None:
         if self._connection is not None:
@@ -287,13 +344,14 @@ class Bridge:
         with self._lock:
             handles, self._handles = self._handles, {}
         for array in handles.values():
-            _free(array.segments)
+            self._free(array)
+        self._arena.close()  # after the bye: the server has dropped its mappings of our chunks
         if self._server is not None:
             self._server.stop()
 
+    def _free(self, placed: PlacedArray) -> None:
+        """Give the blocks ``place_array`` filled back to the arena; the server is done with them."""
+        for block in placed.blocks:
+            self._arena.free(block)
 
-def _free(segments: list[Segment]) -> None:
-    """Unlink and close segments this process created."""
-    for segment in segments:
-        segment.unlink()
-        segment.close()
+

@@ -13,32 +13,31 @@ from typing import Any, Callable
 import awkward as ak
 import numpy as np
 
+from bridge.arena import ALIGNMENT, Arena, Block
 from bridge.errors import BridgeError
 from bridge.protocol import ArrayRef, BufferRef
 from bridge.shm import Segment, locate
-
-_ALIGNMENT = 64
 
 
 @dataclass
 class PlacedArray:
     """An array ready to name in a request.
 
-    ``segments`` are the segments ``place_array`` created (owned by the caller, who unlinks and
-    closes them when the server's lease ends); ``borrowed`` are the buffers referenced where they
-    already were: holding them keeps those mappings, and any result lease on them, alive.
+    ``blocks`` are the arena blocks ``place_array`` filled (the caller frees them to the arena
+    when the server's lease ends); ``borrowed`` are the buffers referenced where they already
+    were: holding them keeps those mappings, and any result lease on them, alive.
     """
 
     ref: ArrayRef
-    segments: list[Segment]
+    blocks: list[Block]
     borrowed: list[np.ndarray] = field(default_factory=list)
 
 
-def place_array(array: Any) -> PlacedArray:
+def place_array(array: Any, arena: Arena) -> PlacedArray:
     """Put ``array`` (an ``ak.Array``, numpy array or list) in shared memory for the server.
 
     Buffers already inside a live bridge mapping of this process are referenced in place; all
-    others are copied, once, into one new segment at 64-byte aligned offsets.
+    others are copied, once, into one block of ``arena`` at 64-byte aligned offsets.
     """
     form, length, container = ak.to_buffers(_as_awkward(array))
     buffers: dict[str, BufferRef] = {}
@@ -53,9 +52,9 @@ def place_array(array: Any) -> PlacedArray:
         else:
             buffers[key] = BufferRef(found[0], found[1], buffer.nbytes)
             borrowed.append(buffer)
-    segments = [_copy_into_new_segment(to_copy, buffers)] if to_copy else []
+    blocks = [_copy_into_block(to_copy, buffers, arena)] if to_copy else []
     ref = ArrayRef(form.to_json(), length, {key: buffers[key] for key in container})
-    return PlacedArray(ref, segments, borrowed)
+    return PlacedArray(ref, blocks, borrowed)
 
 
 def open_array(ref: ArrayRef, *, on_release: Callable[[], None] | None = None) -> ak.Array:
@@ -109,27 +108,26 @@ def _in_place(buffer: np.ndarray) -> tuple[str, int] | None:
     return found
 
 
-def _copy_into_new_segment(to_copy: dict[str, np.ndarray], buffers: dict[str, BufferRef]) -> Segment:
+def _copy_into_block(to_copy: dict[str, np.ndarray], buffers: dict[str, BufferRef], arena: Arena) -> Block:
     offsets = {}
     end = 0
     for key, buffer in to_copy.items():
-        start = -(-end // _ALIGNMENT) * _ALIGNMENT
+        start = -(-end // ALIGNMENT) * ALIGNMENT
         offsets[key] = start
         end = start + buffer.nbytes
-    segment = Segment.create(max(end, 1))
+    block = arena.allocate(max(end, 1))
     try:
-        whole = segment.array()
+        whole = block.array()
         for key, buffer in to_copy.items():
             start = offsets[key]
             target = whole[start : start + buffer.nbytes].view(buffer.dtype.newbyteorder("<"))
             # One copy that also makes the buffer contiguous and little-endian.
             np.copyto(target.reshape(buffer.shape), buffer, casting="equiv")
-            buffers[key] = BufferRef(segment.name, start, buffer.nbytes)
+            buffers[key] = BufferRef(block.segment.name, block.offset + start, buffer.nbytes)
     except BaseException:
-        segment.unlink()
-        segment.close()
+        arena.free(block)
         raise
-    return segment
+    return block
 
 
 def _parse_form(form_json: str) -> ak.forms.Form:

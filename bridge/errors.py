@@ -52,6 +52,11 @@ class ServerDied(BridgeError):
     """The server stopped answering (killed, crashed or unreachable) while a request was pending."""
 
 
+class ServerRestarted(ServerDied):
+    """The server restarted (or forgot this client) while a request was pending, or after its
+    arguments referred to handles that the new server does not have; the request was not answered."""
+
+
 class JuliaNotFound(BridgeError):
     """No Julia executable could be found or installed."""
 

@@ -27,11 +27,22 @@ def collect_dead_segments(shm_dir: str = SHM_DIR) -> list[str]:
 
 
 def owner_is_alive(pid: int) -> bool:
-    """Whether process ``pid`` exists (as any user)."""
+    """Whether process ``pid`` exists (as any user) and is not a zombie."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         pass  # it exists, under another user
-    return True
+    # A killed process its parent has not reaped yet still answers kill(pid, 0), but runs no
+    # code and will never use its segments again.
+    return not _is_zombie(pid)
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            # "pid (comm) state ...": comm may hold spaces and parentheses, so split at the last ")"
+            return stat.read().rpartition(b")")[2].split()[0] == b"Z"
+    except (OSError, IndexError):
+        return False  # no /proc (not Linux) or the process just went: kill(pid, 0) decided

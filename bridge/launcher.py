@@ -21,8 +21,9 @@ _TAIL_LINES = 40
 
 _INSTALL_HINT = (
     "Install Julia >= 1.5: on Debian/Ubuntu run scripts/install-julia.sh from the awkward-bridge "
-    "repository; elsewhere download it from https://julialang.org/downloads. Or point the "
-    "AWKWARD_BRIDGE_JULIA environment variable at a julia executable."
+    "repository; elsewhere download it from https://julialang.org/downloads (or use juliaup). "
+    "Or point the AWKWARD_BRIDGE_JULIA environment variable at a julia executable, or, with "
+    "internet access, `pip install 'awkward-bridge[julia]'` so juliacall's juliapkg installs one."
 )
 
 
@@ -71,8 +72,12 @@ def server_command(
     lease_ttl: float = 30.0,
     includes: Iterable[str] = (),
     exit_on_stdin_eof: bool = False,
+    log_calls: bool = False,
 ) -> list[str]:
-    """The command line that runs the Julia server with ``threads`` workers at ``address``."""
+    """The command line that runs the Julia server with ``threads`` workers at ``address``.
+
+    ``log_calls`` makes the server log one line per ``eval``, ``call`` and ``send``.
+    """
     workers = threads if threads is not None else (os.cpu_count() or 1)
     if workers < 1:
         raise ValueError(f"threads must be >= 1, not {workers}")
@@ -92,6 +97,8 @@ def server_command(
         command += ["--include", str(Path(path).resolve())]
     if exit_on_stdin_eof:
         command.append("--exit-on-stdin-eof")
+    if log_calls:
+        command.append("--log-calls")
     return command
 
 
@@ -185,6 +192,18 @@ class ServerProcess:
                 _LOG.info("julia[%d] %s", self.process.pid, line.rstrip("\n"))
 
 
+def server_environment() -> dict[str, str]:
+    """The environment a server runs in: this process's, with idle Julia threads set to sleep.
+
+    By default an idle Julia thread spins before it sleeps; on a machine with few or busy cores
+    the spinning worker competes with the socket thread and with clients, and calls then wait
+    8-12 ms instead of 0.1 ms (docs/performance.md). A value the user set is kept.
+    """
+    env = dict(os.environ)
+    env.setdefault("JULIA_THREAD_SLEEP_THRESHOLD", "0")
+    return env
+
+
 def spawn_server(
     *,
     address: Optional[str] = None,
@@ -211,6 +230,7 @@ def spawn_server(
             stderr=subprocess.PIPE,
             text=True,
             bufsize=1,
+            env=server_environment(),
         )
     except BaseException:
         if private_dir is not None:

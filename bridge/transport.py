@@ -11,11 +11,12 @@ from typing import Any, Callable, Dict, Iterable, Optional, Tuple
 
 import zmq
 
-from .errors import BridgeError, ServerDied, error_from_reply
+from .errors import BridgeError, ServerDied, ServerRestarted, UnknownClient, error_from_reply
 from .protocol import PROTOCOL_VERSION, decode, encode
 
 MAX_FRAME_BYTES = 16 * 1024 * 1024  # the server's ZMQ_MAXMSGSIZE (docs/protocol.md, section 1)
 POLL_SLICE = 0.1  # seconds a waiting request sleeps between liveness checks
+BEAT_RECHECK = 0.5  # seconds within which the heartbeat follows a change of the lease TTL
 _LOG = logging.getLogger("bridge")
 
 Outbox = Callable[[], Iterable[Tuple[str, Dict[str, Any]]]]
@@ -37,6 +38,12 @@ class Connection:
     ``outbox`` returns fire-and-forget messages (``release``, ``drop``) to post before the next
     request; ``server_alive`` (for a server this process owns) lets a waiting request fail at once
     when the server process has exited.
+
+    ``rehello`` makes reconnection transparent: when the server answers ``UnknownClient`` (it
+    restarted at the same address, or expired this client's leases), the connection calls it once
+    to register again, then retries the request if the caller allowed it. Each registration
+    starts a new *epoch*; a request still waiting from an earlier epoch fails with
+    ``ServerRestarted`` instead of waiting for a reply the new server will never send.
     """
 
     def __init__(
@@ -47,12 +54,17 @@ class Connection:
         lease_ttl: float,
         outbox: Optional[Outbox] = None,
         server_alive: Optional[Callable[[], bool]] = None,
+        rehello: Optional[Callable[[], None]] = None,
     ) -> None:
         self.address = address
         self.client_id = client_id
         self.lease_ttl = float(lease_ttl)
         self._outbox = outbox
         self._server_alive = server_alive
+        self._rehello = rehello
+        self.epoch = 0
+        # held while sending and while re-registering, so every request is sent in a known epoch
+        self._epoch_lock = threading.RLock()
         self._context = zmq.Context.instance()
         self._local = threading.local()
         self._channels: weakref.WeakSet[_Channel] = weakref.WeakSet()
@@ -85,8 +97,46 @@ class Connection:
         """Whether ``close()`` was called."""
         return self._closed
 
-    def request(self, op: str, **fields: Any) -> Any:
-        """Send ``op`` with ``fields``, wait for its reply and return its ``result`` (or raise its error)."""
+    def request(self, op: str, *, retry: bool = True, epoch: Optional[int] = None, **fields: Any) -> Any:
+        """Send ``op`` with ``fields``, wait for its reply and return its ``result`` (or raise its error).
+
+        ``retry=False`` is for requests that must not be re-sent after a reconnect (their fields
+        name handles): they raise ``ServerRestarted`` instead. With ``epoch``, the request is sent
+        only in that epoch (its handle ids mean nothing to a later registration).
+        """
+        return self.request_in_epoch(op, retry=retry, epoch=epoch, **fields)[1]
+
+    def request_in_epoch(self, op: str, *, retry: bool = True, epoch: Optional[int] = None, **fields: Any) -> Tuple[int, Any]:
+        """Like ``request``, and also the epoch in which the answered request was sent."""
+        sent_in, reply = self._exchange(op, fields, epoch)
+        if reply.get("ok") is True:
+            return sent_in, reply.get("result")
+        error = reply.get("error")
+        exception = error_from_reply(error if isinstance(error, dict) else {"type": "ProtocolError", "message": f"reply without an error map: {reply!r}"})
+        if isinstance(exception, UnknownClient) and self._rehello is not None and op not in ("hello", "bye"):
+            self.reconnect(sent_in)
+            if retry and epoch is None:
+                return self.request_in_epoch(op, retry=False, **fields)
+            raise ServerRestarted(
+                f"the server at {self.address} no longer knew this client (it restarted, or the "
+                f"client's leases expired); {op!r} was not run. Handles sent before are gone: send "
+                "their arrays again"
+            ) from exception
+        raise exception
+
+    def reconnect(self, seen_epoch: int) -> None:
+        """Register again, unless another thread already did since ``seen_epoch``."""
+        assert self._rehello is not None
+        with self._epoch_lock:
+            if self.epoch != seen_epoch:
+                return
+            _LOG.warning("the server at %s no longer knows this client: registering again", self.address)
+            self._rehello()
+            self.epoch += 1
+
+    def _exchange(self, op: str, fields: dict[str, Any], pinned: Optional[int]) -> Tuple[int, dict]:
+        """Send one request (in epoch ``pinned``, if given) and wait for its reply; returns the
+        epoch it was sent in and the reply."""
         channel = self._channel()
         channel.busy = True
         try:
@@ -94,20 +144,21 @@ class Connection:
             # either this thread or close() sees the other, never both using the socket
             if self._closed:
                 raise BridgeError(f"the connection to {self.address} is closed")
-            if self._outbox is not None:
-                for posted_op, posted_fields in self._outbox():
-                    self._send(channel.socket, next(self._ids), posted_op, posted_fields)
-            request_id = next(self._ids)
-            self._send(channel.socket, request_id, op, fields)
-            reply = self._await(channel.socket, request_id, op)
+            with self._epoch_lock:
+                epoch = self.epoch
+                if pinned is not None and pinned != epoch:
+                    raise ServerRestarted(f"the server at {self.address} restarted; {op!r} refers to handles it no longer has")
+                if self._outbox is not None:
+                    for posted_op, posted_fields in self._outbox():
+                        self._send(channel.socket, next(self._ids), posted_op, posted_fields)
+                request_id = next(self._ids)
+                self._send(channel.socket, request_id, op, fields)
+            reply = self._await(channel.socket, request_id, op, epoch)
         finally:
             channel.busy = False
             if self._closed:
                 channel.close()
-        if reply.get("ok") is True:
-            return reply.get("result")
-        error = reply.get("error")
-        raise error_from_reply(error if isinstance(error, dict) else {"type": "ProtocolError", "message": f"reply without an error map: {reply!r}"})
+        return epoch, reply
 
     def close(self) -> None:
         """Stop the heartbeat and close every socket; requests in other threads fail within a poll slice."""
@@ -148,13 +199,13 @@ class Connection:
         except zmq.Again:
             raise ServerDied(f"the server at {self.address} is not taking messages (send queue full)") from None
 
-    def _await(self, socket: zmq.Socket, request_id: int, op: str) -> dict:
+    def _await(self, socket: zmq.Socket, request_id: int, op: str, epoch: int) -> dict:
         sent = time.monotonic()
         while True:
             try:
                 frame = socket.recv()
             except zmq.Again:
-                self._check_alive(sent, op)
+                self._check_alive(sent, op, epoch)
                 continue
             self._last_heard = time.monotonic()
             try:
@@ -169,9 +220,14 @@ class Connection:
                 return reply
             # anything else answers an abandoned or fire-and-forget request: drop it
 
-    def _check_alive(self, sent: float, op: str) -> None:
+    def _check_alive(self, sent: float, op: str, epoch: int) -> None:
         if self._closed:
             raise BridgeError(f"the connection to {self.address} was closed while {op!r} was waiting")
+        if self.epoch != epoch:
+            raise ServerRestarted(
+                f"the server at {self.address} restarted while {op!r} was waiting; "
+                "its result is lost (this client has registered again)"
+            )
         if self._server_alive is not None and not self._server_alive():
             raise ServerDied(f"the Julia server at {self.address} exited while {op!r} was waiting")
         silence = time.monotonic() - max(self._last_heard, sent)
@@ -179,7 +235,14 @@ class Connection:
             raise ServerDied(f"the server at {self.address} has not answered for {silence:.1f} s (waiting for {op!r})")
 
     def _beat(self) -> None:
-        while not self._stop.wait(self.heartbeat_period):
+        # The period is re-read at least every BEAT_RECHECK seconds: the thread starts before
+        # hello, whose granted TTL may be much shorter than the one requested, and sleeping a
+        # quarter of the requested TTL would let the server expire this client first.
+        last = time.monotonic()
+        while not self._stop.wait(min(self.heartbeat_period, BEAT_RECHECK)):
+            if time.monotonic() - last < self.heartbeat_period:
+                continue
+            last = time.monotonic()
             try:
                 self.request("ping")
             except BridgeError:

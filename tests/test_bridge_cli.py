@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -40,3 +42,74 @@ def test_unknown_command_is_refused():
     with pytest.raises(SystemExit) as caught:
         main(["frobnicate"])
     assert caught.value.code == 2
+
+
+# A stand-in server: READY, then it waits; stdin EOF and SIGINT are recorded in files.
+FAKE_JULIA = """
+trap 'echo int >> "$(dirname "$0")/signals"' INT
+echo "$@" > "$(dirname "$0")/args"
+echo "AWKWARD_BRIDGE_READY ipc:///fake"
+cat > /dev/null
+echo eof > "$(dirname "$0")/eof"
+exit 0
+"""
+
+
+def test_serve_turns_sigterm_into_closing_the_servers_stdin(tmp_path):
+    julia = tmp_path / "julia"
+    julia.write_text("#!/bin/sh\n" + FAKE_JULIA)
+    julia.chmod(0o755)
+    serve = subprocess.Popen(
+        [sys.executable, "-m", "bridge.cli", "serve", "--address", "ipc:///fake", "--julia", str(julia), "--log-calls"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        assert serve.stdout.readline().startswith("AWKWARD_BRIDGE_READY")
+        args = (tmp_path / "args").read_text().split()
+        assert "--exit-on-stdin-eof" in args and "--log-calls" in args
+        serve.send_signal(signal.SIGTERM)
+        out, err = serve.communicate(timeout=60)
+    finally:
+        if serve.poll() is None:
+            serve.kill()
+            serve.communicate()
+    assert serve.returncode == 0
+    assert (tmp_path / "eof").read_text().strip() == "eof"  # the server saw EOF: a graceful stop
+    assert "SIGTERM, shutting down" in err
+
+
+# A stand-in server slow to stop: after stdin EOF it keeps "finishing calls" until SIGINT.
+SLOW_JULIA = """
+trap 'echo int > "$(dirname "$0")/signals"; kill $sleeper; exit 0' INT
+echo "AWKWARD_BRIDGE_READY ipc:///fake"
+cat > /dev/null
+echo eof > "$(dirname "$0")/eof"
+sleep 60 > /dev/null 2>&1 &
+sleeper=$!
+wait $sleeper
+"""
+
+
+def test_a_second_signal_tells_the_server_to_stop_waiting(tmp_path):
+    julia = tmp_path / "julia"
+    julia.write_text("#!/bin/sh\n" + SLOW_JULIA)
+    julia.chmod(0o755)
+    serve = subprocess.Popen(
+        [sys.executable, "-m", "bridge.cli", "serve", "--address", "ipc:///fake", "--julia", str(julia)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        assert serve.stdout.readline().startswith("AWKWARD_BRIDGE_READY")
+        serve.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 60
+        while not (tmp_path / "eof").exists():
+            assert time.monotonic() < deadline, "the server never saw stdin close"
+            time.sleep(0.05)
+        serve.send_signal(signal.SIGINT)
+        serve.communicate(timeout=60)
+    finally:
+        if serve.poll() is None:
+            serve.kill()
+            serve.communicate()
+    assert serve.returncode == 0
+    assert (tmp_path / "signals").read_text().strip() == "int"  # passed on as SIGINT

@@ -121,3 +121,45 @@ def test_server_never_ready_is_killed_after_the_timeout(tmp_path, private_tmp):
     with pytest.raises(ProcessLookupError):
         os.kill(int(pid_file.read_text()), 0)
     assert list(private_tmp.iterdir()) == []
+
+
+def test_find_julia_searches_path_then_juliapkg(tmp_path, monkeypatch):
+    monkeypatch.delenv("AWKWARD_BRIDGE_JULIA", raising=False)
+    on_path = _script(tmp_path / "julia", "exit 0\n")
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert find_julia() == on_path
+    os.unlink(on_path)
+
+    class FakeJuliapkg:
+        @staticmethod
+        def executable() -> str:
+            return "/opt/juliapkg/julia"
+
+    monkeypatch.setitem(sys.modules, "juliapkg", FakeJuliapkg)
+    assert find_julia() == "/opt/juliapkg/julia"
+
+
+def test_julia_not_found_says_how_to_get_one(tmp_path, monkeypatch):
+    monkeypatch.delenv("AWKWARD_BRIDGE_JULIA", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setitem(sys.modules, "juliapkg", None)
+    with pytest.raises(JuliaNotFound) as caught:
+        find_julia()
+    message = str(caught.value)
+    for hint in ("Julia >= 1.5", "AWKWARD_BRIDGE_JULIA", "pip install 'awkward-bridge[julia]'", "juliaup"):
+        assert hint in message
+
+
+def test_server_command_passes_log_calls(tmp_path):
+    julia = _script(tmp_path / "julia", "exit 0\n")
+    assert "--log-calls" in launcher.server_command(address="ipc:///x", julia=julia, log_calls=True)
+    assert "--log-calls" not in launcher.server_command(address="ipc:///x", julia=julia)
+
+
+def test_server_threads_sleep_when_idle_unless_the_user_chose(monkeypatch):
+    from bridge.launcher import server_environment
+
+    monkeypatch.delenv("JULIA_THREAD_SLEEP_THRESHOLD", raising=False)
+    assert server_environment()["JULIA_THREAD_SLEEP_THRESHOLD"] == "0"
+    monkeypatch.setenv("JULIA_THREAD_SLEEP_THRESHOLD", "infinite")
+    assert server_environment()["JULIA_THREAD_SLEEP_THRESHOLD"] == "infinite"

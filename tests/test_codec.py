@@ -9,6 +9,7 @@ import awkward as ak
 import numpy as np
 import pytest
 
+from bridge.arena import Arena
 from bridge.codec import PlacedArray, open_array, place_array
 from bridge.errors import BridgeError
 from bridge.leases import ResultLeases
@@ -82,19 +83,18 @@ CORPUS = _corpus()
 
 @pytest.fixture
 def place():
-    """``place_array``, unlinking and closing every segment it created at teardown."""
+    """``place_array`` into an arena that is closed (its chunks unlinked) at teardown."""
+    arena = Arena()
     made: list[PlacedArray] = []
 
     def _place(array) -> PlacedArray:
-        placed = place_array(array)
+        placed = place_array(array, arena)
         made.append(placed)
         return placed
 
     yield _place
-    for placed in made:
-        for segment in placed.segments:
-            segment.unlink()
-            segment.close()
+    made.clear()
+    arena.close()
 
 
 def _release_counter():
@@ -125,10 +125,10 @@ def test_copied_buffers_share_one_segment_at_aligned_offsets(name, place):
     assert placed.ref.buffers.keys() == container.keys()
     assert placed.ref.length == len(original)
     assert placed.borrowed == []
-    assert len(placed.segments) == (1 if container else 0)
+    assert len(placed.blocks) == (1 if container else 0)
     for key, ref in placed.ref.buffers.items():
         source = container[key]
-        segment = placed.segments[0]
+        segment = placed.blocks[0].segment
         assert ref.segment == segment.name
         assert ref.offset % 64 == 0
         assert ref.nbytes == source.nbytes
@@ -139,7 +139,7 @@ def test_copied_buffers_share_one_segment_at_aligned_offsets(name, place):
 def test_opened_buffers_point_into_the_mapping(place):
     placed = place(CORPUS["3-deep-records"])
     opened = open_array(placed.ref)
-    segment = placed.segments[0].name
+    segment = placed.blocks[0].segment.name
     for key, address, nbytes in _buffer_addresses(opened):
         found = locate(address, nbytes)
         assert found is not None and found[0] == segment, key
@@ -150,7 +150,7 @@ def test_placing_an_opened_array_again_copies_nothing(place):
     placed = place(CORPUS["RecordArray"])
     opened = open_array(placed.ref)
     again = place(opened)
-    assert again.segments == []
+    assert again.blocks == []
     assert again.ref.buffers == placed.ref.buffers
     assert len(again.borrowed) == len(placed.ref.buffers)
     assert ak.array_equal(open_array(again.ref), CORPUS["RecordArray"], dtype_exact=True, check_parameters=True)
@@ -161,9 +161,9 @@ def test_partly_shared_array_copies_only_the_rest(place):
     opened = open_array(placed.ref)
     mixed = ak.zip({"shared": opened, "fresh": ak.Array([[10], [], [30]])}, depth_limit=1)
     again = place(mixed)
-    assert len(again.segments) == 1
+    assert len(again.blocks) == 1
     segments = {ref.segment for ref in again.ref.buffers.values()}
-    assert segments == {placed.segments[0].name, again.segments[0].name}
+    assert segments == {placed.blocks[0].segment.name, again.blocks[0].segment.name}
     assert ak.array_equal(open_array(again.ref), mixed, dtype_exact=True, check_parameters=True)
 
 
@@ -174,13 +174,13 @@ def test_views_into_own_segments_are_referenced_when_aligned(place):
         aligned = whole[64:144].view(np.int64)
         aligned[:] = np.arange(10)
         placed = place(aligned)
-        assert placed.segments == []
+        assert placed.blocks == []
         assert placed.ref.buffers == {"node0-data": BufferRef(segment.name, 64, 80)}
 
         misaligned = whole[3:83].view(np.int64)
-        assert len(place(misaligned).segments) == 1
+        assert len(place(misaligned).blocks) == 1
         strided = aligned[::2]
-        assert len(place(strided).segments) == 1
+        assert len(place(strided).blocks) == 1
         assert open_array(place(strided).ref).to_list() == [0, 2, 4, 6, 8]
     finally:
         segment.unlink()
@@ -197,7 +197,7 @@ def test_accepts_numpy_arrays_and_lists(place):
 @pytest.mark.parametrize("value", [ak.Record({"x": 1}), {"x": [1]}, (1, 2), 5])
 def test_refuses_what_is_not_an_array(value):
     with pytest.raises(TypeError):
-        place_array(value)
+        place_array(value, Arena())  # refused before anything is allocated
 
 
 def test_release_waits_for_the_last_view(place):
@@ -218,26 +218,30 @@ def test_release_waits_for_the_last_view(place):
 def test_release_waits_for_every_segment_of_the_result(kept, values, place):
     placed = place(ak.Array([[1.0, 2.0], [], [3.0]]))
     mixed = ak.zip({"shared": open_array(placed.ref), "fresh": ak.Array([[10], [], [30]])}, depth_limit=1)
-    spanning = place(mixed)
-    del mixed
-    assert len({ref.segment for ref in spanning.ref.buffers.values()}) == 2
-    calls, on_release = _release_counter()
-    opened = open_array(spanning.ref, on_release=on_release)
-    one_segment_only = ak.to_numpy(ak.flatten(opened[kept]))
-    del opened
-    gc.collect()
-    assert calls == []
-    assert one_segment_only.tolist() == values
-    del one_segment_only
-    gc.collect()
-    assert calls == [1]
+    other = Arena()  # the fresh part goes to another arena's chunk, so the result spans two segments
+    try:
+        spanning = place_array(mixed, other)
+        del mixed
+        assert len({ref.segment for ref in spanning.ref.buffers.values()}) == 2
+        calls, on_release = _release_counter()
+        opened = open_array(spanning.ref, on_release=on_release)
+        one_segment_only = ak.to_numpy(ak.flatten(opened[kept]))
+        del opened
+        gc.collect()
+        assert calls == []
+        assert one_segment_only.tolist() == values
+        del one_segment_only
+        gc.collect()
+        assert calls == [1]
+    finally:
+        other.close()
 
 
 def test_placing_a_result_keeps_its_lease(place):
     placed = place(CORPUS["strings"])
     calls, on_release = _release_counter()
     opened = open_array(placed.ref, on_release=on_release)
-    again = place_array(opened)
+    again = place_array(opened, Arena())  # every buffer is borrowed: nothing is allocated
     del opened
     gc.collect()
     assert calls == []
@@ -258,7 +262,7 @@ def _tampered(place, array, key, values) -> ArrayRef:
     """The ref of ``array`` placed, with buffer ``key`` overwritten by ``values`` in shared memory."""
     placed = place(array)
     ref = placed.ref.buffers[key]
-    whole = placed.segments[0].array()
+    whole = placed.blocks[0].segment.array()
     whole[ref.offset : ref.offset + ref.nbytes].view(np.int64)[:] = values
     return placed.ref
 
@@ -314,11 +318,12 @@ def test_malformed_results_raise_and_release(case, place):
 def test_concurrent_open_place_and_release(place):
     source = place(CORPUS["3-deep-records"]).ref
     leases = ResultLeases()
+    arena = Arena()  # never allocates: every buffer is borrowed
 
     def work(lease: int) -> bool:
         opened = open_array(source, on_release=leases.hold(lease))
-        again = place_array(opened)  # zero-copy lookups while other threads map and unmap
-        return again.segments == [] and ak.array_equal(opened, CORPUS["3-deep-records"])
+        again = place_array(opened, arena)  # zero-copy lookups while other threads map and unmap
+        return again.blocks == [] and ak.array_equal(opened, CORPUS["3-deep-records"])
 
     with ThreadPoolExecutor(4) as pool:
         assert all(pool.map(work, range(400)))

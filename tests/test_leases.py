@@ -27,20 +27,30 @@ def test_each_lease_is_reported_once():
     release = leases.hold(7)
     release()
     release()
-    leases.release(7)
     assert leases.take_released() == [7]
-    leases.release(7)
+    release()
     assert leases.take_released() == []
 
 
 def test_unknown_and_forgotten_leases_are_not_reported():
     leases = ResultLeases()
-    leases.release(99)
     release = leases.hold(5)
     leases.forget()
     release()
     assert leases.held() == set()
     assert leases.take_released() == []
+
+
+def test_a_release_from_before_a_restart_never_frees_a_reused_id():
+    leases = ResultLeases()
+    old_release = leases.hold(1)
+    leases.forget()  # the server restarted: it hands out lease 1 again
+    new_release = leases.hold(1)
+    old_release()  # the array from before the restart is collected
+    assert leases.take_released() == []
+    assert leases.held() == {1}
+    new_release()
+    assert leases.take_released() == [1]
 
 
 class _Result:

@@ -116,6 +116,20 @@ function int_list_field(m::Dict{String,Any}, key::String, what::String)
 end
 
 """
+    str_list_field(m, key, what) -> Vector{String}
+
+Field `key` of map `m` as a list of strings.
+"""
+function str_list_field(m::Dict{String,Any}, key::String, what::String)
+    xs = list_field(m, key, what)
+    for (i, x) in enumerate(xs)
+        x isa String ||
+            throw(ProtocolError("$what: field \"$key\" must hold strings; item $i is $(describe_value(x))"))
+    end
+    return String[x for x in xs]
+end
+
+"""
     map_field(m, key, what) -> Dict{String,Any}
 
 Field `key` of map `m` as a map.
@@ -214,6 +228,18 @@ function array_ref(m::Dict{String,Any})
 end
 
 """
+    open_wire_array(x, scope) -> AbstractVector
+
+The validated view of a wire array value, its buffers resolved within the client's rights;
+counted in `stats` as one validation.
+"""
+function open_wire_array(x::Dict{String,Any}, scope::Scope)
+    view = open_array(array_ref(x), b -> resolve!(scope, b))
+    Threads.atomic_add!(scope.state.validations, 1)
+    return view
+end
+
+"""
     from_wire(x, scope) -> Any
 
 An argument as Julia sees it: scalars as decoded (a float32 widened to `Float64`), lists as
@@ -229,7 +255,7 @@ function from_wire(x, scope::Scope)
     tag === nothing && return Dict{String,Any}(k => from_wire(v, scope) for (k, v) in x)
     tag == "tuple" && return Tuple(from_wire(item, scope) for item in list_field(x, "items", "tuple value"))
     tag == "handle" && return handle_view!(scope, int_field(x, "id", "handle value"))
-    tag == "array" && return open_array(array_ref(x), b -> resolve!(scope, b))
+    tag == "array" && return open_wire_array(x, scope)
     throw(ProtocolError("unknown tagged value \"\$\": $(repr(tag))"))
 end
 

@@ -65,7 +65,8 @@ placed_form(ref) = parse_json(ref.form)
         misaligned = b -> resolver(mem)(b) + 1
         @test occursin("mapped address is not aligned to 4 bytes", invalid(mem, ref; resolve=misaligned))
         outside = ArrayRef(ref.form, 1, Dict("node0-data" => BufferRef(ref.buffers["node0-data"].segment, 0, 4096)))
-        @test invalid(mem, outside) == "buffer outside segment $(ref.buffers["node0-data"].segment)"
+        @test invalid(mem, outside) ==
+              "node0 (NumpyArray) buffer node0-data: buffer outside segment $(ref.buffers["node0-data"].segment)"
         @test occursin("needs buffers but has no form_key",
                        invalid(mem, ArrayRef("""{"class": "NumpyArray", "primitive": "int8"}""", 0, Dict{String,BufferRef}())))
         @test occursin("unknown class", invalid(mem, ArrayRef("""{"class": "Nope"}""", 0, Dict{String,BufferRef}())))

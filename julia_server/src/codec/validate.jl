@@ -77,7 +77,12 @@ function map_buffer(f::Form, role::String, ref::BufferRef, resolve)
         buffer_error(f, role, "nbytes $(ref.nbytes) is not a multiple of the item size $itemsize")
     ref.offset % itemsize == 0 ||
         buffer_error(f, role, "offset $(ref.offset) is not a multiple of the item size $itemsize")
-    ptr = resolve(ref)::Ptr{UInt8}
+    # the resolver checks the segment and the byte range; its errors get the node and buffer key
+    ptr = try
+        resolve(ref)::Ptr{UInt8}
+    catch err
+        err isa InvalidArray ? buffer_error(f, role, err.msg) : rethrow()
+    end
     # Julia may compile loads that assume its own alignment of the element type.
     alignment = Base.datatype_alignment(buffer_eltype(f, role))
     UInt(ptr) % alignment == 0 || buffer_error(f, role, "mapped address is not aligned to $alignment bytes")

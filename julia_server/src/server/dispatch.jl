@@ -55,7 +55,14 @@ function run_inline(state::ServerState, req::Request, client::Client)
     op === :ping && return "pong"
     op === :stats && return stats(state)
     op === :drop && return drop_handles!(state, client, int_list_field(req.fields, "handles", "drop"))
-    op === :release && return release_results!(state, client, int_list_field(req.fields, "leases", "release"))
+    if op === :release
+        # both fields are checked before either acts, so a malformed message changes nothing
+        leases = int_list_field(req.fields, "leases", "release")
+        unlinked = haskey(req.fields, "segments") ? str_list_field(req.fields, "segments", "release") : String[]
+        release_results!(state, client, leases)
+        forget_segments!(state, client, unlinked)
+        return nothing
+    end
     if op === :bye
         handles, results = forget!(state, client)
         log_event("client $(client.id) said bye ($handles handles, $results results released)")
@@ -122,6 +129,6 @@ function run_send(scope::Scope, req::Request)
     array = map_field(req.fields, "array", "send")
     get(array, "\$", nothing) == "array" ||
         throw(ProtocolError("send: field \"array\" must be an array value {\"\$\": \"array\", …}"))
-    view = open_array(array_ref(array), b -> resolve!(scope, b))
+    view = open_wire_array(array, scope)
     return Dict{String,Any}("\$" => "handle", "id" => store_handle!(scope, view))
 end

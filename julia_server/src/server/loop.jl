@@ -7,11 +7,16 @@
 """Seconds a shutting-down server waits for calls in flight before abandoning them."""
 const SHUTDOWN_GRACE = 5.0
 
+"""Seconds a shutting-down server stays up after its last reply, so that the client can map the
+result before the server unlinks it."""
+const SHUTDOWN_LINGER = 1.0
+
 """
-    Server(state, address)
+    Server(state, address; log_calls=false)
 
 A bound ROUTER socket and what the loop needs around it: the event channel the loop sleeps on
-and the job channel the workers (started here) take from.
+and the job channel the workers (started here) take from. `log_calls` logs each worker request
+as it is queued.
 """
 mutable struct Server
     state::ServerState
@@ -23,10 +28,12 @@ mutable struct Server
     rearm::Channel{Nothing}    # the loop tells the socket watcher it has drained the socket
     inflight::Int
     stopping::Bool
-    deadline::UInt64
+    deadline::UInt64           # stopping: when calls still in flight are abandoned
+    linger_until::UInt64       # stopping: when the last reply's client has had time to map it
+    log_calls::Bool
 end
 
-function Server(state::ServerState, address::AbstractString)
+function Server(state::ServerState, address::AbstractString; log_calls::Bool = false)
     context = Context()
     socket = Socket(context, ZMQ_ROUTER)
     try
@@ -42,15 +49,16 @@ function Server(state::ServerState, address::AbstractString)
     jobs = Channel{Job}(typemax(Int))
     start_workers(state, jobs, events)
     return Server(state, context, socket, last_endpoint(socket), events, jobs, Channel{Nothing}(1),
-                  0, false, 0)
+                  0, false, 0, 0, log_calls)
 end
 
 """
     run!(server; exit_on_stdin_eof=false)
 
 Serve until interrupted (InterruptException, or stdin reaching EOF when asked), then shut down:
-refuse new work, give calls in flight `SHUTDOWN_GRACE` seconds, forget every client (unlinking
-every segment the server owns), close the socket.
+refuse new and queued work (`ShuttingDown`), give calls in flight `SHUTDOWN_GRACE` seconds (and
+their clients `SHUTDOWN_LINGER` to map the last results), forget every client (unlinking every
+segment the server owns), close the socket.
 """
 function run!(server::Server; exit_on_stdin_eof::Bool = false)
     background(() -> watch_socket(server), server)
@@ -58,7 +66,7 @@ function run!(server::Server; exit_on_stdin_eof::Bool = false)
     exit_on_stdin_eof && background(() -> watch_stdin(server), server)
     try
         serve_socket!(server)
-        while !(server.stopping && (server.inflight == 0 || time_ns() >= server.deadline))
+        while !(server.stopping && stopped_waiting(server, time_ns()))
             try
                 handle_event!(server, take!(server.events))
                 serve_socket!(server)
@@ -68,7 +76,8 @@ function run!(server::Server; exit_on_stdin_eof::Bool = false)
             end
         end
     finally
-        shut_down!(server)
+        # a second Ctrl-C or SIGTERM must not cut short the freeing of segments
+        disable_sigint(() -> shut_down!(server))
     end
     return nothing
 end
@@ -117,6 +126,7 @@ function handle_event!(server::Server, event)
     if event isa Outgoing
         try_send(server.socket, event.routing, event.frame)
         server.inflight -= 1
+        server.stopping && (server.linger_until = time_ns() + round(UInt64, SHUTDOWN_LINGER * 1e9))
         event.log === nothing || log_event(event.log)
     elseif event === :socket
         # drain first, then let the watcher wait again
@@ -139,16 +149,45 @@ function handle_event!(server::Server, event)
     return nothing
 end
 
+# Whether a stopping server is done: nothing in flight and the last reply's linger over, or
+# the grace period over.
+stopped_waiting(server::Server, now::UInt64) =
+    server.inflight == 0 ? now >= server.linger_until : now >= server.deadline
+
 function begin_shutdown!(server::Server, reason::String)
     if server.stopping
-        server.deadline = time_ns()   # asked twice: stop waiting
+        server.deadline = server.linger_until = time_ns()   # asked twice: stop waiting
         return nothing
     end
     server.stopping = true
-    lock(() -> server.state.closing = true, server.state.lock)
+    # Calls already running may still place their results (state.closing is set only by
+    # close!); those still queued are refused now rather than started.
+    refused = refuse_queued!(server)
     server.deadline = time_ns() + round(UInt64, SHUTDOWN_GRACE * 1e9)
-    log_event("shutting down ($reason); $(server.inflight) requests in flight")
+    server.linger_until = time_ns()
+    log_event("shutting down ($reason); $(server.inflight) requests in flight" *
+              (refused > 0 ? ", $refused queued ones refused" : ""))
     return nothing
+end
+
+# Answer `ShuttingDown` to every job no worker has taken yet; returns how many there were.
+function refuse_queued!(server::Server)
+    # holding the channel's lock, no worker can take a job between `isready` and `take!`
+    queued = Job[]
+    lock(server.jobs)   # Julia 1.5 has no lock(f, ::Channel)
+    try
+        while isready(server.jobs)
+            push!(queued, take!(server.jobs))
+        end
+    finally
+        unlock(server.jobs)
+    end
+    for job in queued
+        try_send(server.socket, job.routing,
+                 encode_error(job.request.id, "ShuttingDown", "the server is shutting down"))
+        server.inflight -= 1
+    end
+    return length(queued)
 end
 
 function shut_down!(server::Server)
@@ -207,6 +246,10 @@ function handle_message!(server::Server, frames::Vector{Vector{UInt8}})
     return nothing
 end
 
+# "call \"fn\"", "eval" or "send", for the --log-calls line.
+describe_job(request::Request) =
+    request.op === :call ? "call $(repr(get(request.fields, "fn", "?")))" : string(request.op)
+
 # The reply to an inline operation, or `nothing` once a worker operation is queued.
 function route!(server::Server, routing::Vector{UInt8}, request::Request)
     state = server.state
@@ -219,6 +262,7 @@ function route!(server::Server, routing::Vector{UInt8}, request::Request)
     end
     client = known_client(state, request.client, time_ns())
     if request.op in WORKER_OPS
+        server.log_calls && log_event("$(describe_job(request)) from client $(client.id)")
         put!(server.jobs, Job(routing, request, client))
         server.inflight += 1
         return nothing

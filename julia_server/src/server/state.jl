@@ -17,13 +17,15 @@ mutable struct ServerState
     workers::Int
     started::UInt64
     calls::Threads.Atomic{Int}
+    validations::Threads.Atomic{Int}   # arrays checked by `open_array`: once per argument, once per `send`
     closing::Bool              # set once at shutdown: no new segments from then on
     eval_lock::ReentrantLock   # evals run one at a time, whatever the client
 end
 
 ServerState(; lease_ttl::Float64, workers::Int, shared::Module) =
     ServerState(ReentrantLock(), Dict{String,Client}(), SegmentTable(), shared, lease_ttl,
-                workers, time_ns(), Threads.Atomic{Int}(0), false, ReentrantLock())
+                workers, time_ns(), Threads.Atomic{Int}(0), Threads.Atomic{Int}(0), false,
+                ReentrantLock())
 
 """
     register!(state, id, pid, lease_ttl, name) -> (client, reconnected::Bool)
@@ -95,6 +97,7 @@ function forget!(state::ServerState, client::Client)
         counts = (length(client.handles), length(client.results))
         drop_handles!(state, client, collect(keys(client.handles)))
         release_results!(state, client, collect(keys(client.results)))
+        forget_idle!(state.segments, name -> segment_pid(name) != client.pid)
         return counts
     end
 end
@@ -148,6 +151,18 @@ function release_results!(state::ServerState, client::Client, ids)
 end
 
 """
+    forget_segments!(state, client, names)
+
+The client unlinked its segments `names` (`release.segments`): unmap the idle cached mappings
+of those among them it owns (by pid). Others' names, and mappings still in use, are left alone.
+"""
+function forget_segments!(state::ServerState, client::Client, names::Vector{String})
+    unlinked = Set(name for name in names if segment_pid(name) == client.pid)
+    lock(() -> forget_idle!(state.segments, name -> !(name in unlinked)), state.lock)
+    return nothing
+end
+
+"""
     close!(state)
 
 Shutdown: refuse new segments, forget every client, and unlink every segment the server still
@@ -178,7 +193,9 @@ function stats(state::ServerState)
             "leases" => results + handles,
             "shm_bytes" => owned_bytes(state.segments),
             "mapped_bytes" => mapped_bytes(state.segments),
+            "cached_bytes" => cached_bytes(state.segments),
             "calls" => state.calls[],
+            "validations" => state.validations[],
             "threads" => state.workers,
             "uptime" => (time_ns() - state.started) / 1e9,
         )

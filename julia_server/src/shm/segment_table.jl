@@ -3,6 +3,14 @@
 # lets go; a server-owned segment has its result lease as one user, and a worker writing into it
 # as another, so a client that vanishes mid-write cannot pull the memory from under the writer.
 # The table is not thread-safe; the server guards it with its state lock.
+#
+# A client segment whose last user lets go stays mapped, idle, so that the next call naming it
+# (clients carve their arguments out of a few long-lived arena chunks) maps nothing. Caching by
+# name is safe because names are random and never reused: a name always means the same memory.
+# At most `IDLE_CAP` idle mappings are kept (least recently used go first); the client's
+# `release.segments` and its `bye` or expiry drop them sooner.
+
+const IDLE_CAP = 16
 
 mutable struct Mapping
     segment::Segment
@@ -18,9 +26,10 @@ The server's mapped segments, keyed by name.
 """
 struct SegmentTable
     mappings::Dict{String,Mapping}
+    idle::Vector{String}   # client segments with no user, least recently used first
 end
 
-SegmentTable() = SegmentTable(Dict{String,Mapping}())
+SegmentTable() = SegmentTable(Dict{String,Mapping}(), String[])
 
 """
     acquire!(table, name) -> Segment
@@ -35,6 +44,7 @@ function acquire!(table::SegmentTable, name::AbstractString)
         table.mappings[seg.name] = Mapping(seg, 1, false, false)
         return seg
     end
+    m.users == 0 && filter!(!=(name), table.idle)
     m.users += 1
     return m.segment
 end
@@ -52,16 +62,39 @@ end
 """
     release!(table, name)
 
-One user fewer of segment `name`; the last one unmaps it.
+One user fewer of segment `name`. The last one unmaps a server-owned segment; a client
+segment stays mapped, idle, until evicted (`IDLE_CAP`) or forgotten (`forget_idle!`).
 """
 function release!(table::SegmentTable, name::AbstractString)
     m = table.mappings[name]
     m.users -= 1
-    if m.users == 0
-        delete!(table.mappings, name)
-        unmap(m.segment)
+    m.users == 0 || return nothing
+    if m.owned
+        drop_mapping!(table, name)
+    else
+        push!(table.idle, name)
+        length(table.idle) > IDLE_CAP && drop_mapping!(table, popfirst!(table.idle))
     end
     return nothing
+end
+
+function drop_mapping!(table::SegmentTable, name::AbstractString)
+    m = pop!(table.mappings, name)
+    unmap(m.segment)
+    return nothing
+end
+
+"""
+    forget_idle!(table, keep_mapped) -> Int
+
+Unmap every idle client mapping whose name `keep_mapped(name)` is false (a client unlinked the
+segment, said `bye`, or expired); mappings in use are untouched. Returns how many went.
+"""
+function forget_idle!(table::SegmentTable, keep_mapped)
+    gone = filter(name -> !keep_mapped(name), table.idle)
+    filter!(keep_mapped, table.idle)
+    foreach(name -> drop_mapping!(table, name), gone)
+    return length(gone)
 end
 
 """
@@ -112,7 +145,15 @@ owned_bytes(table::SegmentTable) =
 """
     mapped_bytes(table) -> Int
 
-Bytes of client segments mapped.
+Bytes of client segments mapped and in use (by a handle or a running request).
 """
 mapped_bytes(table::SegmentTable) =
-    mapreduce(m -> m.owned ? 0 : m.segment.nbytes, +, values(table.mappings); init = 0)
+    mapreduce(m -> m.owned || m.users == 0 ? 0 : m.segment.nbytes, +, values(table.mappings); init = 0)
+
+"""
+    cached_bytes(table) -> Int
+
+Bytes of client segments kept mapped while idle (see `IDLE_CAP`).
+"""
+cached_bytes(table::SegmentTable) =
+    mapreduce(name -> table.mappings[name].segment.nbytes, +, table.idle; init = 0)

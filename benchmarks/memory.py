@@ -1,0 +1,86 @@
+"""Benchmark 5: peak memory of client and server together while a large array crosses both ways.
+
+Resident set sizes double-count shared memory: a page of a bridge segment mapped by both
+processes is in both VmRSS figures. The honest total is the sum of the two processes' PSS
+(proportional set size, /proc/<pid>/smaps_rollup), which charges each shared page 1/n to each
+of its n mappers, so that pages are counted once. VmRSS sums and VmHWM are printed alongside.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+import awkward as ak
+import numpy as np
+
+from bridge import Bridge
+
+from _report import print_table
+from transfer import make_array
+
+
+def _kib(pid: int, path: str, key: str) -> int:
+    with open(f"/proc/{pid}/{path}") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    raise KeyError(key)
+
+
+class Sampler:
+    """Samples PSS and VmRSS of ``pids`` every few milliseconds in a thread; keeps the peaks."""
+
+    def __init__(self, pids: list[int]) -> None:
+        self.pids = pids
+        self.peak_pss = self.peak_rss = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.sample()
+            time.sleep(0.002)
+
+    def sample(self) -> tuple[int, int]:
+        """One sample (bytes): total PSS and total VmRSS of all pids."""
+        pss = sum(_kib(p, "smaps_rollup", "Pss") for p in self.pids) * 1024
+        rss = sum(_kib(p, "status", "VmRSS") for p in self.pids) * 1024
+        self.peak_pss, self.peak_rss = max(self.peak_pss, pss), max(self.peak_rss, rss)
+        return pss, rss
+
+    def __enter__(self) -> Sampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.sample()
+
+
+def run(bridge: Bridge, size: int) -> dict:
+    """Send a ``size``-byte array to Julia and get it back as a result; return peak/idle/data bytes."""
+    pids = [os.getpid(), bridge.server_info["server_pid"]]
+    idle_pss, idle_rss = Sampler(pids).sample()
+    rows, result = [], {}
+    for label, build in (("from ordinary memory", lambda a: a), ("built in shm (handle)", bridge.send)):
+        array = make_array(size)
+        data = array.layout.nbytes
+        with Sampler(pids) as sampler:
+            arg = build(array)
+            back = bridge.call("identity", arg)
+            total = float(np.sum(np.asarray(back.layout.content.data)))  # touch every returned page
+            del back
+        hwm = sum(_kib(p, "status", "VmHWM") for p in pids) * 1024
+        extra_pss = sampler.peak_pss - idle_pss
+        rows.append((label, data / 1e9, extra_pss / 1e9, extra_pss / data, (sampler.peak_rss - idle_rss) / data, hwm / 1e9))
+        result[label] = extra_pss / data
+        if arg is not array:
+            arg.drop()
+        del arg, array
+        assert total > 0
+    print_table(f"peak memory, client + server (idle PSS {idle_pss / 1e6:.0f} MB subtracted)",
+                ["array", "data GB", "peak PSS GB", "PSS × data", "RSS sum × data", "VmHWM sum GB"], rows)
+    return result

@@ -1,0 +1,63 @@
+"""Run the whole benchmark suite: ``python benchmarks/run.py [--quick] [--max-size BYTES]``.
+
+Prints one table per benchmark and the issue's target table; plots go to benchmarks/results/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bridge import Bridge  # noqa: E402
+
+import latency, memory, seed_workload, throughput, transfer  # noqa: E402,E401
+from _report import print_table  # noqa: E402
+
+GIB = 1 << 30
+
+
+def default_max_size() -> int:
+    """1 GiB when /dev/shm and RAM have room for ~6 copies (baselines included), else 64 MiB."""
+    shm = os.statvfs("/dev/shm")
+    free_shm = shm.f_bavail * shm.f_frsize
+    with open("/proc/meminfo") as f:
+        avail = next(int(line.split()[1]) * 1024 for line in f if line.startswith("MemAvailable:"))
+    return GIB if min(free_shm, avail) > 6 * GIB else 64 << 20
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a fast subset (small sizes, 1-2 clients)")
+    parser.add_argument("--max-size", type=int, default=None, help="largest transfer size in bytes")
+    args = parser.parse_args()
+    max_size = args.max_size or ((16 << 20) if args.quick else default_max_size())
+    print(f"load average at start: {os.getloadavg()}")
+    with Bridge(threads=2) as bridge:
+        lat = latency.run(bridge, args.quick)
+        xfer = transfer.report(transfer.run(bridge, max_size, args.quick), lat["floor"])
+        seed = seed_workload.run(bridge, args.quick)
+        thr = throughput.run(bridge, args.quick)
+        mem = memory.run(bridge, min(max_size, GIB))
+    targets = [
+        ("no-argument call", "≤ 1.5× floor", lat["noarg"] / lat["floor"], lat["noarg"] / lat["floor"] <= 1.5),
+        ("call with a small array", "≤ 2× floor", lat["small"] / lat["floor"], lat["small"] / lat["floor"] <= 2),
+        (f"handle at {xfer['largest'] / 1e6:.0f} MB vs 1 KB", "≤ 1.5×", xfer["handle_big_vs_small"], xfer["handle_big_vs_small"] <= 1.5),
+        (f"result at {xfer['largest'] / 1e6:.0f} MB vs 1 KB", "≤ 1.5×", xfer["result_big_vs_small"], xfer["result_big_vs_small"] <= 1.5),
+        ("ordinary memory vs memcpy + floor", "≤ 1.3×", xfer["fresh_vs_memcpy_floor"], xfer["fresh_vs_memcpy_floor"] <= 1.3),
+        ("seed path_length vs ak.sum", "≤ 3×", seed["fresh"] / seed["ak_sum"], seed["fresh"] / seed["ak_sum"] <= 3),
+        ("peak memory (PSS), ordinary array", "≤ 1.2× data", mem["from ordinary memory"], mem["from ordinary memory"] <= 1.2),
+        ("peak memory (PSS), array built in shm", "≤ 1.2× data", mem["built in shm (handle)"], mem["built in shm (handle)"] <= 1.2),
+        ("throughput 2 vs 1 client (~1 ms call)", "≥ 1.5×", thr["spin"][1] / thr["spin"][0], thr["spin"][1] / thr["spin"][0] >= 1.5),
+    ]
+    print_table("targets (issue 5)", ["figure", "target", "measured", "pass"],
+                [(f, t, m, "pass" if ok else "FAIL") for f, t, m, ok in targets])
+    print(f"load average at end: {os.getloadavg()}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,82 @@
+"""Benchmark 2: transfer time against array size, bridge vs msgpack-over-zmq, pickle 5 and memcpy."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+import awkward as ak
+import msgpack
+import numpy as np
+
+from bridge import Bridge
+
+from _baselines import PickleEcho, ZmqEcho
+from _report import median_time, print_table, save_plot
+
+
+def make_array(nbytes: int) -> ak.Array:
+    """A ``n * var * float64`` array whose buffers total about ``nbytes`` (4 values per list)."""
+    n_lists = max(1, nbytes // (4 * 8 + 8))
+    content = np.arange(4 * n_lists, dtype=np.float64)
+    offsets = np.arange(0, 4 * n_lists + 1, 4, dtype=np.int64)
+    return ak.Array(ak.contents.ListOffsetArray(ak.index.Index64(offsets), ak.contents.NumpyArray(content)))
+
+
+def msgpack_message(array: ak.Array) -> bytes:
+    """The form and buffers packed as one msgpack message, as a socket-copying bridge would send."""
+    form, length, buffers = ak.to_buffers(array)
+    return msgpack.packb({"form": form.to_json(), "length": length,
+                          "buffers": {k: memoryview(np.ascontiguousarray(v)).cast("B") for k, v in buffers.items()}})
+
+
+def run(bridge: Bridge, max_size: int, quick: bool) -> list[dict]:
+    """Time every method at sizes 1 KB, 16 KB, ... up to ``max_size``; return one dict per size."""
+    sizes = [1 << k for k in range(10, 31, 2 if not quick else 4) if (1 << k) <= max_size]
+    address = f"ipc://{tempfile.gettempdir()}/akb-bench-xfer-{os.getpid()}"
+    zmq_echo, pickle_echo = ZmqEcho(address, unpack=True), PickleEcho()
+    results = []
+    try:
+        for size in sizes:
+            array = make_array(size)
+            nbytes = array.layout.nbytes
+            repeat = 3 if nbytes > (64 << 20) else (20 if quick else 50)
+            source = np.ones(nbytes, dtype=np.uint8)  # memcpy of the same byte count: the limit
+            target = np.empty_like(source)
+            row = {"bytes": nbytes}
+            row["memcpy"] = median_time(lambda: np.copyto(target, source), repeat)
+            row["fresh"] = median_time(lambda: bridge.call("length", array), repeat)
+            handle = bridge.send(array)
+            row["in_shm"] = median_time(lambda: bridge.call("length", handle), repeat)
+            result = bridge.call("identity", handle)  # a result: its buffers live in a bridge segment
+            row["result"] = median_time(lambda: bridge.call("length", result), repeat)
+            del result
+            handle.drop()
+            row["msgpack_zmq"] = median_time(lambda: zmq_echo.roundtrip(msgpack_message(array)), repeat)
+            row["pickle5"] = median_time(lambda: pickle_echo.roundtrip(array), repeat)
+            results.append(row)
+            del array, source, target
+    finally:
+        zmq_echo.close()
+        pickle_echo.close()
+    return results
+
+
+def report(results: list[dict], floor: float) -> dict:
+    """Print the table, save the plot, and return the target ratios."""
+    rows = []
+    for r in results:
+        rows.append((f"{r['bytes'] / 1e6:.3f} MB", *(r[k] * 1e3 for k in
+                    ("memcpy", "fresh", "in_shm", "result", "msgpack_zmq", "pickle5")),
+                     r["fresh"] / (r["memcpy"] + floor)))
+    print_table("transfer (median ms)", ["size", "memcpy", "bridge fresh", "bridge handle", "bridge result",
+                                         "msgpack/zmq", "pickle5/pipe", "fresh ÷ (memcpy+floor)"], rows)
+    x = [r["bytes"] for r in results]
+    save_plot("transfer", "array bytes", "seconds (median)",
+              {k: (x, [r[k] for r in results]) for k in ("memcpy", "fresh", "in_shm", "result", "msgpack_zmq", "pickle5")})
+    return {
+        "handle_big_vs_small": results[-1]["in_shm"] / results[0]["in_shm"],
+        "result_big_vs_small": results[-1]["result"] / results[0]["result"],
+        "fresh_vs_memcpy_floor": results[-1]["fresh"] / (results[-1]["memcpy"] + floor),
+        "largest": results[-1]["bytes"],
+    }

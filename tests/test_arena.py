@@ -1,0 +1,201 @@
+"""The client's arena (bridge/arena.py) and the steady state it buys: calls that create and map nothing."""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+
+import awkward as ak
+import numpy as np
+import pytest
+
+from bridge import Bridge
+from bridge.arena import ALIGNMENT, Arena
+from bridge.errors import BridgeError
+from bridge.shm import SHM_DIR, parse_owner_pid
+
+from _clients import CALM_TTL, running_server
+
+pytestmark = pytest.mark.usefixtures("shm_clean")
+
+KiB = 1024
+
+
+@pytest.fixture
+def arena():
+    made = Arena(min_chunk=4 * KiB, max_chunk=16 * KiB, reserve=16 * KiB)
+    yield made
+    made.close()
+
+
+def _in_shm(name: str) -> bool:
+    return os.path.exists(os.path.join(SHM_DIR, name))
+
+
+def test_blocks_are_aligned_disjoint_and_writable(arena):
+    blocks = [arena.allocate(n) for n in (1, 63, 64, 65, 200, 1000)]
+    spans = sorted((b.segment.name, b.offset, b.offset + b.nbytes) for b in blocks)
+    assert all(b.offset % ALIGNMENT == 0 for b in blocks)
+    assert [b.nbytes for b in blocks] == [1, 63, 64, 65, 200, 1000]
+    for (name, _, end), (next_name, start, _) in zip(spans, spans[1:]):
+        assert name != next_name or end <= start
+    for i, block in enumerate(blocks):
+        block.array()[:] = i
+    assert [int(b.array()[0]) for b in blocks] == list(range(len(blocks)))
+    assert len(arena.segment_names()) == 1  # all from the first 4 KiB chunk
+
+
+def test_chunks_grow_geometrically_and_large_requests_get_their_own(arena):
+    arena.allocate(4 * KiB)
+    arena.allocate(4 * KiB)
+    arena.allocate(9 * KiB)
+    big = arena.allocate(20 * KiB)
+    sizes = [os.stat(os.path.join(SHM_DIR, name)).st_size for name in arena.segment_names()]
+    # 4 KiB, then 8 KiB, then 16 KiB (9 KiB does not fit in what is left), then a dedicated chunk
+    assert sizes == [4 * KiB, 8 * KiB, 16 * KiB, 20 * KiB]
+    assert big.offset == 0
+
+
+def test_freed_neighbours_coalesce(arena):
+    a, b, c = (arena.allocate(KiB) for _ in range(3))
+    rest = arena.allocate(KiB)
+    for block in (b, a, c):  # middle first: a merges forward, c merges backward
+        arena.free(block)
+    whole = arena.allocate(3 * KiB)  # fits only if the three freed blocks became one range
+    assert (whole.segment.name, whole.offset) == (a.segment.name, a.offset)
+    assert len(arena.segment_names()) == 1
+    arena.free(whole)
+    arena.free(rest)
+    assert arena.allocate(4 * KiB).offset == 0  # the whole chunk is one free range again
+
+
+def test_double_free_and_use_after_close_are_errors(arena):
+    block = arena.allocate(10)
+    arena.free(block)
+    with pytest.raises(BridgeError, match="freed twice"):
+        arena.free(block)
+    arena.close()
+    arena.free(block)  # freeing after close is a no-op: close freed everything
+    with pytest.raises(BridgeError, match="closed"):
+        arena.allocate(10)
+    with pytest.raises(ValueError):
+        Arena().allocate(0)
+
+
+def test_free_chunks_beyond_the_reserve_are_unlinked(arena):
+    small = arena.allocate(4 * KiB)
+    middle = arena.allocate(8 * KiB)
+    big = arena.allocate(16 * KiB)
+    names = arena.segment_names()
+    arena.free(big)  # 16 KiB entirely free: within the 16 KiB reserve, kept
+    assert arena.take_unlinked() == [] and all(map(_in_shm, names))
+    arena.free(middle)  # 24 KiB entirely free: beyond the reserve, so this chunk goes
+    assert arena.take_unlinked() == [names[1]]
+    assert not _in_shm(names[1]) and _in_shm(names[0]) and _in_shm(names[2])
+    assert arena.take_unlinked() == []  # reported once
+    arena.free(small)
+    assert arena.take_unlinked() == [names[0]]
+    assert arena.segment_names() == [names[2]]
+
+
+def test_close_unlinks_every_chunk(arena):
+    for n in (KiB, 6 * KiB, 40 * KiB):
+        arena.allocate(n)
+    names = arena.segment_names()
+    assert len(names) == 3 and all(map(_in_shm, names))
+    arena.close()
+    assert not any(map(_in_shm, names))
+    assert arena.chunk_bytes == 0
+
+
+def test_threads_get_disjoint_blocks(arena):
+    errors: list[str] = []
+
+    def work(seed: int) -> None:
+        rng = np.random.default_rng(seed)
+        for _ in range(300):
+            blocks = [arena.allocate(int(n)) for n in rng.integers(1, 3 * KiB, 3)]
+            for i, block in enumerate(blocks):
+                block.array()[:] = (seed * 7 + i) % 256
+            for i, block in enumerate(blocks):
+                if not (block.array() == (seed * 7 + i) % 256).all():
+                    errors.append(f"thread {seed}: block {block} was overwritten")
+                arena.free(block)
+
+    threads = [threading.Thread(target=work, args=(seed,)) for seed in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    # everything came back, coalesced: each remaining chunk is one free range again
+    assert all(chunk.free == [[0, chunk.size]] for chunk in arena._chunks.values())
+
+
+# --- through a server ------------------------------------------------------------------------
+
+
+def _shm_mappings(pid: int) -> list[str]:
+    """The bridge segments process ``pid`` maps, one entry per mapping (unlinked ones included)."""
+    with open(f"/proc/{pid}/maps") as maps:
+        return sorted(re.findall(r"/dev/shm/(akb-[0-9]+-[0-9a-f]{32})", maps.read()))
+
+
+def _bridge_segments(*pids: int) -> set[str]:
+    """The segments in /dev/shm owned by ``pids`` (other test runs may share the machine)."""
+    return {name for name in os.listdir(SHM_DIR) if parse_owner_pid(name) in pids}
+
+
+@pytest.fixture(scope="module")
+def server():
+    yield from running_server(lease_ttl=CALM_TTL)
+
+
+@pytest.fixture
+def bridge(server):
+    with Bridge(server.address, lease_ttl=CALM_TTL) as b:
+        b.eval("count_items(x) = length(x); count_both(x, y) = length(x) + length(y)")
+        yield b
+
+
+def test_calls_with_small_arrays_create_and_map_nothing_in_steady_state(bridge, server):
+    handle = bridge.send(ak.Array([[1.0], [2.0, 3.0]]))
+    small = ak.Array([[1.0, 2.0], [], [3.0]])
+    for _ in range(5):  # warm-up: the arena's first chunk, the server's cached mapping of it
+        assert bridge.call("count_both", small, handle) == 5
+    segments, client_maps, server_maps = _bridge_segments(os.getpid(), server.pid), _shm_mappings(os.getpid()), _shm_mappings(server.pid)
+    assert bridge._arena.segment_names()[0] in server_maps
+    for i in range(200):
+        assert bridge.call("count_both", small, handle) == 5
+        assert bridge.call("count_items", np.arange(i % 7 + 1)) == i % 7 + 1
+    assert _bridge_segments(os.getpid(), server.pid) == segments
+    assert _shm_mappings(os.getpid()) == client_maps
+    assert _shm_mappings(server.pid) == server_maps
+    handle.drop()
+
+
+def test_unlinked_chunks_are_unmapped_by_the_server(bridge, server):
+    assert bridge.call("count_items", [1]) == 1
+    before = set(_shm_mappings(server.pid))
+    large = np.zeros(80 << 20, dtype=np.uint8)  # beyond the largest chunk: a dedicated segment
+    assert bridge.call("count_items", large) == large.size
+    (dedicated,) = set(_shm_mappings(server.pid)) - before  # cached by the server after the call
+    del large
+    # freed after the reply, beyond the reserve: unlinked, and named in the next message
+    assert not _in_shm(dedicated)
+    assert bridge.call("count_items", [1]) == 1
+    assert set(_shm_mappings(server.pid)) == before
+
+
+def test_bye_drops_the_servers_cached_mappings(server):
+    with Bridge(server.address, lease_ttl=CALM_TTL) as observer:
+        with Bridge(server.address, lease_ttl=CALM_TTL) as b:
+            assert b.call("length", [1, 2, 3]) == 3
+            names = b._arena.segment_names()
+            assert names and all(map(_in_shm, names))
+            assert names[0] in _shm_mappings(server.pid)
+            assert observer.stats()["cached_bytes"] > 0
+        assert not any(map(_in_shm, names))
+        assert names[0] not in _shm_mappings(server.pid)
+        assert observer.stats()["cached_bytes"] == 0

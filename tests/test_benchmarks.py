@@ -1,0 +1,36 @@
+"""The benchmark suite's own helpers measure what they claim (the benchmarks are not run here)."""
+
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+
+from _report import median_time  # noqa: E402
+from memory import Sampler  # noqa: E402
+from transfer import make_array  # noqa: E402
+
+
+def test_make_array_has_the_requested_size():
+    for size in (1 << 10, 1 << 20):
+        array = make_array(size)
+        assert 0.9 * size <= array.layout.nbytes <= size + 64
+        assert str(array.type).endswith("var * float64")
+
+
+def test_sampler_sees_touched_memory_once():
+    sampler = Sampler([os.getpid()])
+    before, _ = sampler.sample()
+    block = np.ones(64 << 20, dtype=np.uint8)  # touched: resident
+    after, _ = sampler.sample()
+    assert after - before >= 60 << 20
+    assert sampler.peak_pss >= after
+    del block
+
+
+def test_median_time_counts_the_work():
+    calls = []
+    assert median_time(lambda: calls.append(1), repeat=5, warmup=2) >= 0
+    assert len(calls) == 7
