@@ -75,8 +75,11 @@ def warm_up(server: ServerProcess) -> None:
                 handle = bridge.send(ak.Array([[1.0, 2.0], []]))
                 bridge.call("identity", handle)
                 bridge.call("identity", ak.Array([{"x": 1, "y": [2.0]}]))
-                bridge.stats()
                 handle.drop()
+                # a failed attempt may have left its client registered until its lease expires;
+                # tests count clients from here, so wait for the server to forget it
+                if not wait_until(lambda: bridge.stats()["clients"] == 1):
+                    raise AssertionError(f"stale clients stayed registered: {bridge.stats()}")
             return
         except ServerDied:
             if attempt == WARM_UP_ATTEMPTS - 1:

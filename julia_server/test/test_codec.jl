@@ -3,7 +3,8 @@ module TestCodec
 using Test, Dates
 using AwkwardBridge: is_placeable, parse_form, parse_json, form_key, ResultTypeError,
                      ListVector, RegularVector, StringVector, RecordVector, Record,
-                     IndexedOptionVector, IndexedVector, UnionVector, Datetime64, parameters
+                     IndexedOptionVector, ByteMaskedVector, BitMaskedVector, UnmaskedVector,
+                     IndexedVector, UnionVector, Datetime64, parameters
 
 include("memory_helpers.jl")
 
@@ -234,7 +235,7 @@ placed_form(ref) = parse_json(ref.form)
         masked = """{"class": "ByteMaskedArray", "mask": "i8", "valid_when": true, "content": $ints, "parameters": {"p": 1}, "form_key": "node0"}"""
         mv = open_ref(mem, array_ref(mem, masked, 2, "node0-mask" => Int8[0, 1], "node1-data" => [5, 6]))
         back = place_array(mv, allocator(mem))
-        @test placed_form(back)["class"] == "IndexedOptionArray" && placed_form(back)["parameters"] == Dict{String,Any}("p" => 1)
+        @test placed_form(back)["parameters"] == Dict{String,Any}("p" => 1)
         @test isequal(collect(open_ref(mem, back)), [missing, 6])
 
         categorical = """{"class": "IndexedArray", "index": "i64", "content": $(numpy_json("float64", "node1")), "parameters": {"__array__": "categorical"}, "form_key": "node0"}"""
@@ -251,6 +252,84 @@ placed_form(ref) = parse_json(ref.form)
         back = place_array(uv, allocator(mem))
         @test placed_form(back)["parameters"] == Dict{String,Any}("u" => true)
         @test collect(open_ref(mem, back)) == Any[false, 7, true]
+    end
+
+    @testset "masked and unmasked views keep their option class" begin
+        bytemasked(valid_when, content=ints) =
+            """{"class": "ByteMaskedArray", "mask": "i8", "valid_when": $valid_when, "content": $content, "parameters": {"p": 1}, "form_key": "node0"}"""
+        bitmasked(lsb_order) =
+            """{"class": "BitMaskedArray", "mask": "u8", "valid_when": false, "lsb_order": $lsb_order, "content": $ints, "form_key": "node0"}"""
+
+        # a content longer than the array is written only as far as the array reaches
+        mv = open_ref(mem, array_ref(mem, bytemasked(false), 3, "node0-mask" => Int8[0, 2, 0], "node1-data" => [5, 6, 7, 8]))
+        back = place_array(mv, allocator(mem))
+        form = placed_form(back)
+        @test (form["class"], form["mask"], form["valid_when"], form["parameters"]) ==
+              ("ByteMaskedArray", "i8", false, Dict{String,Any}("p" => 1))
+        @test buffer_words(mem, back, "node0-mask", Int8) == [0, 1, 0]
+        @test buffer_words(mem, back, "node1-data", Int64) == [5, 6, 7]
+        @test open_ref(mem, back) isa ByteMaskedVector && isequal(collect(open_ref(mem, back)), [5, missing, 7])
+
+        # ten elements, valid where the bit is clear: 1, 3, 4 and 10
+        for (lsb_order, mask) in ((true, UInt8[0b11110010, 0b00000001]), (false, UInt8[0b01001111, 0b10000000]))
+            bv = open_ref(mem, array_ref(mem, bitmasked(lsb_order), 10, "node0-mask" => mask, "node1-data" => collect(1:10)))
+            expected = [1, missing, 3, 4, missing, missing, missing, missing, missing, 10]
+            @test isequal(collect(bv), expected)
+            back = place_array(bv, allocator(mem))
+            form = placed_form(back)
+            @test (form["class"], form["valid_when"], form["lsb_order"]) == ("BitMaskedArray", false, lsb_order)
+            @test back.buffers["node0-mask"].nbytes == 2 && buffer_words(mem, back, "node0-mask", UInt8) == mask
+            @test isequal(collect(open_ref(mem, back)), expected)
+            # a contiguous part starts at another bit: its mask is packed again from bit 0
+            part = place_array(view(bv, 2:10), allocator(mem))
+            @test part.buffers["node0-mask"].nbytes == 2 && isequal(collect(open_ref(mem, part)), expected[2:10])
+        end
+
+        unmasked = """{"class": "UnmaskedArray", "content": $ints, "form_key": "node0"}"""
+        back = place_array(open_ref(mem, array_ref(mem, unmasked, 2, "node1-data" => [3, 4])), allocator(mem))
+        @test placed_form(back)["class"] == "UnmaskedArray" && collect(keys(back.buffers)) == ["node1-data"]
+        @test open_ref(mem, back) isa UnmaskedVector && collect(open_ref(mem, back)) == [3, 4]
+
+        listed = """{"class": "ListOffsetArray", "offsets": "i64", "content": {"class": "ByteMaskedArray", "mask": "i8", "valid_when": true, "content": $(numpy_json("float64", "node2")), "form_key": "node1"}, "form_key": "node0"}"""
+        lv = open_ref(mem, array_ref(mem, listed, 2, "node0-offsets" => Int64[0, 3, 4],
+                                     "node1-mask" => Int8[1, 0, 1, 1], "node2-data" => [1.5, 2.5, 3.5, 4.5]))
+        back = place_array(lv, allocator(mem))
+        @test placed_form(back)["content"]["class"] == "ByteMaskedArray"
+        @test isequal(collect.(open_ref(mem, back)), [[1.5, missing, 3.5], [4.5]])
+        @test buffer_words(mem, back, "node1-mask", Int8) == [1, 0, 1, 1]
+    end
+
+    @testset "masked options written element by element fill missing slots with placeholders" begin
+        chars = numpy_json("uint8", "node5"; parameters="""{"__array__": "char"}""")
+        string = """{"class": "ListOffsetArray", "offsets": "i64", "content": $chars, "parameters": {"__array__": "string"}, "form_key": "node4"}"""
+        record = """{"class": "RecordArray", "fields": ["x", "t", "s"], "contents": [$(numpy_json("int64", "node2")), $(numpy_json("datetime64[s]", "node3")), $string], "form_key": "node1"}"""
+        masked = """{"class": "ByteMaskedArray", "mask": "i8", "valid_when": true, "content": $record, "form_key": "node0"}"""
+        mv = open_ref(mem, array_ref(mem, masked, 3, "node0-mask" => Int8[1, 0, 1], "node2-data" => [7, 8, 9],
+                                     "node3-data" => [10, 20, 30], "node4-offsets" => Int64[0, 1, 1, 3], "node5-data" => UInt8[0x61, 0x62, 0x63]))
+        picked = view(mv, [3, 2, 1])    # not contiguous: written value by value
+        back = place_array(picked, allocator(mem))
+        form = placed_form(back)
+        @test form["class"] == "ByteMaskedArray" && form["content"]["class"] == "RecordArray"
+        @test buffer_words(mem, back, "node0-mask", Int8) == [1, 0, 1]
+        @test buffer_words(mem, back, "node2-data", Int64) == [9, 0, 7]          # 0 stands in for the missing x
+        @test buffer_words(mem, back, "node3-data", Int64) == [30, 0, 10]
+        @test buffer_words(mem, back, "node4-offsets", Int64) == [0, 2, 2, 3]    # and "" for the missing string
+        @test isequal(materialize(open_ref(mem, back)), materialize(collect(picked)))
+    end
+
+    @testset "options built in Julia, merged, or over an option become IndexedOptionArray" begin
+        mv = open_ref(mem, array_ref(mem, """{"class": "ByteMaskedArray", "mask": "i8", "valid_when": true, "content": $ints, "form_key": "node0"}""",
+                                     2, "node0-mask" => Int8[1, 0], "node1-data" => [5, 6]))
+        @test placed_form(place_array([mv], allocator(mem)))["content"]["class"] == "ByteMaskedArray"
+        merged = place_array([mv, mv], allocator(mem))          # two plans merged: values, not one view
+        @test placed_form(merged)["content"]["class"] == "IndexedOptionArray"
+        @test isequal(collect.(open_ref(mem, merged)), [[5, missing], [5, missing]])
+        @test placed_form(place_array(collect(mv), allocator(mem)))["class"] == "IndexedOptionArray"
+        # awkward lets no ByteMasked, BitMasked or Unmasked array hold an option directly
+        nested = UnmaskedVector(IndexedOptionVector([1, 2], [1, -1], Dict{String,Any}()), Dict{String,Any}("u" => 1))
+        back = place_array(nested, allocator(mem))
+        @test placed_form(back)["class"] == "IndexedOptionArray" && placed_form(back)["content"]["class"] == "NumpyArray"
+        @test isequal(collect(open_ref(mem, back)), [2, missing])
     end
 
     @testset "unsupported results raise ResultTypeError naming the type" begin

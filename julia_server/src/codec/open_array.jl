@@ -1,9 +1,10 @@
 """
     open_array(ref::ArrayRef, resolve) -> AbstractVector
 
-The natural Julia view of an Awkward Array in shared memory: parse `ref.form`, validate every
-buffer (`validate`; any problem raises `InvalidArray` before a view exists), then build views
-over the mapped buffers without copying. `resolve(b::BufferRef)::Ptr{UInt8}` maps a buffer.
+The natural Julia view of an Awkward Array in shared memory: parse `ref.form` (once per distinct
+JSON while it stays in `FORM_CACHE`), validate every buffer (`validate`, on every call; any
+problem raises `InvalidArray` before a view exists), then build views over the mapped buffers
+without copying. `resolve(b::BufferRef)::Ptr{UInt8}` maps a buffer.
 
 A `NumpyArray` becomes a `Vector{T}` over its buffer (`bool` a [`BoolVector`](@ref), `datetime64`
 a `Vector{Datetime64{P}}`, `timedelta64` a vector of `Dates` periods, `inner_shape` nested
@@ -13,9 +14,15 @@ records a [`RecordVector`](@ref), option types vectors with `missing`, an `Index
 The views stay valid only while the buffers stay mapped.
 """
 function open_array(ref::ArrayRef, resolve)
-    form = parse_form(ref.form)
+    # The parse of a JSON seen before is reused (`FORM_CACHE`); the buffers never are.
+    form = cached_form(FORM_CACHE, ref.form)
     return build_view(validate(form, ref.length, ref.buffers, resolve))
 end
+
+# A view gets its own copy of its node's parameters: the form is shared through `FORM_CACHE`
+# with every later array of that form, so user code that modifies `parameters(view)` must not
+# reach it.
+view_parameters(f::Form) = isempty(f.parameters) ? Parameters() : deepcopy(f.parameters)
 
 """
     build_view(node::CheckedNode) -> AbstractVector
@@ -29,12 +36,12 @@ content_view(c::CheckedNode) = build_view(c.contents[1])
 function build_view(f::NumpyForm, c::CheckedNode)
     data = c.buffers["data"]
     leaf = element_type(f) === Bool ? BoolVector(data) : data
-    isempty(f.inner_shape) && return isempty(f.parameters) ? leaf : ParameterizedVector(leaf, f.parameters)
+    isempty(f.inner_shape) && return isempty(f.parameters) ? leaf : ParameterizedVector(leaf, view_parameters(f))
     # One RegularVector per inner dimension, innermost first; the parameters go outermost.
     nested = leaf
     for d in length(f.inner_shape):-1:1
         outer_length = c.length * prod(f.inner_shape[1:d-1])
-        params = d == 1 ? f.parameters : Parameters()
+        params = d == 1 ? view_parameters(f) : Parameters()
         nested = RegularVector(nested, f.inner_shape[d], outer_length, params)
     end
     return nested
@@ -43,7 +50,7 @@ end
 build_view(::EmptyForm, ::CheckedNode) = Any[]
 
 function list_view(f::Form, content::AbstractVector, starts, stops)
-    lists = ListVector(content, starts, stops, f.parameters)
+    lists = ListVector(content, starts, stops, view_parameters(f))
     is_string = get(f.parameters, "__array__", nothing) == "string" && eltype(content) === UInt8
     return is_string ? StringVector(lists) : lists
 end
@@ -57,27 +64,27 @@ build_view(f::ListForm, c::CheckedNode) =
     list_view(f, content_view(c), c.buffers["starts"], c.buffers["stops"])
 
 build_view(f::RegularForm, c::CheckedNode) =
-    RegularVector(content_view(c), f.size, c.length, f.parameters)
+    RegularVector(content_view(c), f.size, c.length, view_parameters(f))
 
 function build_view(f::RecordForm, c::CheckedNode)
     columns = Tuple(build_view(x) for x in c.contents)
-    f.fields === nothing && return RecordVector(columns, c.length, f.parameters)
-    return RecordVector(NamedTuple{Tuple(Symbol.(f.fields))}(columns), c.length, f.parameters)
+    f.fields === nothing && return RecordVector(columns, c.length, view_parameters(f))
+    return RecordVector(NamedTuple{Tuple(Symbol.(f.fields))}(columns), c.length, view_parameters(f))
 end
 
 build_view(f::IndexedForm, c::CheckedNode) =
-    IndexedVector(content_view(c), c.buffers["index"], f.parameters)
+    IndexedVector(content_view(c), c.buffers["index"], view_parameters(f))
 
 build_view(f::IndexedOptionForm, c::CheckedNode) =
-    IndexedOptionVector(content_view(c), c.buffers["index"], f.parameters)
+    IndexedOptionVector(content_view(c), c.buffers["index"], view_parameters(f))
 
 build_view(f::ByteMaskedForm, c::CheckedNode) =
-    ByteMaskedVector(content_view(c), c.buffers["mask"], f.valid_when, f.parameters)
+    ByteMaskedVector(content_view(c), c.buffers["mask"], f.valid_when, view_parameters(f))
 
 build_view(f::BitMaskedForm, c::CheckedNode) =
-    BitMaskedVector(content_view(c), c.buffers["mask"], f.valid_when, f.lsb_order, c.length, f.parameters)
+    BitMaskedVector(content_view(c), c.buffers["mask"], f.valid_when, f.lsb_order, c.length, view_parameters(f))
 
-build_view(f::UnmaskedForm, c::CheckedNode) = UnmaskedVector(content_view(c), f.parameters)
+build_view(f::UnmaskedForm, c::CheckedNode) = UnmaskedVector(content_view(c), view_parameters(f))
 
 build_view(f::UnionForm, c::CheckedNode) =
-    UnionVector(c.buffers["tags"], c.buffers["index"], Tuple(build_view(x) for x in c.contents), f.parameters)
+    UnionVector(c.buffers["tags"], c.buffers["index"], Tuple(build_view(x) for x in c.contents), view_parameters(f))

@@ -26,7 +26,9 @@ Numbers and `Bool` become a `NumpyArray`; `DateTime`/`Date` a `datetime64[ms]`/`
 vectors of vectors a `ListOffsetArray` (int64 offsets); strings an Awkward string array;
 `missing` an `IndexedOptionArray`; `NamedTuple`s a `RecordArray`; tuples a tuple `RecordArray`;
 mixed element types a `UnionArray` (numbers of different types are promoted instead). A bridge
-view from `open_array` comes back with its node classes' types and parameters unchanged.
+view from `open_array` comes back with its node classes' types and parameters unchanged, and a
+`ByteMaskedArray`, `BitMaskedArray` or `UnmaskedArray` keeps its class, `valid_when` and
+`lsb_order` (other list and index classes are written with int64 offsets and indexes).
 Form keys are `node0`, `node1`, … in depth-first order. Anything else raises `ResultTypeError`.
 """
 function place_array(x::AbstractVector, allocate)
@@ -72,6 +74,30 @@ function record_columns_of(p::RecordPlan, xs::SubArray{<:Any,1,<:RecordVector,<:
     rows = parentindices(xs)[1]
     return columns_in_order(p, map(c -> view(c, rows), record_columns(parent(xs))))
 end
+
+# `(view, rows)` when `xs` is a `V` or a contiguous view into one, so a masked option is
+# written from its view's mask and content; `nothing` otherwise.
+rows_of(::Type{V}, xs) where {V} = nothing
+rows_of(::Type{V}, xs::V) where {V} = (xs, Base.OneTo(length(xs)))
+rows_of(::Type{V}, xs::SubArray{<:Any,1,<:V,<:Tuple{AbstractUnitRange}}) where {V} =
+    (parent(xs), parentindices(xs)[1])
+
+view_class(::ByteMaskedPlan) = ByteMaskedVector
+view_class(::BitMaskedPlan) = BitMaskedVector
+view_class(::UnmaskedPlan) = UnmaskedVector
+
+# Whether element `i` of a view is present (not missing).
+is_valid(v::ByteMaskedVector, i::Int) = (v.mask[i] != 0) == v.valid_when
+is_valid(v::BitMaskedVector, i::Int) = mask_bit(v.mask, i, v.lsb_order) == v.valid_when
+is_valid(::UnmaskedVector, ::Int) = true
+
+mask_bit(mask::AbstractVector{UInt8}, i::Int, lsb_order::Bool) =
+    (mask[(i-1)>>3+1] >> bit_shift(i, lsb_order)) & 0x01 == 0x01
+bit_shift(i::Int, lsb_order::Bool) = lsb_order ? (i - 1) & 7 : 7 - (i - 1) & 7
+
+# What a masked option's content gets for element `v`: the value, or a placeholder if missing.
+content_value(p::Union{ByteMaskedPlan,BitMaskedPlan}, v) = v === missing ? placeholder(p.content) : v
+content_value(::UnmaskedPlan, v) = v === missing ? layout_mismatch(v) : v
 
 function columns_in_order(p::RecordPlan, columns::Union{NamedTuple,Tuple})
     if p.fields === nothing
@@ -130,9 +156,20 @@ function count_value!(p::IndexedPlan, v)
     count_value!(p.content, v)
 end
 
-function count_value!(p::OptionPlan, v)
+function count_value!(p::IndexedOptionPlan, v)
     p.length += 1
     v === missing || count_value!(p.content, v)
+end
+
+count_value!(p::MaskPlan, v) = (p.length += 1; count_value!(p.content, content_value(p, v)))
+
+# A view of the plan's class is measured through its content, which is written whole.
+function count_array!(p::MaskPlan, xs)
+    found = rows_of(view_class(p), xs)
+    found === nothing && return count_each!(p, xs)
+    v, rows = found
+    p.length += length(rows)
+    count_array!(p.content, view(v.content, rows))
 end
 
 function count_value!(p::UnionPlan, v)
@@ -174,9 +211,24 @@ function plan_form!(p::RecordPlan, nodes)
     return RecordForm(fields, Form[plan_form!(c, nodes) for c in p.contents], p.parameters, key)
 end
 
-function plan_form!(p::OptionPlan, nodes)
+function plan_form!(p::IndexedOptionPlan, nodes)
     key = next_key!(nodes, p)
     return IndexedOptionForm("i64", plan_form!(p.content, nodes), p.parameters, key)
+end
+
+function plan_form!(p::ByteMaskedPlan, nodes)
+    key = next_key!(nodes, p)
+    return ByteMaskedForm("i8", p.valid_when, plan_form!(p.content, nodes), p.parameters, key)
+end
+
+function plan_form!(p::BitMaskedPlan, nodes)
+    key = next_key!(nodes, p)
+    return BitMaskedForm("u8", p.valid_when, p.lsb_order, plan_form!(p.content, nodes), p.parameters, key)
+end
+
+function plan_form!(p::UnmaskedPlan, nodes)
+    key = next_key!(nodes, p)
+    return UnmaskedForm(plan_form!(p.content, nodes), p.parameters, key)
 end
 
 function plan_form!(p::IndexedPlan, nodes)
@@ -196,7 +248,9 @@ The buffers a measured plan node writes.
 """
 buffer_specs(p::NumpyPlan{T}) where {T} = (("data", T, p.length),)
 buffer_specs(p::ListPlan) = (("offsets", Int64, p.length + 1),)
-buffer_specs(p::Union{OptionPlan,IndexedPlan}) = (("index", Int64, p.length),)
+buffer_specs(p::Union{IndexedOptionPlan,IndexedPlan}) = (("index", Int64, p.length),)
+buffer_specs(p::ByteMaskedPlan) = (("mask", Int8, p.length),)
+buffer_specs(p::BitMaskedPlan) = (("mask", UInt8, cld(p.length, 8)),)
 buffer_specs(p::UnionPlan) = (("tags", Int8, p.length), ("index", Int64, p.length))
 buffer_specs(::Plan) = ()
 
@@ -213,7 +267,11 @@ end
 
 attach!(p::NumpyPlan, ::String, buffer) = (p.data = buffer)
 attach!(p::ListPlan, ::String, buffer) = (p.offsets = buffer; buffer[1] = 0)
-attach!(p::Union{OptionPlan,IndexedPlan}, ::String, buffer) = (p.index = buffer)
+attach!(p::Union{IndexedOptionPlan,IndexedPlan}, ::String, buffer) = (p.index = buffer)
+attach!(p::ByteMaskedPlan, ::String, buffer) = (p.mask = buffer)
+# Bits are set one at a time, so the block (which may hold old data) is cleared first; this also
+# zeroes the unused bits of the last byte.
+attach!(p::BitMaskedPlan, ::String, buffer) = (p.mask = fill!(buffer, 0x00))
 attach!(p::UnionPlan, role::String, buffer) = role == "tags" ? (p.tags = buffer) : (p.index = buffer)
 
 # ---- pass 2: fill ------------------------------------------------------------------------
@@ -271,10 +329,37 @@ function fill_value!(p::RecordPlan, r)
     end
 end
 
-function fill_value!(p::OptionPlan, v)
+function fill_value!(p::IndexedOptionPlan, v)
     p.cursor += 1
     p.index[p.cursor] = v === missing ? -1 : p.content.cursor
     v === missing || fill_value!(p.content, v)
+end
+
+function fill_value!(p::MaskPlan, v)
+    p.cursor += 1
+    set_valid!(p, v !== missing)
+    fill_value!(p.content, content_value(p, v))
+end
+
+function fill_array!(p::MaskPlan, xs)
+    found = rows_of(view_class(p), xs)
+    found === nothing && return fill_each!(p, xs)
+    v, rows = found
+    for i in rows
+        p.cursor += 1
+        set_valid!(p, is_valid(v, i))
+    end
+    fill_array!(p.content, view(v.content, rows))
+end
+
+# Marks the element at the cursor present or missing in the plan's own mask convention.
+set_valid!(p::ByteMaskedPlan, valid::Bool) = (p.mask[p.cursor] = valid == p.valid_when)
+set_valid!(::UnmaskedPlan, valid::Bool) = valid || layout_mismatch(missing)
+
+function set_valid!(p::BitMaskedPlan, valid::Bool)
+    valid == p.valid_when || return    # the mask starts cleared
+    byte = (p.cursor - 1) >> 3 + 1
+    p.mask[byte] |= 0x01 << bit_shift(p.cursor, p.lsb_order)
 end
 
 function fill_value!(p::IndexedPlan, v)

@@ -84,7 +84,7 @@ record_plan(columns::Tuple, params::Parameters) =
     plan_for_array(xs::AbstractVector) -> Plan
 
 The plan of an Awkward array holding the elements of `xs`. A bridge view (or a view into one)
-gives the plan of the form it was opened from, parameters included.
+gives the plan of the form it was opened from, parameters and option classes included.
 """
 function plan_for_array(xs::AbstractVector)
     p = plan_for_type(eltype(xs))
@@ -104,7 +104,19 @@ plan_for_array(v::ListVector) = ListPlan(parameters(v), plan_for_array(v.content
 plan_for_array(v::StringVector) = plan_for_array(v.lists)
 plan_for_array(v::RegularVector) = RegularPlan(parameters(v), plan_for_array(v.content), v.size)
 plan_for_array(v::RecordVector) = record_plan(record_columns(v), parameters(v))
-plan_for_array(v::Union{IndexedOptionVector,ByteMaskedVector,BitMaskedVector,UnmaskedVector}) =
-    option_of(plan_for_array(v.content), parameters(v))
+plan_for_array(v::IndexedOptionVector) = option_of(plan_for_array(v.content), parameters(v))
+
+# A masked or unmasked view keeps its option class, unless its content plans as a node awkward
+# lets only an IndexedOptionArray hold (an option, a union, an IndexedArray).
+function plan_for_array(v::Union{ByteMaskedVector,BitMaskedVector,UnmaskedVector})
+    content = plan_for_array(v.content)
+    content isa Union{OptionPlan,UnionPlan,IndexedPlan} && return option_of(content, parameters(v))
+    return mask_plan(v, content)
+end
+
+mask_plan(v::ByteMaskedVector, content::Plan) = ByteMaskedPlan(parameters(v), content, v.valid_when)
+mask_plan(v::BitMaskedVector, content::Plan) = BitMaskedPlan(parameters(v), content, v.valid_when, v.lsb_order)
+mask_plan(v::UnmaskedVector, content::Plan) = UnmaskedPlan(parameters(v), content)
+
 plan_for_array(v::IndexedVector) = indexed_of(plan_for_array(v.content), parameters(v))
 plan_for_array(v::UnionVector) = union_of(Plan[plan_for_array(c) for c in v.contents], parameters(v))

@@ -3,8 +3,9 @@
 # finally (fill pass) the buffers it writes into and how far it has written.
 #
 # Plans are built only in shapes awkward accepts: an option never wraps an option, a union or
-# an IndexedArray (it absorbs them), and a union's contents are never unions, are all options
-# or none, and are merged so that no two of them could hold the same value.
+# an IndexedArray (`option_of` absorbs them), a masked option's content is at least as
+# long as the option, and a union's contents are never unions, are all options or none, and are
+# merged so that no two of them could hold the same value.
 
 """
     Plan
@@ -57,8 +58,14 @@ end
 
 RecordPlan(parameters::Parameters, fields, contents::Vector{Plan}) = RecordPlan(parameters, fields, contents, 0, 0)
 
+"""
+An option node: its `content` holds the values that are not missing. Every option node has the
+same type and accepts the same values; the four subtypes are Awkward's four option classes.
+"""
+abstract type OptionPlan <: Plan end
+
 """An `IndexedOptionArray` with an int64 index: the option type of every result with `missing`."""
-mutable struct OptionPlan <: Plan
+mutable struct IndexedOptionPlan <: OptionPlan
     parameters::Parameters
     content::Plan
     length::Int
@@ -66,7 +73,53 @@ mutable struct OptionPlan <: Plan
     index::Vector{Int64}
 end
 
-OptionPlan(parameters::Parameters, content::Plan) = OptionPlan(parameters, content, 0, 0, Int64[])
+IndexedOptionPlan(parameters::Parameters, content::Plan) = IndexedOptionPlan(parameters, content, 0, 0, Int64[])
+
+"""
+A `ByteMaskedArray` (written back from a `ByteMaskedVector`): one int8 mask byte per element,
+and the content has one element per element, a placeholder where missing.
+"""
+mutable struct ByteMaskedPlan <: OptionPlan
+    parameters::Parameters
+    content::Plan
+    valid_when::Bool
+    length::Int
+    cursor::Int
+    mask::Vector{Int8}
+end
+
+ByteMaskedPlan(parameters::Parameters, content::Plan, valid_when::Bool) =
+    ByteMaskedPlan(parameters, content, valid_when, 0, 0, Int8[])
+
+"""
+A `BitMaskedArray` (written back from a `BitMaskedVector`): a uint8 mask of one bit per element,
+`cld(length, 8)` bytes, and one content element per element, a placeholder where missing.
+"""
+mutable struct BitMaskedPlan <: OptionPlan
+    parameters::Parameters
+    content::Plan
+    valid_when::Bool
+    lsb_order::Bool
+    length::Int
+    cursor::Int
+    mask::Vector{UInt8}
+end
+
+BitMaskedPlan(parameters::Parameters, content::Plan, valid_when::Bool, lsb_order::Bool) =
+    BitMaskedPlan(parameters, content, valid_when, lsb_order, 0, 0, UInt8[])
+
+"""An `UnmaskedArray` (written back from an `UnmaskedVector`): an option type with no missing values."""
+mutable struct UnmaskedPlan <: OptionPlan
+    parameters::Parameters
+    content::Plan
+    length::Int
+    cursor::Int
+end
+
+UnmaskedPlan(parameters::Parameters, content::Plan) = UnmaskedPlan(parameters, content, 0, 0)
+
+"""The option plans whose content holds one element per element (no index)."""
+const MaskPlan = Union{ByteMaskedPlan,BitMaskedPlan,UnmaskedPlan}
 
 """
 An `IndexedArray` (written back from an `IndexedVector`, e.g. a categorical): each distinct
@@ -116,14 +169,15 @@ is_string_plan(p::ListPlan) = get(p.parameters, "__array__", nothing) == "string
 """
     option_of(plan, parameters=Parameters()) -> Plan
 
-`plan` with missing values allowed: an `OptionPlan` around it, or (for a union) around each of
-its contents, or (for an `IndexedPlan`, e.g. a categorical) in its place.
+`plan` with missing values allowed: an `IndexedOptionPlan` around it, or (for a union) around
+each of its contents, or (for an `IndexedPlan`, e.g. a categorical) in its place; an option plan
+is returned as it is.
 """
 function option_of(p::Plan, params::Parameters=Parameters())
     p isa OptionPlan && return p
     p isa UnionPlan && return UnionPlan(p.parameters, Plan[option_of(c) for c in p.contents])
-    p isa IndexedPlan && return OptionPlan(merge(p.parameters, params), p.content)
-    return OptionPlan(params, p)
+    p isa IndexedPlan && return IndexedOptionPlan(merge(p.parameters, params), p.content)
+    return IndexedOptionPlan(params, p)
 end
 
 strip_option(p::Plan) = p isa OptionPlan ? p.content : p
@@ -136,6 +190,25 @@ An `IndexedPlan` over `content`, or `content` itself where awkward allows no Ind
 """
 indexed_of(content::Plan, params::Parameters) =
     content isa Union{OptionPlan,UnionPlan,IndexedPlan} ? content : IndexedPlan(params, content)
+
+"""
+    placeholder(plan)
+
+A value that fits `plan`, written into a masked option's content where the option is missing,
+which awkward never reads: zero, an empty list or string, `missing`, a record of placeholders.
+"""
+placeholder(::NumpyPlan{T}) where {T} = zero_value(T)
+placeholder(p::ListPlan) = is_string_plan(p) ? "" : Union{}[]
+placeholder(p::RegularPlan) = fill(placeholder(p.content), p.size)
+placeholder(p::RecordPlan) = p.fields === nothing ? Tuple(map(placeholder, p.contents)) :
+                             NamedTuple{Tuple(p.fields)}(Tuple(map(placeholder, p.contents)))
+placeholder(::OptionPlan) = missing
+placeholder(p::IndexedPlan) = placeholder(p.content)
+placeholder(p::UnionPlan) = placeholder(p.contents[1])
+placeholder(::EmptyPlan) = throw(ArgumentError("an EmptyArray has no element to stand in for a missing value"))
+
+zero_value(T::Type) = zero(T)
+zero_value(::Type{Datetime64{P}}) where {P} = Datetime64{P}(0)
 
 # The category of a NumPy element type: values of one category share a NumpyArray.
 numeric_class(T::Type) = T === Bool ? Bool : T <: Number ? Number : T
@@ -169,8 +242,8 @@ merge_same(a::IndexedPlan, b::IndexedPlan) = indexed_of(merge_plans(a.content, b
     merge_plans(a, b) -> Plan
 
 One plan that holds the values of both: equal kinds merge (numbers promote as Julia promotes
-them, except `Bool`, which stays apart as in awkward), `missing` makes an option, anything
-else becomes a union.
+them, except `Bool`, which stays apart as in awkward), `missing` makes an option (an
+`IndexedOptionPlan`, whichever option classes were merged), anything else becomes a union.
 """
 function merge_plans(a::Plan, b::Plan)
     a isa EmptyPlan && return b
