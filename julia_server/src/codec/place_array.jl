@@ -91,9 +91,6 @@ is_valid(v::ByteMaskedVector, i::Int) = (v.mask[i] != 0) == v.valid_when
 is_valid(v::BitMaskedVector, i::Int) = mask_bit(v.mask, i, v.lsb_order) == v.valid_when
 is_valid(::UnmaskedVector, ::Int) = true
 
-mask_bit(mask::AbstractVector{UInt8}, i::Int, lsb_order::Bool) =
-    (mask[(i-1)>>3+1] >> bit_shift(i, lsb_order)) & 0x01 == 0x01
-bit_shift(i::Int, lsb_order::Bool) = lsb_order ? (i - 1) & 7 : 7 - (i - 1) & 7
 
 # What a masked option's content gets for element `v`: the value, or a placeholder if missing.
 content_value(p::Union{ByteMaskedPlan,BitMaskedPlan}, v) = v === missing ? placeholder(p.content) : v

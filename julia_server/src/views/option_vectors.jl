@@ -65,11 +65,15 @@ BitMaskedVector(content::AbstractVector, mask::Vector{UInt8}, valid_when::Bool, 
 
 Base.size(v::BitMaskedVector) = (v.length,)
 
+# Element `i`'s bit in a bit-packed mask: with `lsb_order` bit 0 of each byte is its least
+# significant, otherwise its most significant (Awkward's BitMaskedArray convention).
+mask_bit(mask::AbstractVector{UInt8}, i::Int, lsb_order::Bool) =
+    (mask[(i-1)>>3+1] >> bit_shift(i, lsb_order)) & 0x01 == 0x01
+bit_shift(i::Int, lsb_order::Bool) = lsb_order ? (i - 1) & 7 : 7 - (i - 1) & 7
+
 function Base.getindex(v::BitMaskedVector, i::Int)
     checkbounds(v, i)
-    byte = v.mask[(i-1)>>3+1]
-    shift = v.lsb_order ? (i - 1) & 7 : 7 - (i - 1) & 7
-    return ((byte >> shift) & 0x01 == 0x01) == v.valid_when ? v.content[i] : missing
+    return mask_bit(v.mask, i, v.lsb_order) == v.valid_when ? v.content[i] : missing
 end
 
 """
