@@ -15,7 +15,7 @@ end
 """
     Outgoing(routing, frame, log)
 
-A reply ready for the socket loop to send, and a line for the loop to log (or `nothing`).
+A worker's reply, and a line for the loop to log (or `nothing`).
 """
 struct Outgoing
     routing::Vector{UInt8}

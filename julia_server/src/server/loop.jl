@@ -1,8 +1,9 @@
-# The ROUTER loop, on thread 1, the only task that touches the socket. It sleeps on one event
-# channel fed by: a watcher task woken by libuv when `ZMQ_FD` signals, the workers' finished
-# replies, a ticker for lease expiry, and (for private servers) a stdin watcher. After every
-# event it re-reads `ZMQ_EVENTS` and drains the socket, because `ZMQ_FD` is edge-triggered and
-# any send or receive may swallow its signal.
+# The ROUTER loop, on thread 1, the only task that receives. It sleeps on one event channel fed
+# by: a watcher task woken by libuv when `ZMQ_FD` signals, workers (a request waiting after their
+# send, a line to log), a ticker for lease expiry, and (for private servers) a stdin watcher.
+# After every event it re-reads `ZMQ_EVENTS` and drains the socket, because `ZMQ_FD` is
+# edge-triggered and any send or receive may swallow its signal. Workers send their own replies
+# (server/outbox.jl).
 
 """Seconds a shutting-down server waits for calls in flight before abandoning them."""
 const SHUTDOWN_GRACE = 5.0
@@ -14,22 +15,20 @@ const SHUTDOWN_LINGER = 1.0
 """
     Server(state, address; log_calls=false)
 
-A bound ROUTER socket and what the loop needs around it: the event channel the loop sleeps on
-and the job channel the workers (started here) take from. `log_calls` logs each worker request
-as it is queued.
+A bound ROUTER socket, shared with the workers (started here) through an `Outbox`, and what the
+loop needs around it: the event channel it sleeps on and the job channel the workers take
+from. `log_calls` logs each worker request as it is queued.
 """
 mutable struct Server
     state::ServerState
     context::Context
-    socket::Socket
+    outbox::Outbox
     address::String            # the endpoint actually bound (tcp port 0 resolved)
-    events::Channel{Any}       # Outgoing replies, :socket, :tick, :interrupt, :stdin_eof, a helper's exception
+    events::Channel{Any}       # :socket, :readable, :tick, :interrupt, :stdin_eof, a line to log, a helper's exception
     jobs::Channel{Job}
     rearm::Channel{Nothing}    # the loop tells the socket watcher it has drained the socket
-    inflight::Int
     stopping::Bool
     deadline::UInt64           # stopping: when calls still in flight are abandoned
-    linger_until::UInt64       # stopping: when the last reply's client has had time to map it
     log_calls::Bool
 end
 
@@ -47,9 +46,10 @@ function Server(state::ServerState, address::AbstractString; log_calls::Bool = f
     end
     events = Channel{Any}(typemax(Int))
     jobs = Channel{Job}(typemax(Int))
-    start_workers(state, jobs, events)
-    return Server(state, context, socket, last_endpoint(socket), events, jobs, Channel{Nothing}(1),
-                  0, false, 0, 0, log_calls)
+    outbox = Outbox(socket, events)
+    start_workers(state, jobs, outbox)
+    return Server(state, context, outbox, last_endpoint(socket), events, jobs, Channel{Nothing}(1),
+                  false, 0, log_calls)
 end
 
 """
@@ -96,7 +96,7 @@ end
 function watch_socket(server::Server)
     while true
         try
-            wait_fd(server.socket)
+            wait_fd(server.outbox.socket)
             put!(server.events, :socket)
             take!(server.rearm)
         catch e
@@ -107,10 +107,11 @@ function watch_socket(server::Server)
     end
 end
 
+# Also how a stopping loop notices that the last call in flight has been answered.
 function tick(server::Server)
     period = clamp(server.state.lease_ttl / 10, 0.05, 1.0)
     while isopen(server.rearm)
-        sleep(period)
+        sleep(server.stopping ? 0.05 : period)
         put!(server.events, :tick)
     end
 end
@@ -123,15 +124,14 @@ function watch_stdin(server::Server)
 end
 
 function handle_event!(server::Server, event)
-    if event isa Outgoing
-        try_send(server.socket, event.routing, event.frame)
-        server.inflight -= 1
-        server.stopping && (server.linger_until = time_ns() + round(UInt64, SHUTDOWN_LINGER * 1e9))
-        event.log === nothing || log_event(event.log)
+    if event isa String
+        log_event(event)
     elseif event === :socket
         # drain first, then let the watcher wait again
         serve_socket!(server)
         put!(server.rearm, nothing)
+    elseif event === :readable
+        # a worker's send found a request waiting; `run!` drains after every event
     elseif event === :tick
         for (client, quiet, handles, results) in expire!(server.state, time_ns())
             log_event("client $(client.id) silent for $(round(quiet, digits = 1)) s " *
@@ -151,12 +151,15 @@ end
 
 # Whether a stopping server is done: nothing in flight and the last reply's linger over, or
 # the grace period over.
-stopped_waiting(server::Server, now::UInt64) =
-    server.inflight == 0 ? now >= server.linger_until : now >= server.deadline
+function stopped_waiting(server::Server, now::UInt64)
+    now >= server.deadline && return true
+    server.outbox.inflight[] == 0 || return false
+    return now >= server.outbox.last_sent[] + round(UInt64, SHUTDOWN_LINGER * 1e9)
+end
 
 function begin_shutdown!(server::Server, reason::String)
     if server.stopping
-        server.deadline = server.linger_until = time_ns()   # asked twice: stop waiting
+        server.deadline = time_ns()   # asked twice: stop waiting
         return nothing
     end
     server.stopping = true
@@ -164,8 +167,7 @@ function begin_shutdown!(server::Server, reason::String)
     # close!); those still queued are refused now rather than started.
     refused = refuse_queued!(server)
     server.deadline = time_ns() + round(UInt64, SHUTDOWN_GRACE * 1e9)
-    server.linger_until = time_ns()
-    log_event("shutting down ($reason); $(server.inflight) requests in flight" *
+    log_event("shutting down ($reason); $(server.outbox.inflight[]) requests in flight" *
               (refused > 0 ? ", $refused queued ones refused" : ""))
     return nothing
 end
@@ -183,9 +185,8 @@ function refuse_queued!(server::Server)
         unlock(server.jobs)
     end
     for job in queued
-        try_send(server.socket, job.routing,
-                 encode_error(job.request.id, "ShuttingDown", "the server is shutting down"))
-        server.inflight -= 1
+        send_reply!(server.outbox, job.routing,
+                    encode_error(job.request.id, "ShuttingDown", "the server is shutting down"))
     end
     return length(queued)
 end
@@ -193,9 +194,10 @@ end
 function shut_down!(server::Server)
     close(server.jobs)
     close!(server.state)
-    server.inflight > 0 && log_event("abandoned $(server.inflight) requests still running")
+    inflight = server.outbox.inflight[]
+    inflight > 0 && log_event("abandoned $inflight requests still running")
     close(server.rearm)
-    close(server.socket)
+    with_socket(close, server.outbox)
     close(server.context)
     log_event("stopped")
     return nothing
@@ -207,8 +209,10 @@ end
 Handle every message waiting on the socket.
 """
 function serve_socket!(server::Server)
-    while readable(server.socket)
-        frames = try_recv(server.socket)
+    while true
+        frames = with_socket(server.outbox) do socket
+            readable(socket) ? try_recv(socket) : nothing
+        end
         frames === nothing && break
         handle_message!(server, frames)
     end
@@ -242,7 +246,7 @@ function handle_message!(server::Server, frames::Vector{Vector{UInt8}})
         log_event("request from $(repr(get(message, "client", nothing))) refused: $(error_summary(type, text))")
         encode_error(request_id(message), type, text, backtrace)
     end
-    reply === nothing || try_send(server.socket, routing, reply)
+    reply === nothing || with_socket(socket -> try_send(socket, routing, reply), server.outbox)
     return nothing
 end
 
@@ -263,8 +267,8 @@ function route!(server::Server, routing::Vector{UInt8}, request::Request)
     client = known_client(state, request.client, time_ns())
     if request.op in WORKER_OPS
         server.log_calls && log_event("$(describe_job(request)) from client $(client.id)")
+        Threads.atomic_add!(server.outbox.inflight, 1)
         put!(server.jobs, Job(routing, request, client))
-        server.inflight += 1
         return nothing
     end
     return encode_ok(request.id, run_inline(state, request, client))

@@ -1,7 +1,6 @@
 # Worker loops: one per thread 2..N, each pinned to its thread, taking jobs from one shared
-# channel and handing replies back to the socket loop through its event channel (which wakes
-# it). With a single thread the one worker is a task on thread 1, and a long call then holds
-# the socket until it returns.
+# channel and sending each reply itself through the outbox. With a single thread the one worker
+# is a task on thread 1, and a long call then holds the socket until it returns.
 
 """
     spawn_on(f, tid) -> Task
@@ -24,14 +23,14 @@ function spawn_on(f, tid::Int)
 end
 
 """
-    start_workers(state, jobs, events) -> Vector{Task}
+    start_workers(state, jobs, outbox) -> Vector{Task}
 
 Start the worker loops: one pinned to each thread but the first, or one task on thread 1 when
 Julia runs single-threaded.
 """
-function start_workers(state::ServerState, jobs::Channel{Job}, events::Channel{Any})
-    total_threads() == 1 && return [@async worker_loop(state, jobs, events)]
-    return [spawn_on(() -> worker_loop(state, jobs, events), tid) for tid in 2:total_threads()]
+function start_workers(state::ServerState, jobs::Channel{Job}, outbox::Outbox)
+    total_threads() == 1 && return [@async worker_loop(state, jobs, outbox)]
+    return [spawn_on(() -> worker_loop(state, jobs, outbox), tid) for tid in 2:total_threads()]
 end
 
 """
@@ -49,7 +48,7 @@ How many workers `start_workers` starts.
 """
 worker_count() = max(total_threads() - 1, 1)
 
-function worker_loop(state::ServerState, jobs::Channel{Job}, events::Channel{Any})
+function worker_loop(state::ServerState, jobs::Channel{Job}, outbox::Outbox)
     for job in jobs
         out = try
             # In the newest world, so a call sees what an eval defined just before it.
@@ -57,9 +56,11 @@ function worker_loop(state::ServerState, jobs::Channel{Job}, events::Channel{Any
         catch e
             e isa InterruptException || rethrow()
             # SIGINT landed in this task (single-threaded mode): the loop must hear of it.
-            put!(events, :interrupt)
+            put!(outbox.events, :interrupt)
             Outgoing(job.routing, encode_error(job.request.id, "ShuttingDown", "interrupted"), nothing)
         end
-        put!(events, out)
+        send_reply!(outbox, out.routing, out.frame)
+        # Julia 1.5's streams are not thread-safe: only the loop writes the log.
+        out.log === nothing || put!(outbox.events, out.log)
     end
 end

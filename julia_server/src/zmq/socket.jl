@@ -2,7 +2,8 @@
 # `ZMQ_FD` through libuv (FileWatching), so no Julia thread ever blocks inside libzmq (a thread
 # stuck in a ccall stops garbage collection on every thread). `ZMQ_FD` is edge-triggered: it
 # signals that `ZMQ_EVENTS` may have changed, and any send or receive may consume that signal,
-# so callers re-check `events` after each one. A socket belongs to the thread that made it.
+# so callers re-check `events` after each one. A socket is not thread-safe: threads that share
+# one must take turns under a lock.
 
 """
     Context()
@@ -52,6 +53,13 @@ function Base.close(s::Socket)
     s.ptr = C_NULL
     return nothing
 end
+
+"""
+    isopen(s::Socket) -> Bool
+
+Whether the socket has not been closed.
+"""
+Base.isopen(s::Socket) = s.ptr != C_NULL
 
 """
     setsockopt(s, option, value::Union{Cint,Int64})
