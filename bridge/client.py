@@ -22,6 +22,7 @@ from .gc import collect_dead_segments
 from .launcher import ServerProcess, spawn_server
 from .leases import ResultLeases
 from .protocol import PROTOCOL_VERSION, ArrayRef, HandleRef, from_wire, to_wire
+from .segment_table import SegmentTable
 from .transport import Connection
 
 
@@ -95,6 +96,7 @@ class Bridge:
         self._leases = ResultLeases()
         self._handles: dict[int, PlacedArray] = {}
         self._arena = Arena()  # arguments and handles are carved from it (bridge/arena.py)
+        self._results = SegmentTable()  # mappings of the server's result chunks
         self._lease_ttl = float(lease_ttl)
         self._dropped: queue.SimpleQueue[tuple[int, int]] = queue.SimpleQueue()  # (handle id, epoch)
         self._server: Optional[ServerProcess] = None
@@ -110,6 +112,7 @@ class Bridge:
                 outbox=self._outbox,
                 server_alive=self._server.alive if self._server is not None else None,
                 rehello=self._rehello,
+                on_unlinked=self._results.forget,
             )
             self.server_info = self._hello(lease_ttl)
         except BaseException:
@@ -286,7 +289,7 @@ class Bridge:
         """A ``from_wire`` value with its arrays opened; each array's lease is held until it is garbage."""
         if isinstance(value, ArrayRef):
             on_release = self._leases.hold(value.lease) if value.lease is not None else None
-            return open_array(value, on_release=on_release)
+            return open_array(value, on_release=on_release, attach=self._results.attach)
         if isinstance(value, HandleRef):
             raise BridgeError(f"the server answered a handle ({value.id}) where a value was expected")
         if isinstance(value, list):
@@ -346,6 +349,7 @@ class Bridge:
         for array in handles.values():
             self._free(array)
         self._arena.close()  # after the bye: the server has dropped its mappings of our chunks
+        self._results.close()
         if self._server is not None:
             self._server.stop()
 

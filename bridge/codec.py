@@ -57,24 +57,24 @@ def place_array(array: Any, arena: Arena) -> PlacedArray:
     return PlacedArray(ref, blocks, borrowed)
 
 
-def open_array(ref: ArrayRef, *, on_release: Callable[[], None] | None = None) -> ak.Array:
+def open_array(
+    ref: ArrayRef,
+    *,
+    on_release: Callable[[], None] | None = None,
+    attach: Callable[[str], Segment] = Segment.attach,
+) -> ak.Array:
     """The array ``ref`` describes, as zero-copy read-only views of its segments.
 
-    ``on_release`` is called exactly once: when the last view of the result's memory is garbage,
+    ``attach`` maps a segment by name (a ``SegmentTable`` shares mappings between results).
+    ``on_release`` is called exactly once: when the last view of this array's buffers is garbage,
     or at once if the array turns out to be invalid (``BridgeError``).
     """
-    # Every mapping of this result holds the token, so it dies (and releases) with the last one.
+    # Every view of this result holds the token, so it dies (and releases) with the last one.
     token = _release_token(on_release) if on_release is not None else None
     form = _parse_form(ref.form)
     expected = form.expected_from_buffers()
     _check_keys(expected, ref.buffers)
-    whole: dict[str, np.ndarray] = {}
-    for name in sorted({buffer.segment for buffer in ref.buffers.values()}):
-        segment = Segment.attach(name)
-        if token is not None:
-            segment.retain(token)
-        whole[name] = segment.array()
-        segment.close()
+    whole = {name: attach(name).window(token) for name in sorted({buffer.segment for buffer in ref.buffers.values()})}
     views = {
         key: _view(key, buffer, whole[buffer.segment], np.dtype(expected[key])) for key, buffer in ref.buffers.items()
     }

@@ -101,12 +101,11 @@ def _unmap(address: int, size: int) -> None:
 class _Mapping:
     """Owns one mmap; numpy views reach it through ``.base``; its finalizer unmaps it."""
 
-    __slots__ = ("address", "size", "readonly", "retained", "__weakref__")
+    __slots__ = ("address", "size", "readonly", "__weakref__")
 
     def __init__(self, fd: int, size: int, name: str, readonly: bool) -> None:
         self.size = size
         self.readonly = readonly
-        self.retained: list[object] = []
         self.address = 0
         if size:
             prot = mmap.PROT_READ if readonly else mmap.PROT_READ | mmap.PROT_WRITE
@@ -187,9 +186,13 @@ class Segment:
         """A uint8 view of the whole mapping; it (and every view of it) keeps the mapping alive."""
         return np.asarray(self._live_mapping())
 
-    def retain(self, obj: object) -> None:
-        """Keep ``obj`` alive for as long as the mapping lives (not just this Segment)."""
-        self._live_mapping().retained.append(obj)
+    def window(self, keep: object) -> np.ndarray:
+        """Like ``array()``, and its views also keep ``keep`` alive, but not the mapping's other views.
+
+        Results sharing one mapped chunk each hold their lease token this way, so a result's
+        lease ends when its own views die, not when the whole mapping does.
+        """
+        return np.asarray(_Window(self._live_mapping(), keep))
 
     def unlink(self) -> None:
         """Remove the segment's name (owner only); idempotent. Mappings stay valid until released."""
@@ -214,6 +217,20 @@ class Segment:
         if self._mapping is None:
             raise BridgeError(f"segment {self.name} is closed")
         return self._mapping
+
+
+class _Window:
+    """The base object of ``Segment.window`` arrays: the mapping, and one more object to keep."""
+
+    __slots__ = ("mapping", "keep")
+
+    def __init__(self, mapping: _Mapping, keep: object) -> None:
+        self.mapping = mapping
+        self.keep = keep
+
+    @property
+    def __array_interface__(self) -> dict:
+        return self.mapping.__array_interface__
 
 
 def _full_message(nbytes: int) -> str:

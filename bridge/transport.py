@@ -39,6 +39,9 @@ class Connection:
     request; ``server_alive`` (for a server this process owns) lets a waiting request fail at once
     when the server process has exited.
 
+    ``on_unlinked`` hears the names of result chunks the server unlinked, which its success
+    replies carry (docs/protocol.md section 4).
+
     ``rehello`` makes reconnection transparent: when the server answers ``UnknownClient`` (it
     restarted at the same address, or expired this client's leases), the connection calls it once
     to register again, then retries the request if the caller allowed it. Each registration
@@ -55,6 +58,7 @@ class Connection:
         outbox: Optional[Outbox] = None,
         server_alive: Optional[Callable[[], bool]] = None,
         rehello: Optional[Callable[[], None]] = None,
+        on_unlinked: Optional[Callable[[list[str]], None]] = None,
     ) -> None:
         self.address = address
         self.client_id = client_id
@@ -62,6 +66,7 @@ class Connection:
         self._outbox = outbox
         self._server_alive = server_alive
         self._rehello = rehello
+        self._on_unlinked = on_unlinked
         self.epoch = 0
         # held while sending and while re-registering, so every request is sent in a known epoch
         self._epoch_lock = threading.RLock()
@@ -110,6 +115,9 @@ class Connection:
         """Like ``request``, and also the epoch in which the answered request was sent."""
         sent_in, reply = self._exchange(op, fields, epoch)
         if reply.get("ok") is True:
+            unlinked = reply.get("unlinked")
+            if self._on_unlinked is not None and isinstance(unlinked, list):
+                self._on_unlinked([name for name in unlinked if isinstance(name, str)])
             return sent_in, reply.get("result")
         error = reply.get("error")
         exception = error_from_reply(error if isinstance(error, dict) else {"type": "ProtocolError", "message": f"reply without an error map: {reply!r}"})

@@ -175,6 +175,52 @@ def test_calls_with_small_arrays_create_and_map_nothing_in_steady_state(bridge, 
     handle.drop()
 
 
+def test_calls_returning_arrays_create_and_map_nothing_in_steady_state(bridge, server):
+    bridge.eval("ramp(n) = collect(1.0:n); jagged_ramp(n) = [collect(1.0:i) for i in 1:n]")
+    for _ in range(5):  # warm-up: the server's result chunk for this client, the client's mapping
+        assert len(bridge.call("ramp", 10)) == 10
+    segments, client_maps, server_maps = _bridge_segments(os.getpid(), server.pid), _shm_mappings(os.getpid()), _shm_mappings(server.pid)
+    kept = []
+    for i in range(200):
+        assert bridge.call("ramp", i % 9 + 1).to_list() == [float(k) for k in range(1, i % 9 + 2)]
+        kept.append(bridge.call("jagged_ramp", 4))  # some results stay alive across calls
+        if len(kept) > 5:
+            kept.pop(0)
+    assert [r.to_list() for r in kept] == [[[1.0], [1.0, 2.0], [1.0, 2.0, 3.0], [1.0, 2.0, 3.0, 4.0]]] * 5
+    # a result passed back as an argument goes by reference, from the shared chunk
+    assert bridge.call("count_items", kept[0]) == 4
+    assert _bridge_segments(os.getpid(), server.pid) == segments
+    assert _shm_mappings(os.getpid()) == client_maps
+    assert _shm_mappings(server.pid) == server_maps
+
+
+def test_results_in_one_chunk_are_released_one_by_one(bridge, server):
+    bridge.eval("ramp(n) = collect(1.0:n)")
+    first, second = bridge.call("ramp", 3), bridge.call("ramp", 4)
+    assert len(_bridge_segments(server.pid)) == 1  # both results share the client's result chunk
+    leases = bridge.stats()["leases"]
+    del first
+    assert bridge.stats()["leases"] == leases - 1  # the release went with that request
+    assert second.to_list() == [1.0, 2.0, 3.0, 4.0]  # its neighbour in the chunk is untouched
+    third = bridge.call("ramp", 2)  # may take the freed block
+    assert second.to_list() == [1.0, 2.0, 3.0, 4.0] and third.to_list() == [1.0, 2.0]
+
+
+def test_dropped_result_chunks_are_unmapped_by_the_client(bridge, server):
+    bridge.eval("zeros_result(n) = zeros(n)")
+    assert len(bridge.call("zeros_result", 1)) == 1
+    before = set(_shm_mappings(os.getpid()))
+    big = bridge.call("zeros_result", 3_000_000)  # 24 MB: beyond the server's per-client reserve
+    (dedicated,) = set(_shm_mappings(os.getpid())) - before
+    assert _in_shm(dedicated)
+    del big
+    # released with the next request, dropped by the server beyond the reserve, named in its reply
+    assert len(bridge.call("zeros_result", 1)) == 1
+    assert not _in_shm(dedicated)
+    assert dedicated not in bridge._results.names()
+    assert set(_shm_mappings(os.getpid())) == before
+
+
 def test_unlinked_chunks_are_unmapped_by_the_server(bridge, server):
     assert bridge.call("count_items", [1]) == 1
     before = set(_shm_mappings(server.pid))

@@ -67,6 +67,7 @@ def test_stats_command_prints_the_counters(served):
     done = subprocess.run([sys.executable, "-m", "bridge.cli", "stats", served], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     stats = json.loads(done.stdout)
-    for key in ("clients", "handles", "leases", "shm_bytes", "mapped_bytes", "calls", "threads", "uptime"):
+    for key in ("clients", "handles", "leases", "shm_bytes", "reserve_bytes", "mapped_bytes", "cached_bytes",
+                "calls", "validations", "threads", "uptime"):
         assert key in stats
     assert stats["clients"] == 1  # the stats command itself

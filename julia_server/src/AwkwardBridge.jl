@@ -48,6 +48,7 @@ include("zmq/libzmq.jl")
 include("zmq/socket.jl")
 include("shm/segment.jl")
 include("shm/segment_table.jl")
+include("shm/arena.jl")
 include("leases.jl")
 
 # The server.

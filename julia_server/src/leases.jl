@@ -24,7 +24,8 @@ end
     Client(id, pid, name, lease_ttl, mod)
 
 A registered client: its id, the pid that owns its segments, an optional display name, its
-granted lease TTL (seconds), the module its `eval`s run in, its handles and result leases.
+granted lease TTL (seconds), the module its `eval`s run in, its handles, and its result leases
+with the arena their blocks come from.
 """
 mutable struct Client
     id::String
@@ -34,14 +35,15 @@ mutable struct Client
     mod::Module
     last_heard::UInt64                 # time_ns() of its last message
     handles::Dict{Int,Handle}
-    results::Dict{Int,String}          # result lease id → server-owned segment
-    leased::Set{String}                # the segments in `results`, for ownership checks
+    results::Dict{Int,Tuple{String,Int}}   # result lease id → (arena chunk, block offset)
+    arena::Arena
+    unlinked::Vector{String}           # chunks dropped since the client's last reply told it
     next_id::Int                       # handle and lease ids share one counter per client
 end
 
 Client(id::String, pid::Int, name::String, lease_ttl::Float64, mod::Module) =
-    Client(id, pid, name, lease_ttl, mod, time_ns(), Dict{Int,Handle}(), Dict{Int,String}(),
-           Set{String}(), 0)
+    Client(id, pid, name, lease_ttl, mod, time_ns(), Dict{Int,Handle}(),
+           Dict{Int,Tuple{String,Int}}(), Arena(), String[], 0)
 
 """
     touch!(client, now=time_ns())
@@ -90,27 +92,25 @@ function remove_handle!(client::Client, id::Integer)
 end
 
 """
-    add_result!(client, segment) -> Int
+    add_result!(client, chunk, offset) -> Int
 
-Lease server-owned `segment` to the client and return the lease id.
+Lease the block at `offset` in the client's arena chunk `chunk` to the client and return the
+lease id.
 """
-function add_result!(client::Client, segment::String)
+function add_result!(client::Client, chunk::String, offset::Int)
     id = client.next_id += 1
-    client.results[id] = segment
-    push!(client.leased, segment)
+    client.results[id] = (chunk, offset)
     return id
 end
 
 """
-    remove_result!(client, id) -> Union{String,Nothing}
+    remove_result!(client, id) -> Union{Tuple{String,Int},Nothing}
 
-End result lease `id` and return its segment; `nothing` if the client holds no such lease.
+End result lease `id` and return its block's chunk and offset; `nothing` if the client holds
+no such lease.
 """
 function remove_result!(client::Client, id::Integer)
-    segment = get(client.results, id, nothing)
-    if segment !== nothing
-        delete!(client.results, id)
-        delete!(client.leased, segment)
-    end
-    return segment
+    block = get(client.results, id, nothing)
+    block === nothing || delete!(client.results, id)
+    return block
 end

@@ -176,16 +176,18 @@ function decode_request(m::Dict{String,Any})
 end
 
 """
-    encode_ok(id, result) -> Vector{UInt8}
+    encode_ok(id, result, unlinked=String[]) -> Vector{UInt8}
 
-A success reply carrying `result`, already a wire value (see `to_wire`).
+A success reply carrying `result`, already a wire value (see `to_wire`), and, when there are
+any, the names of the client's result chunks the server `unlinked` since its last reply.
 """
-function encode_ok(id::UInt64, result)
+function encode_ok(id::UInt64, result, unlinked::Vector{String} = String[])
     buf = sizehint!(UInt8[], 64)
-    write_map_header!(buf, 4)
+    write_map_header!(buf, isempty(unlinked) ? 4 : 5)
     pack!(pack!(buf, "v"), PROTOCOL_VERSION)
     pack!(pack!(buf, "id"), id)
     pack!(pack!(buf, "ok"), true)
+    isempty(unlinked) || pack!(pack!(buf, "unlinked"), unlinked)
     return pack!(pack!(buf, "result"), result)
 end
 
@@ -264,8 +266,8 @@ end
 
 A Julia result as a wire value: `nothing`, `Bool`, integers that fit 64 bits, `Float64`,
 `Float32` (kept single precision), strings; `Tuple` → tagged tuple; `NamedTuple` and string-keyed
-dicts → maps; anything `is_placeable` → an array placed in a new server-owned segment leased to
-the client, or, for a vector the codec cannot lay out, a list. Anything else is a
+dicts → maps; anything `is_placeable` → an array placed in a block of the client's result
+arena, leased to the client, or, for a vector the codec cannot lay out, a list. Anything else is a
 `ResultTypeError`.
 """
 to_wire(x, scope::Scope) = to_wire(x, scope, 0)
@@ -327,7 +329,7 @@ function placed(x, scope::Scope)
             return placement
         end)
     catch
-        # the codec failed after allocating: give the segment back now, not at the client's bye
+        # the codec failed after allocating: give the block back now, not at the client's bye
         if lease[] !== nothing
             release_results!(scope.state, scope.client, [lease[]])
             filter!(!=(lease[]), scope.leases)

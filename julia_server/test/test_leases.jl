@@ -39,24 +39,30 @@ using AwkwardBridge: ServerState, register!, known_client, expire!, forget!, sta
         @test stats(state)["mapped_bytes"] == 0
         @test_throws InvalidArray handle_view!(Scope(state, alice), id)
 
-        # results: a lease, visible to its client only; a failed request takes its leases back
+        # results: a block of the client's arena, visible to its client only; a failed request
+        # takes its leases back; a released block is reused, and its chunk kept, not unlinked
         scope = Scope(state, alice)
         name, offset, ptr = allocate!(scope, 100)
         lease = scope.leases[end]
         finish!(scope; failed = false)
         @test isfile("/dev/shm/$name") && offset == 0
-        @test stats(state)["leases"] == 1 && stats(state)["shm_bytes"] >= 100
+        chunk_bytes = stats(state)["shm_bytes"]
+        @test stats(state)["leases"] == 1 && chunk_bytes >= 100
         reader = Scope(state, alice)
         @test resolve!(reader, BufferRef(name, 0, 100)) == ptr
         finish!(reader; failed = false)
         @test_throws InvalidArray resolve!(Scope(state, bob), BufferRef(name, 0, 100))
         failed = Scope(state, alice)
-        lost, _, _ = allocate!(failed, 10)
+        lost, lost_offset, _ = allocate!(failed, 10)
+        @test lost == name && lost_offset == 128       # the next free 64-byte aligned block
         finish!(failed; failed = true)
-        @test !isfile("/dev/shm/$lost")
+        @test stats(state)["leases"] == 1
         release_results!(state, alice, [lease])
-        @test !isfile("/dev/shm/$name")
-        @test stats(state)["shm_bytes"] == 0 && stats(state)["leases"] == 0
+        @test isfile("/dev/shm/$name") && stats(state)["leases"] == 0
+        @test stats(state)["shm_bytes"] == chunk_bytes  # kept as the arena's free reserve
+        again = Scope(state, alice)
+        @test allocate!(again, 100)[1:2] == (name, 0)   # steady state: nothing new created
+        finish!(again; failed = true)
     finally
         unmap(mine)
         unlink(mine.name)

@@ -117,8 +117,21 @@ end
             s = result(c, "stats")
             @test s["leases"] == 1 && s["shm_bytes"] >= 40
             @test result(c, "release"; leases = Any[r["lease"]]) === nothing
-            @test !isfile("/dev/shm/$segment") && result(c, "stats")["shm_bytes"] == 0
-            result(c, "call"; fn = "ramp", args = Any[3])   # left leased: shutdown must unlink it
+            # the block is free again, and its chunk kept as the arena's reserve
+            s = result(c, "stats")
+            @test s["leases"] == 0 && isfile("/dev/shm/$segment")
+            again = result(c, "call"; fn = "ramp", args = Any[3])
+            @test again["buffers"]["node0-data"][1:2] == [segment, offset]   # nothing new created
+            # a result beyond the reserve gets a chunk of its own, dropped once released; the
+            # client's next reply names it, so the client can unmap it too
+            big = result(c, "call"; fn = "ramp", args = Any[9_000_000])
+            big_segment = big["buffers"]["node0-data"][1]
+            @test big_segment != segment && isfile("/dev/shm/$big_segment")
+            @test result(c, "release"; leases = Any[big["lease"], again["lease"]]) === nothing
+            @test !isfile("/dev/shm/$big_segment") && isfile("/dev/shm/$segment")
+            reply = request(c, "call"; fn = "ramp", args = Any[3])   # left leased: shutdown must unlink it
+            @test reply["unlinked"] == [big_segment]
+            @test !haskey(request(c, "call"; fn = "sum", args = Any[1]), "unlinked")   # told once
         end
 
         @testset "malformed frames" begin

@@ -86,7 +86,7 @@ function perform(state::ServerState, job::Job)
         result = req.op === :call ? run_call(scope, req) :
                  req.op === :eval ? run_eval(scope, req) :
                  run_send(scope, req)
-        frame = encode_ok(req.id, result)
+        frame = encode_ok(req.id, result, take_unlinked!(state, job.client))
         failed = false
         return Outgoing(job.routing, frame, nothing)
     catch e

@@ -22,7 +22,7 @@ Scope(state::ServerState, client::Client) = Scope(state, client, String[], Int[]
     resolve!(scope, b::BufferRef) -> Ptr{UInt8}
 
 The address of buffer `b`, after checking the client may name its segment (its own, by pid, or
-a result leased to it), mapping the segment, and checking the byte range lies inside it.
+a chunk of its result arena), mapping the segment, and checking the byte range lies inside it.
 Anything wrong is an `InvalidArray`.
 """
 function resolve!(scope::Scope, b::BufferRef)
@@ -31,8 +31,8 @@ function resolve!(scope::Scope, b::BufferRef)
     seg = lock(state.lock) do
         check_registered(state, client)
         if is_owned(state.segments, name)
-            name in client.leased ||
-                throw(InvalidArray("segment $name belongs to the server and is not leased to this client"))
+            has_chunk(client.arena, name) ||
+                throw(InvalidArray("segment $name belongs to the server and holds no results of this client"))
         else
             is_segment_name(name) ||
                 throw(InvalidArray("segment name $(repr(name)) is not of the form akb-{pid}-{32 hex digits}"))
@@ -51,13 +51,21 @@ end
 """
     allocate!(scope, nbytes) -> (segment, offset, ptr)
 
-A new server-owned segment of `nbytes` bytes for a result, leased to the client (the lease id
-is pushed on `scope.leases`) and pinned while the request writes it.
+A block of `nbytes` bytes in the client's result arena, leased to the client (the lease id is
+pushed on `scope.leases`), its chunk pinned while the request writes it. A new chunk is created
+only when no chunk has room.
 """
 function allocate!(scope::Scope, nbytes::Integer)
     state, client = scope.state, scope.client
-    lock(() -> check_open(state, client), state.lock)
-    seg = create_segment(nbytes)   # outside the lock: reserving gigabytes takes a while
+    size = block_size(nbytes)
+    chunk_bytes = lock(state.lock) do
+        check_open(state, client)
+        block = take_block!(client.arena, size)
+        block === nothing && return chunk_size!(client.arena, size)
+        return lease_block!(scope, block...)
+    end
+    chunk_bytes isa Int || return chunk_bytes
+    seg = create_segment(chunk_bytes)   # outside the lock: reserving gigabytes takes a while
     lock(state.lock) do
         try
             check_open(state, client)
@@ -66,11 +74,17 @@ function allocate!(scope::Scope, nbytes::Integer)
             unmap(seg)
             rethrow()
         end
-        add_owned!(state.segments, seg, 2)   # the lease, and this request while it writes
-        push!(scope.pins, seg.name)
-        push!(scope.leases, add_result!(client, seg.name))
+        add_owned!(state.segments, seg)   # the arena's use, until it drops the chunk
+        add_chunk!(client.arena, seg)
+        return lease_block!(scope, take_block!(client.arena, size)...)
     end
-    return seg.name, 0, seg.ptr
+end
+
+function lease_block!(scope::Scope, seg::Segment, offset::Int)
+    acquire!(scope.state.segments, seg.name)
+    push!(scope.pins, seg.name)
+    push!(scope.leases, add_result!(scope.client, seg.name, offset))
+    return seg.name, offset, seg.ptr + offset
 end
 
 function check_open(state::ServerState, client::Client)

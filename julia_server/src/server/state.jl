@@ -89,7 +89,8 @@ end
     forget!(state, client) -> (handles, results)
 
 Drop everything held for `client` (`bye`, expiry, shutdown): unmap what its handles pinned,
-unlink the results leased to it. Returns how many of each there were.
+end its result leases and unlink its result arena. Returns how many handles and results there
+were.
 """
 function forget!(state::ServerState, client::Client)
     lock(state.lock) do
@@ -97,6 +98,7 @@ function forget!(state::ServerState, client::Client)
         counts = (length(client.handles), length(client.results))
         drop_handles!(state, client, collect(keys(client.handles)))
         release_results!(state, client, collect(keys(client.results)))
+        foreach(seg -> drop_chunk!(state, seg), take_chunks!(client.arena))
         forget_idle!(state.segments, name -> segment_pid(name) != client.pid)
         return counts
     end
@@ -135,19 +137,42 @@ end
 """
     release_results!(state, client, ids)
 
-End the client's result leases `ids`: each segment is unlinked at once and unmapped when its
-last user lets go. Unknown ids are ignored.
+End the client's result leases `ids`, freeing their blocks in its arena; a chunk the arena then
+drops is unlinked at once, unmapped when its last user lets go, and named in the client's next
+reply. Unknown ids are ignored.
 """
 function release_results!(state::ServerState, client::Client, ids)
     lock(state.lock) do
         for id in ids
-            name = remove_result!(client, id)
-            name === nothing && continue
-            unlink_owned!(state.segments, name)
-            release!(state.segments, name)
+            block = remove_result!(client, id)
+            block === nothing && continue
+            dropped = free_block!(client.arena, block...)
+            dropped === nothing && continue
+            drop_chunk!(state, dropped)
+            push!(client.unlinked, dropped.name)
         end
     end
     return nothing
+end
+
+# An arena chunk is no longer the arena's: unlink it, and end the arena's use of it.
+function drop_chunk!(state::ServerState, seg::Segment)
+    unlink_owned!(state.segments, seg.name)
+    release!(state.segments, seg.name)
+    return nothing
+end
+
+"""
+    take_unlinked!(state, client) -> Vector{String}
+
+The client's result chunks dropped since the last call, for its next reply (`unlinked`).
+"""
+function take_unlinked!(state::ServerState, client::Client)
+    lock(state.lock) do
+        names = copy(client.unlinked)
+        empty!(client.unlinked)
+        return names
+    end
 end
 
 """
@@ -181,7 +206,9 @@ end
     stats(state) -> Dict{String,Any}
 
 The `stats` reply (docs/protocol.md, section 6). `calls` counts the calls that returned a
-result; `shm_bytes` includes released results a running call still pins.
+result; `shm_bytes` counts the result arenas' chunks, free space included, and chunks dropped
+that a running call still pins; `reserve_bytes` the part of it in entirely free chunks, kept for
+the next results.
 """
 function stats(state::ServerState)
     lock(state.lock) do
@@ -192,6 +219,7 @@ function stats(state::ServerState)
             "handles" => handles,
             "leases" => results + handles,
             "shm_bytes" => owned_bytes(state.segments),
+            "reserve_bytes" => mapreduce(c -> idle_bytes(c.arena), +, values(state.clients); init = 0),
             "mapped_bytes" => mapped_bytes(state.segments),
             "cached_bytes" => cached_bytes(state.segments),
             "calls" => state.calls[],

@@ -1,0 +1,148 @@
+# One client's result arena: server-owned segments ("chunks") carved into 64-byte aligned
+# blocks, one block per result, the mirror of the client's bridge/arena.py. Creating, reserving
+# and mapping a segment per result cost both sides ~0.6 ms a call; with the arena a result in
+# steady state creates and maps nothing, since the client caches its mapping of each chunk by
+# name (names are random and never reused, so a name always means the same memory).
+#
+# Each client has its own arena, so a client can name only chunks holding its own results (and
+# free space it used before): isolation between clients stays whole segments, as before.
+# Chunks grow geometrically (`ARENA_MIN_CHUNK` doubling to `ARENA_MAX_CHUNK`); a result larger
+# than the next chunk gets a chunk of its own size, so a 40 MB result takes 40 MB, not 64 MiB.
+# Freed blocks coalesce with their free neighbours; a chunk left entirely free is kept while the
+# client's entirely-free chunks total at most `ARENA_RESERVE`, and is dropped otherwise. The
+# reserve is per client, and a farm has many, so it is smaller than a client arena's. The arena only does the bookkeeping: creating, mapping, unlinking
+# and unmapping chunks is the caller's (server/scope.jl, server/state.jl). Not thread-safe; the
+# server guards it with its state lock.
+
+const ARENA_ALIGNMENT = 64
+const ARENA_MIN_CHUNK = 1 << 20
+const ARENA_MAX_CHUNK = 64 << 20
+const ARENA_RESERVE = 16 << 20
+
+"""
+    Chunk(segment)
+
+One chunk of an arena: its segment and its free ranges, sorted by offset and never adjacent.
+"""
+struct Chunk
+    segment::Segment
+    free::Vector{UnitRange{Int}}
+end
+
+Chunk(segment::Segment) = Chunk(segment, [0:segment.nbytes-1])
+
+is_empty(c::Chunk) = length(c.free) == 1 && c.free[1] == 0:c.segment.nbytes-1
+
+"""
+    Arena()
+
+A client's result chunks, oldest first, and the blocks handed out from them.
+"""
+mutable struct Arena
+    chunks::Vector{Chunk}
+    used::Dict{Tuple{String,Int},Int}   # (chunk name, offset) → block size
+    next_chunk::Int                     # size of the next chunk that is not a dedicated one
+end
+
+Arena() = Arena(Chunk[], Dict{Tuple{String,Int},Int}(), ARENA_MIN_CHUNK)
+
+"""
+    block_size(nbytes) -> Int
+
+`nbytes` rounded up to the block alignment.
+"""
+block_size(nbytes::Integer) = cld(Int(nbytes), ARENA_ALIGNMENT) * ARENA_ALIGNMENT
+
+"""
+    take_block!(arena, size) -> Union{Nothing,Tuple{Segment,Int}}
+
+A block of `size` bytes (a multiple of 64) from the first chunk with room: its chunk's
+segment and its offset; `nothing` when no chunk has room (see `chunk_size!`, `add_chunk!`).
+"""
+function take_block!(arena::Arena, size::Int)
+    for chunk in arena.chunks
+        for (i, range) in enumerate(chunk.free)
+            length(range) >= size || continue
+            offset = first(range)
+            if length(range) == size
+                deleteat!(chunk.free, i)
+            else
+                chunk.free[i] = offset+size:last(range)
+            end
+            arena.used[(chunk.segment.name, offset)] = size
+            return chunk.segment, offset
+        end
+    end
+    return nothing
+end
+
+"""
+    chunk_size!(arena, size) -> Int
+
+The size of a new chunk for a block of `size` bytes, growing the arena's next chunk size.
+"""
+function chunk_size!(arena::Arena, size::Int)
+    size > arena.next_chunk && return size   # a chunk of its own
+    chosen = arena.next_chunk
+    arena.next_chunk = min(2 * arena.next_chunk, ARENA_MAX_CHUNK)
+    return chosen
+end
+
+"""
+    add_chunk!(arena, segment)
+
+Make a new, writable, entirely free segment one of the arena's chunks.
+"""
+add_chunk!(arena::Arena, segment::Segment) = (push!(arena.chunks, Chunk(segment)); nothing)
+
+"""
+    has_chunk(arena, name) -> Bool
+
+Whether segment `name` is one of the arena's chunks.
+"""
+has_chunk(arena::Arena, name::AbstractString) = any(c -> c.segment.name == name, arena.chunks)
+
+"""
+    free_block!(arena, name, offset) -> Union{Nothing,Segment}
+
+Give back the block at `offset` in chunk `name`. Returns the chunk's segment when that left
+the chunk free and beyond the reserve: it is no longer the arena's, and the caller drops it.
+"""
+function free_block!(arena::Arena, name::String, offset::Int)
+    size = pop!(arena.used, (name, offset))
+    i = findfirst(c -> c.segment.name == name, arena.chunks)
+    chunk = arena.chunks[i]
+    give!(chunk, offset:offset+size-1)
+    is_empty(chunk) && idle_bytes(arena) > ARENA_RESERVE || return nothing
+    deleteat!(arena.chunks, i)
+    return chunk.segment
+end
+
+function give!(chunk::Chunk, range::UnitRange{Int})
+    free = chunk.free
+    i = searchsortedfirst(free, range; by = first)
+    if i <= length(free) && first(free[i]) == last(range) + 1
+        range = first(range):last(free[i])
+        deleteat!(free, i)
+    end
+    if i > 1 && last(free[i-1]) + 1 == first(range)
+        free[i-1] = first(free[i-1]):last(range)
+    else
+        insert!(free, i, range)
+    end
+    return nothing
+end
+
+idle_bytes(arena::Arena) = mapreduce(c -> is_empty(c) ? c.segment.nbytes : 0, +, arena.chunks; init = 0)
+
+"""
+    take_chunks!(arena) -> Vector{Segment}
+
+Every chunk's segment, the arena left empty (its client is forgotten).
+"""
+function take_chunks!(arena::Arena)
+    segments = [c.segment for c in arena.chunks]
+    empty!(arena.chunks)
+    empty!(arena.used)
+    return segments
+end

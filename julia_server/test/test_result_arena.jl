@@ -1,0 +1,51 @@
+# The bookkeeping of a client's result arena (shm/arena.jl): blocks are 64-byte aligned and
+# reused, free neighbours coalesce, chunks grow and are kept only up to the reserve.
+
+using AwkwardBridge: Arena, take_block!, chunk_size!, add_chunk!, free_block!, has_chunk,
+                     take_chunks!, block_size, Segment, ARENA_MIN_CHUNK, ARENA_MAX_CHUNK,
+                     ARENA_RESERVE
+
+# The arena never touches memory, so fake segments (no mapping) stand for its chunks.
+fake_chunk(name, nbytes) = Segment(name, Ptr{UInt8}(0), nbytes, true)
+
+@testset "result arena" begin
+    @test block_size(1) == 64 && block_size(64) == 64 && block_size(65) == 128
+
+    arena = Arena()
+    @test take_block!(arena, 64) === nothing                 # no chunk yet
+    @test chunk_size!(arena, 64) == ARENA_MIN_CHUNK
+    add_chunk!(arena, fake_chunk("a", ARENA_MIN_CHUNK))
+    @test has_chunk(arena, "a") && !has_chunk(arena, "b")
+    blocks = [take_block!(arena, 128)[2] for _ in 1:3]
+    @test blocks == [0, 128, 256]
+
+    # freeing the middle, then its neighbours, coalesces back to one whole free chunk
+    @test free_block!(arena, "a", 128) === nothing
+    @test take_block!(arena, 64)[2] == 128                   # first fit reuses the hole
+    @test free_block!(arena, "a", 128) === nothing
+    @test free_block!(arena, "a", 0) === nothing
+    @test free_block!(arena, "a", 256) === nothing           # empty, kept as the reserve
+    @test arena.chunks[1].free == [0:ARENA_MIN_CHUNK-1]
+    @test_throws KeyError free_block!(arena, "a", 256)       # freed twice
+
+    # growth doubles up to the largest chunk; a larger block gets a dedicated chunk
+    @test chunk_size!(arena, 64) == 2 * ARENA_MIN_CHUNK
+    @test chunk_size!(arena, 3 * ARENA_MIN_CHUNK) == 4 * ARENA_MIN_CHUNK
+    @test chunk_size!(arena, 20 * ARENA_MIN_CHUNK) == 20 * ARENA_MIN_CHUNK   # its own, exactly
+    @test chunk_size!(arena, 64) == 8 * ARENA_MIN_CHUNK
+    while chunk_size!(arena, 64) < ARENA_MAX_CHUNK end
+    @test chunk_size!(arena, 64) == ARENA_MAX_CHUNK                      # growth stops
+    big = ARENA_RESERVE + 64
+
+    # a chunk left empty beyond the reserve is handed back to be dropped
+    @test take_block!(arena, big) === nothing
+    add_chunk!(arena, fake_chunk("big", big))
+    @test take_block!(arena, big) == (arena.chunks[2].segment, 0)
+    dropped = free_block!(arena, "big", 0)
+    @test dropped !== nothing && dropped.name == "big" && !has_chunk(arena, "big")
+    @test has_chunk(arena, "a")                              # within the reserve: kept
+
+    # a forgotten client's arena hands back every chunk
+    @test [s.name for s in take_chunks!(arena)] == ["a"]
+    @test isempty(arena.chunks) && take_block!(arena, 64) === nothing
+end
