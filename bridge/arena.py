@@ -28,6 +28,7 @@ from bridge.shm import Segment
 
 ALIGNMENT = 64
 MiB = 1 << 20
+DEFAULT_RESERVE = 64 * MiB
 
 
 @dataclass(frozen=True)
@@ -86,9 +87,11 @@ class Arena:
     ``BridgeError`` once the arena is closed; ``close`` unlinks every chunk.
     """
 
-    def __init__(self, *, min_chunk: int = 1 * MiB, max_chunk: int = 64 * MiB, reserve: int = 64 * MiB) -> None:
+    def __init__(self, *, min_chunk: int = 1 * MiB, max_chunk: int = 64 * MiB, reserve: int = DEFAULT_RESERVE) -> None:
         if not 0 < min_chunk <= max_chunk or min_chunk % ALIGNMENT or max_chunk % ALIGNMENT:
             raise ValueError(f"chunk sizes must be positive multiples of {ALIGNMENT} with min ≤ max")
+        if reserve < 0:
+            raise ValueError(f"the reserve must be ≥ 0 bytes, not {reserve}")
         self._max_chunk = max_chunk
         self._next_chunk = min_chunk
         self._reserve = reserve
@@ -163,7 +166,8 @@ class Arena:
 
     def _new_chunk(self, size: int) -> _Chunk:
         if size > self._max_chunk:
-            chunk = _Chunk(Segment.create(size))  # a dedicated chunk, unlinked when freed beyond the reserve
+            # a dedicated chunk, written whole at once, unlinked when freed beyond the reserve
+            chunk = _Chunk(Segment.create(size, populate=True))
         else:
             while self._next_chunk < size:
                 self._next_chunk = min(2 * self._next_chunk, self._max_chunk)

@@ -234,6 +234,19 @@ def test_unlinked_chunks_are_unmapped_by_the_server(bridge, server):
     assert set(_shm_mappings(server.pid)) == before
 
 
+def test_a_larger_reserve_keeps_a_large_arguments_chunk(server):
+    large = np.zeros(80 << 20, dtype=np.uint8)  # a dedicated chunk, beyond the default reserve
+    with Bridge(server.address, lease_ttl=CALM_TTL, shm_reserve=100 << 20) as b:
+        assert b.call("length", large) == large.size
+        kept = b._arena.segment_names()
+        for _ in range(3):
+            assert b.call("length", large) == large.size
+        assert b._arena.segment_names() == kept and all(map(_in_shm, kept))
+    assert not any(map(_in_shm, kept))
+    with pytest.raises(ValueError, match="reserve"):
+        Bridge(server.address, shm_reserve=-1)
+
+
 def test_bye_drops_the_servers_cached_mappings(server):
     with Bridge(server.address, lease_ttl=CALM_TTL) as observer:
         with Bridge(server.address, lease_ttl=CALM_TTL) as b:

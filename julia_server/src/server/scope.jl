@@ -65,7 +65,9 @@ function allocate!(scope::Scope, nbytes::Integer)
         return lease_block!(scope, block...)
     end
     chunk_bytes isa Int || return chunk_bytes
-    seg = create_segment(chunk_bytes)   # outside the lock: reserving gigabytes takes a while
+    # outside the lock: reserving gigabytes takes a while; a chunk of the result's own size is
+    # written whole at once, so its pages are mapped in one go
+    seg = create_segment(chunk_bytes; populate = chunk_bytes == size)
     lock(state.lock) do
         try
             check_open(state, client)

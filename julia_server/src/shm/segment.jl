@@ -7,6 +7,7 @@ const SEGMENT_NAME = r"^akb-([0-9]+)-[0-9a-f]{32}$"
 const PROT_READ = Cint(1)
 const PROT_WRITE = Cint(2)
 const MAP_SHARED = Cint(1)
+const MAP_POPULATE = Sys.islinux() ? Cint(0x8000) : Cint(0)   # elsewhere pages fault in one by one
 const MAP_FAILED = reinterpret(Ptr{Cvoid}, typemax(UInt))
 const SEEK_END = Cint(2)
 
@@ -77,10 +78,11 @@ function close_fd(fd::Cint)
     return nothing
 end
 
-function mmap_fd(fd::Cint, nbytes::Int, writable::Bool, name::AbstractString)
+function mmap_fd(fd::Cint, nbytes::Int, writable::Bool, name::AbstractString; populate::Bool = false)
     prot = writable ? PROT_READ | PROT_WRITE : PROT_READ
+    flags = populate ? MAP_SHARED | MAP_POPULATE : MAP_SHARED
     ptr = ccall(:mmap, Ptr{Cvoid}, (Ptr{Cvoid}, Csize_t, Cint, Cint, Cint, Int64),
-                C_NULL, nbytes, prot, MAP_SHARED, fd, 0)
+                C_NULL, nbytes, prot, flags, fd, 0)
     ptr == MAP_FAILED && throw(SystemError("mmap of shared-memory segment $name ($nbytes bytes)"))
     return Ptr{UInt8}(ptr)
 end
@@ -122,15 +124,16 @@ function shared_memory_full(nbytes::Int)
 end
 
 """
-    create_segment(nbytes) -> Segment
+    create_segment(nbytes; populate=false) -> Segment
 
 Create, size and map read-write a new segment of at least `nbytes` bytes (at least one: `mmap`
 refuses empty mappings), named `akb-{getpid()}-{32 random hex}` and readable only by this user.
 The space is reserved with `posix_fallocate`, so a full `/dev/shm` fails here with
 `SharedMemoryFull` (naming the size and what is free) rather than with SIGBUS later. Nothing is
-left behind when creation fails.
+left behind when creation fails. `populate` maps every page at once (`MAP_POPULATE`), which
+costs less than faulting them in one by one when the whole segment is about to be written.
 """
-function create_segment(nbytes::Integer)
+function create_segment(nbytes::Integer; populate::Bool = false)
     nbytes >= 0 || throw(ArgumentError("segment size must be ≥ 0, got $nbytes"))
     size = max(Int(nbytes), 1)
     flags = Base.Filesystem.JL_O_CREAT | Base.Filesystem.JL_O_EXCL | Base.Filesystem.JL_O_RDWR
@@ -145,7 +148,7 @@ function create_segment(nbytes::Integer)
         end
         try
             reserve(fd, size, name)
-            return Segment(name, mmap_fd(fd, size, true, name), size, true)
+            return Segment(name, mmap_fd(fd, size, true, name; populate = populate), size, true)
         catch
             unlink(name)
             rethrow()
