@@ -226,6 +226,21 @@ def test_result_lease_is_released_when_the_array_is_garbage(bridge):
     assert bridge.stats()["shm_bytes"] == stats["shm_bytes"]
 
 
+def test_a_result_returned_unchanged_comes_back_by_reference(bridge):
+    first = bridge.call("identity", jagged(1000, 9))
+    leases = bridge.stats()["leases"]
+    again = bridge.call("identity", first)  # a result sent back, and returned as it is
+    content = lambda array: np.asarray(array.layout.content.data)  # noqa: E731
+    assert content(again).ctypes.data == content(first).ctypes.data  # the same memory, not a copy
+    assert bridge.stats()["leases"] == leases + 1  # a lease of its own on the same block
+    expected = first.to_list()
+    del first
+    gc.collect()
+    bridge.ping()  # carries the release of the first lease only
+    assert bridge.call("identity", jagged(1000, 10)).to_list() != expected  # may reuse free blocks
+    assert again.to_list() == expected  # the block is still held for `again`
+
+
 def test_a_long_call_does_not_block_ping_from_another_thread(bridge):
     timing = {}
 

@@ -236,8 +236,10 @@ The validated view of a wire array value, its buffers resolved within the client
 counted in `stats` as one validation.
 """
 function open_wire_array(x::Dict{String,Any}, scope::Scope)
-    view = open_array(array_ref(x), b -> resolve!(scope, b))
+    ref = array_ref(x)
+    view = open_array(ref, b -> resolve!(scope, b))
     Threads.atomic_add!(scope.state.validations, 1)
+    scope.returned[view] = ref   # should the call return it unchanged, `relend!` decides
     return view
 end
 
@@ -321,6 +323,11 @@ function nested(depth::Int)
 end
 
 function placed(x, scope::Scope)
+    if haskey(scope.returned, x)
+        ref = scope.returned[x]
+        lease = relend!(scope, ref)
+        lease === nothing || return wire_array(ref, lease)
+    end
     lease = Ref{Union{Int,Nothing}}(nothing)
     ref = try
         place_array(x, function (nbytes)
@@ -336,8 +343,12 @@ function placed(x, scope::Scope)
         end
         rethrow()
     end
+    return wire_array(ref, lease[])
+end
+
+function wire_array(ref::ArrayRef, lease::Union{Int,Nothing})
     buffers = Dict{String,Any}(k => Any[b.segment, b.offset, b.nbytes] for (k, b) in ref.buffers)
     wire = Dict{String,Any}("\$" => "array", "form" => ref.form, "length" => ref.length, "buffers" => buffers)
-    lease[] === nothing || (wire["lease"] = lease[])
+    lease === nothing || (wire["lease"] = lease)
     return wire
 end

@@ -1,7 +1,7 @@
 # The bookkeeping of a client's result arena (shm/arena.jl): blocks are 64-byte aligned and
 # reused, free neighbours coalesce, chunks grow and are kept only up to the reserve.
 
-using AwkwardBridge: Arena, take_block!, chunk_size!, add_chunk!, free_block!, has_chunk,
+using AwkwardBridge: Arena, take_block!, chunk_size!, add_chunk!, free_block!, has_chunk, share_block!,
                      take_chunks!, block_size, Segment, ARENA_MIN_CHUNK, ARENA_MAX_CHUNK,
                      ARENA_RESERVE
 
@@ -27,6 +27,14 @@ fake_chunk(name, nbytes) = Segment(name, Ptr{UInt8}(0), nbytes, true)
     @test free_block!(arena, "a", 256) === nothing           # empty, kept as the reserve
     @test arena.chunks[1].free == [0:ARENA_MIN_CHUNK-1]
     @test_throws KeyError free_block!(arena, "a", 256)       # freed twice
+
+    # a block leased twice is given back by the second release only
+    @test take_block!(arena, 128)[2] == 0
+    @test share_block!(arena, "a", 8:100) == 0
+    @test share_block!(arena, "a", 100:200) === nothing       # beyond the block
+    @test share_block!(arena, "b", 0:8) === nothing
+    @test free_block!(arena, "a", 0) === nothing && haskey(arena.used, ("a", 0))
+    @test free_block!(arena, "a", 0) === nothing && isempty(arena.used)
 
     # growth doubles up to the largest chunk; a larger block gets a dedicated chunk
     @test chunk_size!(arena, 64) == 2 * ARENA_MIN_CHUNK

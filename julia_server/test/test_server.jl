@@ -111,8 +111,12 @@ end
             view = map_segment(segment)
             @test unsafe_wrap(Array, Ptr{Float64}(view.ptr + offset), nbytes ÷ 8) == collect(1.0:5.0)
             unmap(view)
-            # a result travels back as an argument
+            # a result travels back as an argument; returned unchanged, it is leased again, not copied
             @test result(c, "call"; fn = "sum", args = Any[r]) == 15.0
+            same = result(c, "call"; fn = "identity", args = Any[r])
+            @test same["buffers"] == r["buffers"] && same["form"] == r["form"] && same["lease"] != r["lease"]
+            @test result(c, "release"; leases = Any[same["lease"]]) === nothing
+            @test result(c, "call"; fn = "sum", args = Any[r]) == 15.0   # r's own lease still holds the block
             @test error_of(request(c2, "call"; fn = "sum", args = Any[r]))["type"] == "InvalidArray"
             s = result(c, "stats")
             @test s["leases"] == 1 && s["shm_bytes"] >= 40

@@ -7,16 +7,18 @@
     Scope(state, client)
 
 One request's view of the server: `pins` are segment names it holds a use of, `leases` the
-result leases it created (ended again if the request fails).
+result leases it created (ended again if the request fails), `returned` the array arguments
+that are earlier results of this client, by view, with where they lie (see `relend!`).
 """
 struct Scope
     state::ServerState
     client::Client
     pins::Vector{String}
     leases::Vector{Int}
+    returned::IdDict{Any,ArrayRef}
 end
 
-Scope(state::ServerState, client::Client) = Scope(state, client, String[], Int[])
+Scope(state::ServerState, client::Client) = Scope(state, client, String[], Int[], IdDict{Any,ArrayRef}())
 
 """
     resolve!(scope, b::BufferRef) -> Ptr{UInt8}
@@ -87,6 +89,30 @@ function lease_block!(scope::Scope, seg::Segment, offset::Int)
     push!(scope.pins, seg.name)
     push!(scope.leases, add_result!(scope.client, seg.name, offset))
     return seg.name, offset, seg.ptr + offset
+end
+
+"""
+    relend!(scope, ref) -> Union{Nothing,Int}
+
+For a result that is an array argument returned unchanged: when all of `ref`'s buffers lie in
+one block of the client's result arena, lease that block again and return the new lease id (the
+result is sent back by reference, not copied); otherwise `nothing`.
+"""
+function relend!(scope::Scope, ref::ArrayRef)
+    state, client = scope.state, scope.client
+    names = unique(b.segment for b in values(ref.buffers))
+    length(names) == 1 || return nothing
+    lo = minimum(b.offset for b in values(ref.buffers))
+    hi = maximum(b.offset + b.nbytes for b in values(ref.buffers))
+    lock(state.lock) do
+        check_open(state, client)
+        has_chunk(client.arena, names[1]) || return nothing
+        offset = share_block!(client.arena, names[1], lo:max(hi, lo + 1) - 1)
+        offset === nothing && return nothing
+        lease = add_result!(client, names[1], offset)
+        push!(scope.leases, lease)
+        return lease
+    end
 end
 
 function check_open(state::ServerState, client::Client)

@@ -34,17 +34,28 @@ Chunk(segment::Segment) = Chunk(segment, [0:segment.nbytes-1])
 is_empty(c::Chunk) = length(c.free) == 1 && c.free[1] == 0:c.segment.nbytes-1
 
 """
+    Block(size, leases)
+
+A block handed out: its size and how many result leases hold it (a result sent back to Julia
+and returned unchanged is leased again, not copied).
+"""
+mutable struct Block
+    size::Int
+    leases::Int
+end
+
+"""
     Arena()
 
 A client's result chunks, oldest first, and the blocks handed out from them.
 """
 mutable struct Arena
     chunks::Vector{Chunk}
-    used::Dict{Tuple{String,Int},Int}   # (chunk name, offset) → block size
-    next_chunk::Int                     # size of the next chunk that is not a dedicated one
+    used::Dict{Tuple{String,Int},Block}   # by (chunk name, offset)
+    next_chunk::Int                       # size of the next chunk that is not a dedicated one
 end
 
-Arena() = Arena(Chunk[], Dict{Tuple{String,Int},Int}(), ARENA_MIN_CHUNK)
+Arena() = Arena(Chunk[], Dict{Tuple{String,Int},Block}(), ARENA_MIN_CHUNK)
 
 """
     block_size(nbytes) -> Int
@@ -69,7 +80,7 @@ function take_block!(arena::Arena, size::Int)
             else
                 chunk.free[i] = offset+size:last(range)
             end
-            arena.used[(chunk.segment.name, offset)] = size
+            arena.used[(chunk.segment.name, offset)] = Block(size, 1)
             return chunk.segment, offset
         end
     end
@@ -103,16 +114,35 @@ Whether segment `name` is one of the arena's chunks.
 has_chunk(arena::Arena, name::AbstractString) = any(c -> c.segment.name == name, arena.chunks)
 
 """
+    share_block!(arena, name, bytes) -> Union{Nothing,Int}
+
+The offset of the block of chunk `name` that holds the byte range `bytes`, now held by one
+more lease; `nothing` when no single block holds them.
+"""
+function share_block!(arena::Arena, name::String, bytes::UnitRange{Int})
+    for ((chunk, offset), block) in arena.used
+        chunk == name && offset <= first(bytes) && last(bytes) < offset + block.size || continue
+        block.leases += 1
+        return offset
+    end
+    return nothing
+end
+
+"""
     free_block!(arena, name, offset) -> Union{Nothing,Segment}
 
-Give back the block at `offset` in chunk `name`. Returns the chunk's segment when that left
-the chunk free and beyond the reserve: it is no longer the arena's, and the caller drops it.
+End one lease on the block at `offset` in chunk `name`; the last one gives the block back.
+Returns the chunk's segment when that left the chunk free and beyond the reserve: it is no
+longer the arena's, and the caller drops it.
 """
 function free_block!(arena::Arena, name::String, offset::Int)
-    size = pop!(arena.used, (name, offset))
+    block = arena.used[(name, offset)]
+    block.leases -= 1
+    block.leases == 0 || return nothing
+    delete!(arena.used, (name, offset))
     i = findfirst(c -> c.segment.name == name, arena.chunks)
     chunk = arena.chunks[i]
-    give!(chunk, offset:offset+size-1)
+    give!(chunk, offset:offset+block.size-1)
     is_empty(chunk) && idle_bytes(arena) > ARENA_RESERVE || return nothing
     deleteat!(arena.chunks, i)
     return chunk.segment
