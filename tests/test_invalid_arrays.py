@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from bridge import Bridge, InvalidArray
+from bridge.codec import place_array
 from bridge.protocol import ArrayRef, BufferRef
 from bridge.shm import Segment, segment_name
 
@@ -139,3 +140,19 @@ def test_a_handle_is_validated_once_not_per_call(bridge: Bridge) -> None:
     assert bridge.call("total_length", [[1.0], [2.0]]) == 2  # a fresh array is checked
     assert bridge.stats()["validations"] == after_send + 1
     handle.drop()
+
+
+def test_a_result_sent_back_is_validated_once(bridge: Bridge) -> None:
+    result = bridge.call("identity", [[1.0, 2.0], [], [3.0]])  # written by Julia
+    before = bridge.stats()["validations"]
+    for _ in range(5):
+        assert bridge.call("total_length", result) == 3
+    assert bridge.stats()["validations"] == before + 1  # the first time it came back only
+    # the same buffers under another length are another array: checked again, and refused
+    placed = place_array(result, bridge._arena)
+    assert not placed.blocks  # every buffer is in the server's chunk: named where it is
+    longer = ArrayRef(placed.ref.form, placed.ref.length + 1, placed.ref.buffers)
+    with pytest.raises(InvalidArray):
+        bridge.call("total_length", longer)
+    assert bridge.call("total_length", result) == 3
+    assert bridge.stats()["validations"] == before + 1  # a refused array is not counted

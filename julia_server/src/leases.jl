@@ -37,13 +37,15 @@ mutable struct Client
     handles::Dict{Int,Handle}
     results::Dict{Int,Tuple{String,Int}}   # result lease id → (arena chunk, block offset)
     arena::Arena
+    views::Dict{Tuple{String,Int},Tuple{ArrayRef,Any}}   # by block: its result, sent back and validated once
     unlinked::Vector{String}           # chunks dropped since the client's last reply told it
     next_id::Int                       # handle and lease ids share one counter per client
 end
 
 Client(id::String, pid::Int, name::String, lease_ttl::Float64, mod::Module) =
     Client(id, pid, name, lease_ttl, mod, time_ns(), Dict{Int,Handle}(),
-           Dict{Int,Tuple{String,Int}}(), Arena(), String[], 0)
+           Dict{Int,Tuple{String,Int}}(), Arena(), Dict{Tuple{String,Int},Tuple{ArrayRef,Any}}(),
+           String[], 0)
 
 """
     touch!(client, now=time_ns())

@@ -233,12 +233,17 @@ end
     open_wire_array(x, scope) -> AbstractVector
 
 The validated view of a wire array value, its buffers resolved within the client's rights;
-counted in `stats` as one validation.
+counted in `stats` as one validation. An earlier result of the client sent back unchanged is
+validated the first time only (`result_view!`).
 """
 function open_wire_array(x::Dict{String,Any}, scope::Scope)
     ref = array_ref(x)
-    view = open_array(ref, b -> resolve!(scope, b))
-    Threads.atomic_add!(scope.state.validations, 1)
+    view = result_view!(scope, ref)
+    if view === nothing
+        view = open_array(ref, b -> resolve!(scope, b))
+        Threads.atomic_add!(scope.state.validations, 1)
+        remember_result_view!(scope, ref, view)
+    end
     scope.returned[view] = ref   # should the call return it unchanged, `relend!` decides
     return view
 end

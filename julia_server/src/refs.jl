@@ -24,3 +24,10 @@ struct ArrayRef
     length::Int
     buffers::Dict{String,BufferRef}
 end
+
+"""
+    same_array(a::ArrayRef, b::ArrayRef) -> Bool
+
+Whether `a` and `b` describe the same array: the same form JSON, length and buffers.
+"""
+same_array(a::ArrayRef, b::ArrayRef) = a.form == b.form && a.length == b.length && a.buffers == b.buffers

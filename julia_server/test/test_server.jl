@@ -117,6 +117,14 @@ end
             @test same["buffers"] == r["buffers"] && same["form"] == r["form"] && same["lease"] != r["lease"]
             @test result(c, "release"; leases = Any[same["lease"]]) === nothing
             @test result(c, "call"; fn = "sum", args = Any[r]) == 15.0   # r's own lease still holds the block
+            # sent back unchanged again, the result is not validated again; changed, it is
+            checks = result(c, "stats")["validations"]
+            @test result(c, "call"; fn = "sum", args = Any[r]) == 15.0
+            @test result(c, "stats")["validations"] == checks
+            shorter = merge(r, Dict{String,Any}("length" => 4))
+            shorter["buffers"] = Dict{String,Any}("node0-data" => Any[segment, offset, 32])
+            @test result(c, "call"; fn = "sum", args = Any[shorter]) == 10.0
+            @test result(c, "stats")["validations"] == checks + 1
             @test error_of(request(c2, "call"; fn = "sum", args = Any[r]))["type"] == "InvalidArray"
             s = result(c, "stats")
             @test s["leases"] == 1 && s["shm_bytes"] >= 40

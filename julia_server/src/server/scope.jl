@@ -100,18 +100,69 @@ result is sent back by reference, not copied); otherwise `nothing`.
 """
 function relend!(scope::Scope, ref::ArrayRef)
     state, client = scope.state, scope.client
+    span = byte_span(ref)
+    span === nothing && return nothing
+    lock(state.lock) do
+        check_open(state, client)
+        has_chunk(client.arena, span[1]) || return nothing
+        offset = share_block!(client.arena, span...)
+        offset === nothing && return nothing
+        lease = add_result!(client, span[1], offset)
+        push!(scope.leases, lease)
+        return lease
+    end
+end
+
+# The one segment all of `ref`'s buffers lie in, and the bytes they span; `nothing` when they
+# lie in several (or there are none).
+function byte_span(ref::ArrayRef)
     names = unique(b.segment for b in values(ref.buffers))
     length(names) == 1 || return nothing
     lo = minimum(b.offset for b in values(ref.buffers))
     hi = maximum(b.offset + b.nbytes for b in values(ref.buffers))
+    return names[1], lo:max(hi, lo + 1)-1
+end
+
+"""
+    result_view!(scope, ref) -> Union{Nothing,Any}
+
+The view of an earlier result of this client sent back as `ref` unchanged, validated the first
+time it was sent back, its chunk pinned for the request; `nothing` when there is none. A result
+block is immutable while leased (the server never writes it again, the client maps it
+read-only), so, like a handle's, its view need not be validated again.
+"""
+function result_view!(scope::Scope, ref::ArrayRef)
+    state, client = scope.state, scope.client
+    span = byte_span(ref)
+    span === nothing && return nothing
     lock(state.lock) do
-        check_open(state, client)
-        has_chunk(client.arena, names[1]) || return nothing
-        offset = share_block!(client.arena, names[1], lo:max(hi, lo + 1) - 1)
+        check_registered(state, client)
+        has_chunk(client.arena, span[1]) || return nothing
+        offset = block_holding(client.arena, span...)
         offset === nothing && return nothing
-        lease = add_result!(client, names[1], offset)
-        push!(scope.leases, lease)
-        return lease
+        known = get(client.views, (span[1], offset), nothing)
+        (known === nothing || !same_array(known[1], ref)) && return nothing
+        acquire!(state.segments, span[1])
+        push!(scope.pins, span[1])
+        return known[2]
+    end
+end
+
+"""
+    remember_result_view!(scope, ref, view)
+
+Keep the validated `view` of `ref` for `result_view!` when `ref` is an earlier result of this
+client (one block of its result arena), until that block is freed.
+"""
+function remember_result_view!(scope::Scope, ref::ArrayRef, view)
+    state, client = scope.state, scope.client
+    span = byte_span(ref)
+    span === nothing && return nothing
+    lock(state.lock) do
+        has_chunk(client.arena, span[1]) || return nothing
+        offset = block_holding(client.arena, span...)
+        offset === nothing || (client.views[(span[1], offset)] = (ref, view))
+        return nothing
     end
 end
 

@@ -147,6 +147,7 @@ function release_results!(state::ServerState, client::Client, ids)
             block = remove_result!(client, id)
             block === nothing && continue
             dropped = free_block!(client.arena, block...)
+            is_held(client.arena, block...) || delete!(client.views, block)
             dropped === nothing && continue
             drop_chunk!(state, dropped)
             push!(client.unlinked, dropped.name)

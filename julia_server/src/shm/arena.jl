@@ -114,18 +114,34 @@ Whether segment `name` is one of the arena's chunks.
 has_chunk(arena::Arena, name::AbstractString) = any(c -> c.segment.name == name, arena.chunks)
 
 """
-    share_block!(arena, name, bytes) -> Union{Nothing,Int}
+    block_holding(arena, name, bytes) -> Union{Nothing,Int}
 
-The offset of the block of chunk `name` that holds the byte range `bytes`, now held by one
-more lease; `nothing` when no single block holds them.
+The offset of the block handed out from chunk `name` that holds the byte range `bytes`;
+`nothing` when no single block holds them.
 """
-function share_block!(arena::Arena, name::String, bytes::UnitRange{Int})
+function block_holding(arena::Arena, name::String, bytes::UnitRange{Int})
     for ((chunk, offset), block) in arena.used
-        chunk == name && offset <= first(bytes) && last(bytes) < offset + block.size || continue
-        block.leases += 1
-        return offset
+        chunk == name && offset <= first(bytes) && last(bytes) < offset + block.size && return offset
     end
     return nothing
+end
+
+"""
+    is_held(arena, name, offset) -> Bool
+
+Whether the block at `offset` in chunk `name` is handed out.
+"""
+is_held(arena::Arena, name::String, offset::Int) = haskey(arena.used, (name, offset))
+
+"""
+    share_block!(arena, name, bytes) -> Union{Nothing,Int}
+
+Like `block_holding`, and the block is then held by one more lease.
+"""
+function share_block!(arena::Arena, name::String, bytes::UnitRange{Int})
+    offset = block_holding(arena, name, bytes)
+    offset === nothing || (arena.used[(name, offset)].leases += 1)
+    return offset
 end
 
 """
