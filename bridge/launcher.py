@@ -195,9 +195,10 @@ class ServerProcess:
 def server_environment() -> dict[str, str]:
     """The environment a server runs in: this process's, with idle Julia threads set to sleep.
 
-    By default an idle Julia thread spins before it sleeps; on a machine with few or busy cores
-    the spinning worker competes with the socket thread and with clients, and calls then wait
-    8-12 ms instead of 0.1 ms (docs/performance.md). A value the user set is kept.
+    An idle Julia thread spins before it sleeps, competing with clients for the cores. Julia
+    1.6 and later read ``JULIA_THREAD_SLEEP_THRESHOLD``; Julia 1.5 ignores it and always spins
+    for 4 ms, which is why the server's workers wait in the kernel instead
+    (julia_server/src/server/job_queue.jl). A value the user set is kept.
     """
     env = dict(os.environ)
     env.setdefault("JULIA_THREAD_SLEEP_THRESHOLD", "0")

@@ -25,7 +25,7 @@ mutable struct Server
     outbox::Outbox
     address::String            # the endpoint actually bound (tcp port 0 resolved)
     events::Channel{Any}       # :socket, :readable, :tick, :interrupt, :stdin_eof, a line to log, a helper's exception
-    jobs::Channel{Job}
+    jobs::JobQueue
     rearm::Channel{Nothing}    # the loop tells the socket watcher it has drained the socket
     stopping::Bool
     deadline::UInt64           # stopping: when calls still in flight are abandoned
@@ -45,7 +45,7 @@ function Server(state::ServerState, address::AbstractString; log_calls::Bool = f
         rethrow()
     end
     events = Channel{Any}(typemax(Int))
-    jobs = Channel{Job}(typemax(Int))
+    jobs = JobQueue()
     outbox = Outbox(socket, events)
     start_workers(state, jobs, outbox)
     return Server(state, context, outbox, last_endpoint(socket), events, jobs, Channel{Nothing}(1),
@@ -174,16 +174,7 @@ end
 
 # Answer `ShuttingDown` to every job no worker has taken yet; returns how many there were.
 function refuse_queued!(server::Server)
-    # holding the channel's lock, no worker can take a job between `isready` and `take!`
-    queued = Job[]
-    lock(server.jobs)   # Julia 1.5 has no lock(f, ::Channel)
-    try
-        while isready(server.jobs)
-            push!(queued, take!(server.jobs))
-        end
-    finally
-        unlock(server.jobs)
-    end
+    queued = take_all_jobs!(server.jobs)
     for job in queued
         send_reply!(server.outbox, job.routing,
                     encode_error(job.request.id, "ShuttingDown", "the server is shutting down"))
@@ -268,7 +259,7 @@ function route!(server::Server, routing::Vector{UInt8}, request::Request)
     if request.op in WORKER_OPS
         server.log_calls && log_event("$(describe_job(request)) from client $(client.id)")
         Threads.atomic_add!(server.outbox.inflight, 1)
-        put!(server.jobs, Job(routing, request, client))
+        put_job!(server.jobs, Job(routing, request, client))
         return nothing
     end
     return encode_ok(request.id, run_inline(state, request, client))

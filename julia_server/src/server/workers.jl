@@ -1,6 +1,7 @@
 # Worker loops: one per thread 2..N, each pinned to its thread, taking jobs from one shared
-# channel and sending each reply itself through the outbox. With a single thread the one worker
-# is a task on thread 1, and a long call then holds the socket until it returns.
+# queue (server/job_queue.jl) and sending each reply itself through the outbox. With a single
+# thread the one worker is a task on thread 1, and a long call then holds the socket until it
+# returns.
 
 """
     spawn_on(f, tid) -> Task
@@ -28,9 +29,9 @@ end
 Start the worker loops: one pinned to each thread but the first, or one task on thread 1 when
 Julia runs single-threaded.
 """
-function start_workers(state::ServerState, jobs::Channel{Job}, outbox::Outbox)
-    total_threads() == 1 && return [@async worker_loop(state, jobs, outbox)]
-    return [spawn_on(() -> worker_loop(state, jobs, outbox), tid) for tid in 2:total_threads()]
+function start_workers(state::ServerState, jobs::JobQueue, outbox::Outbox)
+    total_threads() == 1 && return [@async worker_loop(state, jobs, outbox, false)]
+    return [spawn_on(() -> worker_loop(state, jobs, outbox, true), tid) for tid in 2:total_threads()]
 end
 
 """
@@ -48,8 +49,8 @@ How many workers `start_workers` starts.
 """
 worker_count() = max(total_threads() - 1, 1)
 
-function worker_loop(state::ServerState, jobs::Channel{Job}, outbox::Outbox)
-    for job in jobs
+function worker_loop(state::ServerState, jobs::JobQueue, outbox::Outbox, own_thread::Bool)
+    while (job = take_job!(jobs; own_thread = own_thread)) !== nothing
         out = try
             # In the newest world, so a call sees what an eval defined just before it.
             Base.invokelatest(perform, state, job)
