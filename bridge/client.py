@@ -229,6 +229,7 @@ class Bridge:
         atexit.unregister(self.close)
         connection = self._connection
         if connection is not None and connection.responsive():
+            connection.stop_heartbeat()
             try:
                 connection.request("bye")
             except BridgeError:

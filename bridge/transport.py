@@ -168,12 +168,16 @@ class Connection:
                 channel.close()
         return epoch, reply
 
-    def close(self) -> None:
-        """Stop the heartbeat and close every socket; requests in other threads fail within a poll slice."""
-        self._closed = True
+    def stop_heartbeat(self) -> None:
+        """Stop pinging; idempotent. Done before ``bye``: a ping after it would register again."""
         self._stop.set()
         if self._heartbeat is not threading.current_thread():
             self._heartbeat.join()
+
+    def close(self) -> None:
+        """Stop the heartbeat and close every socket; requests in other threads fail within a poll slice."""
+        self._closed = True
+        self.stop_heartbeat()
         with self._channels_lock:
             channels = list(self._channels)
         for channel in channels:

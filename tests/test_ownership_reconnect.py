@@ -6,10 +6,14 @@ from __future__ import annotations
 import gc
 import os
 import threading
+import time
 
 import awkward as ak
 import numpy as np
 import pytest
+
+from bridge import Bridge
+from bridge.transport import Connection
 
 from _clients import CALM_TTL, observer, segments_of, settled, running_server
 
@@ -105,3 +109,22 @@ def test_many_bridges_in_one_process_leak_nothing(server, watcher, shm_clean):
     # immediately: each close said bye (waiting would let lease expiry hide a leak)
     assert settled(watcher.stats(), clients=1)
     assert segments_of(server_pid) == set() and segments_of(os.getpid()) == set()
+
+
+def test_a_heartbeat_never_follows_bye(server, watcher, monkeypatch):
+    # a ping after bye would find the client forgotten and register it again
+    sent: list[str] = []
+    real_request = Connection.request
+
+    def spy(self, op, **kwargs):
+        sent.append(op)
+        if op == "bye":
+            time.sleep(0.2)  # the heartbeat pings every 25 ms: it would ping in here
+        return real_request(self, op, **kwargs)
+
+    monkeypatch.setattr(Connection, "request", spy)
+    with Bridge(server.address, lease_ttl=0.1) as short:
+        assert short.call("length", [1, 2]) == 2
+        time.sleep(0.1)
+    assert "ping" in sent and sent[-1] == "bye", sent[-5:]
+    assert watcher.stats()["clients"] == 1
