@@ -98,18 +98,55 @@ For a result that is an array argument returned unchanged: when all of `ref`'s b
 one block of the client's result arena, lease that block again and return the new lease id (the
 result is sent back by reference, not copied); otherwise `nothing`.
 """
-function relend!(scope::Scope, ref::ArrayRef)
+relend!(scope::Scope, ref::ArrayRef) =
+    in_result_block(scope, ref, share_block!) do chunk, offset
+        lease = add_result!(scope.client, chunk, offset)
+        push!(scope.leases, lease)
+        return lease
+    end
+
+"""
+    result_view!(scope, ref) -> Union{Nothing,Any}
+
+The view of an earlier result of this client sent back as `ref` unchanged, validated the first
+time it was sent back, its chunk pinned for the request; `nothing` when there is none. A result
+block is immutable while leased (the server never writes it again, the client maps it
+read-only), so, like a handle's, its view need not be validated again.
+"""
+result_view!(scope::Scope, ref::ArrayRef) =
+    in_result_block(scope, ref, block_holding) do chunk, offset
+        known = get(scope.client.views, (chunk, offset), nothing)
+        (known === nothing || !same_array(known[1], ref)) && return nothing
+        acquire!(scope.state.segments, chunk)
+        push!(scope.pins, chunk)
+        return known[2]
+    end
+
+"""
+    remember_result_view!(scope, ref, view)
+
+Keep the validated `view` of `ref` for `result_view!` when `ref` is an earlier result of this
+client (one block of its result arena), until that block is freed.
+"""
+remember_result_view!(scope::Scope, ref::ArrayRef, view) =
+    in_result_block(scope, ref, block_holding) do chunk, offset
+        scope.client.views[(chunk, offset)] = (ref, view)
+        return nothing
+    end
+
+# Under the state lock, `f(chunk, offset)` for the block of the client's result arena that holds
+# every buffer of `ref`, as `find` (`block_holding`, or `share_block!` to lease it again) finds
+# it; `nothing` when no such block exists.
+function in_result_block(f, scope::Scope, ref::ArrayRef, find)
     state, client = scope.state, scope.client
     span = byte_span(ref)
     span === nothing && return nothing
     lock(state.lock) do
         check_open(state, client)
         has_chunk(client.arena, span[1]) || return nothing
-        offset = share_block!(client.arena, span...)
+        offset = find(client.arena, span...)
         offset === nothing && return nothing
-        lease = add_result!(client, span[1], offset)
-        push!(scope.leases, lease)
-        return lease
+        return f(span[1], offset)
     end
 end
 
@@ -121,49 +158,6 @@ function byte_span(ref::ArrayRef)
     lo = minimum(b.offset for b in values(ref.buffers))
     hi = maximum(b.offset + b.nbytes for b in values(ref.buffers))
     return names[1], lo:max(hi, lo + 1)-1
-end
-
-"""
-    result_view!(scope, ref) -> Union{Nothing,Any}
-
-The view of an earlier result of this client sent back as `ref` unchanged, validated the first
-time it was sent back, its chunk pinned for the request; `nothing` when there is none. A result
-block is immutable while leased (the server never writes it again, the client maps it
-read-only), so, like a handle's, its view need not be validated again.
-"""
-function result_view!(scope::Scope, ref::ArrayRef)
-    state, client = scope.state, scope.client
-    span = byte_span(ref)
-    span === nothing && return nothing
-    lock(state.lock) do
-        check_registered(state, client)
-        has_chunk(client.arena, span[1]) || return nothing
-        offset = block_holding(client.arena, span...)
-        offset === nothing && return nothing
-        known = get(client.views, (span[1], offset), nothing)
-        (known === nothing || !same_array(known[1], ref)) && return nothing
-        acquire!(state.segments, span[1])
-        push!(scope.pins, span[1])
-        return known[2]
-    end
-end
-
-"""
-    remember_result_view!(scope, ref, view)
-
-Keep the validated `view` of `ref` for `result_view!` when `ref` is an earlier result of this
-client (one block of its result arena), until that block is freed.
-"""
-function remember_result_view!(scope::Scope, ref::ArrayRef, view)
-    state, client = scope.state, scope.client
-    span = byte_span(ref)
-    span === nothing && return nothing
-    lock(state.lock) do
-        has_chunk(client.arena, span[1]) || return nothing
-        offset = block_holding(client.arena, span...)
-        offset === nothing || (client.views[(span[1], offset)] = (ref, view))
-        return nothing
-    end
 end
 
 function check_open(state::ServerState, client::Client)
