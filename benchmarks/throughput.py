@@ -51,7 +51,7 @@ def run(bridge: Bridge, quick: bool) -> dict:
         result["spin"].append(_measure(bridge.address, n, "bench_spin", (SPIN_N,), seconds))
     rows = [(n, noop, noop / result["noop"][0], spin, spin / result["spin"][0])
             for n, noop, spin in zip(counts, result["noop"], result["spin"])]
-    print_table(f"throughput, server with {bridge.server_info.get('threads', '?')} threads (calls/s)",
+    print_table(f"throughput, server with {bridge.server_info.get('threads', '?')} worker thread(s) (calls/s)",
                 ["clients", "no-arg calls/s", "× 1 client", "spin calls/s", "× 1 client"], rows)
     save_plot("throughput", "client processes", "calls/s", {"no-argument call": (counts, result["noop"]),
                                                            "~1 ms compute call": (counts, result["spin"])}, log=False)

@@ -8,7 +8,7 @@ and never reused: a name always means the same memory.
 
 The table keeps at most ``cap`` mappings, least recently used going first; a mapping also
 lives while any result array uses it. The server names the chunks it unlinked in its replies
-(``unlinked``, docs/protocol.md section 4); ``forget`` lets those go at once, so a dropped chunk
+(``unlinked``, docs/protocol.md sections 2 and 5); ``forget`` lets those go at once, so a dropped chunk
 is not held in memory by an idle mapping here.
 """
 
@@ -20,13 +20,13 @@ from typing import Iterable
 
 from bridge.shm import Segment
 
-IDLE_CAP = 16
+CAP = 16
 
 
 class SegmentTable:
     """Read-only mappings of server segments by name; safe to use from several threads."""
 
-    def __init__(self, cap: int = IDLE_CAP) -> None:
+    def __init__(self, cap: int = CAP) -> None:
         self._cap = cap
         self._lock = threading.Lock()
         self._segments: OrderedDict[str, Segment] = OrderedDict()
@@ -47,7 +47,7 @@ class SegmentTable:
             if segment is not None:
                 self._segments.move_to_end(name)
                 return segment
-        segment = Segment.attach(name)  # outside the lock: mapping may fault in a large file
+        segment = Segment.attach(name)  # outside the lock: other threads need not wait for the system calls
         with self._lock:
             known = self._segments.setdefault(name, segment)
             self._segments.move_to_end(name)

@@ -12,7 +12,6 @@
 # Julia `Condition`.
 
 const EFD_SEMAPHORE = Cint(1)   # each read takes one count: one wake-up per ring
-const EINTR_ERRNO = Cint(4)
 
 """Nanoseconds an idle worker with a thread of its own watches the queue before sleeping."""
 const WORKER_SPIN_NS = 250_000
@@ -38,27 +37,18 @@ function JobQueue()
     return JobQueue(Job[], Threads.SpinLock(), false, 0, fd, Condition())
 end
 
-function with_queue(f, q::JobQueue)
-    lock(q.lock)
-    try
-        return f()
-    finally
-        unlock(q.lock)
-    end
-end
-
 """
     put_job!(q, job)
 
 Queue `job` and wake a waiting worker. Called by the socket loop only.
 """
 function put_job!(q::JobQueue, job::Job)
-    rings = with_queue(q) do
+    wake = lock(q.lock) do
         q.closed && throw(InvalidStateException("the job queue is closed", :closed))
         push!(q.jobs, job)
-        return q.sleeping > 0 ? 1 : 0
+        return q.sleeping > 0
     end
-    rings > 0 && ring(q, rings)
+    wake && ring(q, 1)
     notify(q.queued)
     return nothing
 end
@@ -73,7 +63,7 @@ on the loop's thread waits in the scheduler.
 function take_job!(q::JobQueue; own_thread::Bool)
     while true
         own_thread && watch_queue(q, time_ns() + WORKER_SPIN_NS)
-        job = with_queue(q) do
+        job = lock(q.lock) do
             isempty(q.jobs) || return popfirst!(q.jobs)
             q.closed && return :closed
             own_thread && (q.sleeping += 1)
@@ -83,7 +73,7 @@ function take_job!(q::JobQueue; own_thread::Bool)
         job === nothing || return job
         if own_thread
             wait_for_ring(q.doorbell)
-            with_queue(() -> q.sleeping -= 1, q)
+            lock(() -> q.sleeping -= 1, q.lock)
         else
             wait(q.queued)
         end
@@ -104,7 +94,7 @@ end
 
 Every job no worker has taken yet, removed from the queue.
 """
-take_all_jobs!(q::JobQueue) = with_queue(() -> splice!(q.jobs, 1:length(q.jobs)), q)
+take_all_jobs!(q::JobQueue) = lock(() -> splice!(q.jobs, 1:length(q.jobs)), q.lock)
 
 """
     close(q::JobQueue)
@@ -113,11 +103,11 @@ Refuse new jobs; workers finish the queued ones, then `take_job!` returns `nothi
 doorbell itself is never closed: a worker abandoned in a call may still wait on it.
 """
 function Base.close(q::JobQueue)
-    sleeping = with_queue(q) do
+    sleeping = lock(q.lock) do
         q.closed = true
         return q.sleeping
     end
-    ring(q, sleeping + 1)
+    sleeping > 0 && ring(q, sleeping)
     notify(q.queued)
     return nothing
 end
@@ -143,6 +133,6 @@ function wait_for_ring(fd::Cint)
             n, err
         end
         n == 8 && return nothing
-        err == EINTR_ERRNO || throw(SystemError("read of the job queue's eventfd", err))
+        err == EINTR || throw(SystemError("read of the job queue's eventfd", err))
     end
 end

@@ -16,7 +16,7 @@ const SHUTDOWN_LINGER = 1.0
     Server(state, address; log_calls=false)
 
 A bound ROUTER socket, shared with the workers (started here) through an `Outbox`, and what the
-loop needs around it: the event channel it sleeps on and the job channel the workers take
+loop needs around it: the event channel it sleeps on and the job queue the workers take
 from. `log_calls` logs each worker request as it is queued.
 """
 mutable struct Server

@@ -28,14 +28,7 @@ Outbox(socket::Socket, events::Channel{Any}) =
 
 `f(socket)`, holding the socket lock. `f` must neither block nor yield.
 """
-function with_socket(f, outbox::Outbox)
-    lock(outbox.lock)
-    try
-        return f(outbox.socket)
-    finally
-        unlock(outbox.lock)
-    end
-end
+with_socket(f, outbox::Outbox) = lock(() -> f(outbox.socket), outbox.lock)
 
 """
     send_reply!(outbox, routing, frame)

@@ -153,11 +153,12 @@ end
 # The one segment all of `ref`'s buffers lie in, and the bytes they span; `nothing` when they
 # lie in several (or there are none).
 function byte_span(ref::ArrayRef)
-    names = unique(b.segment for b in values(ref.buffers))
-    length(names) == 1 || return nothing
+    isempty(ref.buffers) && return nothing
+    name = first(values(ref.buffers)).segment
+    all(b -> b.segment == name, values(ref.buffers)) || return nothing
     lo = minimum(b.offset for b in values(ref.buffers))
     hi = maximum(b.offset + b.nbytes for b in values(ref.buffers))
-    return names[1], lo:max(hi, lo + 1)-1
+    return name, lo:max(hi, lo + 1)-1
 end
 
 function check_open(state::ServerState, client::Client)
