@@ -61,25 +61,34 @@ class Sampler:
         self.sample()
 
 
-def run(bridge: Bridge, size: int) -> dict:
-    """Pass a ``size``-byte array to Julia's ``identity`` and get it back; return peak PSS ÷ data.
+# (label, whether the array starts as a Julia result, the Julia function it crosses through)
+SCENARIOS = [
+    ("from ordinary memory", False, "identity"),
+    ("from ordinary memory, Julia writes a copy", False, "copy"),
+    ("a Julia result (in shm)", True, "identity"),
+]
 
-    Two starting points: an array in ordinary memory (copied into shared memory for the call,
-    and the result written by Julia), and an array already in shared memory because Julia made
-    it (a result, sent back: it crosses by reference both ways). Peaks count from the idle PSS
-    before the array existed, so the array itself is one of the "× data".
+
+def run(bridge: Bridge, size: int) -> dict:
+    """Pass a ``size``-byte array to Julia and get it back; return peak PSS ÷ data per scenario.
+
+    An array in ordinary memory is copied into shared memory for the call; returned unchanged
+    (``identity``) it comes back as itself, while ``copy`` makes Julia write a new result. An
+    array already in shared memory because Julia made it (a result, sent back) crosses by
+    reference both ways. Peaks count from the idle PSS before the array existed, so the array
+    itself is one of the "× data".
     """
     pids = [os.getpid(), bridge.server_info["server_pid"]]
     idle_pss, idle_rss = Sampler(pids).sample()
     rows, result = [], {}
-    for label, in_shm in (("from ordinary memory", False), ("a Julia result (in shm)", True)):
+    for label, in_shm, function in SCENARIOS:
         array = make_array(size)
         data = array.layout.nbytes
         if in_shm:
-            array = bridge.call("identity", array)  # made by Julia; the ordinary original is let go
+            array = bridge.call("copy", array)  # made by Julia; the ordinary original is let go
             gc.collect()
         with Sampler(pids) as sampler:
-            back = bridge.call("identity", array)
+            back = bridge.call(function, array)
             total = float(np.sum(np.asarray(back.layout.content.data)))  # touch every returned page
             del back
         hwm = sum(_kib(p, "status", "VmHWM") for p in pids) * 1024
@@ -87,6 +96,7 @@ def run(bridge: Bridge, size: int) -> dict:
         rows.append((label, data / 1e9, extra_pss / 1e9, extra_pss / data, (sampler.peak_rss - idle_rss) / data, hwm / 1e9))
         result[label] = extra_pss / data
         del array
+        gc.collect()
         assert total > 0
     print_table(f"peak memory, client + server (idle PSS {idle_pss / 1e6:.0f} MB subtracted)",
                 ["array", "data GB", "peak PSS GB", "PSS × data", "RSS sum × data", "VmHWM sum GB"], rows)

@@ -10,7 +10,7 @@ import threading
 import time
 import weakref
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any, Optional, Sequence, Union
 
 import awkward as ak
 import numpy as np
@@ -23,7 +23,18 @@ from .launcher import ServerProcess, spawn_server
 from .leases import ResultLeases
 from .protocol import PROTOCOL_VERSION, ArrayRef, HandleRef, from_wire, to_wire
 from .segment_table import SegmentTable
+from .shm import parse_owner_pid
 from .transport import Connection
+
+
+def _returned_argument(ref: ArrayRef, arguments: Sequence[PlacedArray]) -> ak.Array:
+    """The argument whose buffers ``ref`` names: the server returns an argument in this client's
+    memory by reference (docs/protocol.md), and the client answers with the array it placed."""
+    for placed in arguments:
+        if (placed.ref.form, placed.ref.length, placed.ref.buffers) == (ref.form, ref.length, ref.buffers):
+            return placed.source
+    raise BridgeError("the server answered an array in this client's own shared memory "
+                      "that is not one of the call's arguments")
 
 
 class Handle:
@@ -149,7 +160,7 @@ class Bridge:
         """Evaluate Julia ``code`` in this client's module; the last value, or None. Errors name
         ``filename`` if given."""
         fields = {"code": code} if filename is None else {"code": code, "filename": filename}
-        return self._result(self._request("eval", **fields))
+        return self._open(from_wire(self._request("eval", **fields)))
 
     def include(self, path: Union[str, os.PathLike]) -> Any:
         """Evaluate a Julia source file in this client's module (errors name the file)."""
@@ -161,6 +172,8 @@ class Bridge:
 
         Arrays (``ak.Array``, numpy arrays, lists) are copied into shared memory for the duration
         of the call; ``Handle``s, numbers, bools, strings, None, tuples and dicts go as they are.
+        An array argument Julia returns unchanged comes back as the argument itself (as an
+        ``ak.Array``), not as a copy; return ``copy(x)`` for one Julia wrote.
         """
         placed: list[PlacedArray] = []
         server_done = True  # whether the server is done reading the arguments' blocks
@@ -183,7 +196,7 @@ class Bridge:
             if server_done:
                 for array in placed:
                     self._free(array)
-        return self._result(result)
+        return self._open(from_wire(result), placed)
 
     def send(self, array: Any) -> Handle:
         """Place ``array`` in shared memory once and have the server keep it; reuse it in calls."""
@@ -287,22 +300,23 @@ class Bridge:
             return {key: self._argument(item, placed, handles) for key, item in value.items()}
         return value
 
-    def _result(self, value: Any) -> Any:
-        return self._open(from_wire(value))
-
-    def _open(self, value: Any) -> Any:
-        """A ``from_wire`` value with its arrays opened; each array's lease is held until it is garbage."""
+    def _open(self, value: Any, arguments: Sequence[PlacedArray] = ()) -> Any:
+        """A ``from_wire`` value with its arrays opened; each array's lease is held until it is
+        garbage. An array named by reference to this client's own memory is one of the call's
+        ``arguments`` returned unchanged, and is answered with that argument."""
         if isinstance(value, ArrayRef):
+            if value.lease is None and any(parse_owner_pid(b.segment) == os.getpid() for b in value.buffers.values()):
+                return _returned_argument(value, arguments)
             on_release = self._leases.hold(value.lease) if value.lease is not None else None
             return open_array(value, on_release=on_release, attach=self._results.attach)
         if isinstance(value, HandleRef):
             raise BridgeError(f"the server answered a handle ({value.id}) where a value was expected")
         if isinstance(value, list):
-            return [self._open(item) for item in value]
+            return [self._open(item, arguments) for item in value]
         if isinstance(value, tuple):
-            return tuple(self._open(item) for item in value)
+            return tuple(self._open(item, arguments) for item in value)
         if isinstance(value, dict):
-            return {key: self._open(item) for key, item in value.items()}
+            return {key: self._open(item, arguments) for key, item in value.items()}
         return value
 
     def _outbox(self) -> list[tuple[str, dict[str, Any]]]:

@@ -23,12 +23,14 @@ from bridge.shm import Segment, locate
 class PlacedArray:
     """An array ready to name in a request.
 
-    ``blocks`` are the arena blocks ``place_array`` filled (the caller frees them to the arena
-    when the server's lease ends); ``borrowed`` are the buffers referenced where they already
-    were: holding them keeps those mappings, and any result lease on them, alive.
+    ``source`` is the array as placed; ``blocks`` are the arena blocks ``place_array`` filled
+    (the caller frees them to the arena when the server's lease ends); ``borrowed`` are the
+    buffers referenced where they already were: holding them keeps those mappings, and any
+    result lease on them, alive.
     """
 
     ref: ArrayRef
+    source: ak.Array
     blocks: list[Block]
     borrowed: list[np.ndarray] = field(default_factory=list)
 
@@ -39,7 +41,8 @@ def place_array(array: Any, arena: Arena) -> PlacedArray:
     Buffers already inside a live bridge mapping of this process are referenced in place; all
     others are copied, once, into one block of ``arena`` at 64-byte aligned offsets.
     """
-    form, length, container = ak.to_buffers(_as_awkward(array))
+    source = _as_awkward(array)
+    form, length, container = ak.to_buffers(source)
     buffers: dict[str, BufferRef] = {}
     borrowed: list[np.ndarray] = []
     to_copy: dict[str, np.ndarray] = {}
@@ -54,7 +57,7 @@ def place_array(array: Any, arena: Arena) -> PlacedArray:
             borrowed.append(buffer)
     blocks = [_copy_into_block(to_copy, buffers, arena)] if to_copy else []
     ref = ArrayRef(form.to_json(), length, {key: buffers[key] for key in container})
-    return PlacedArray(ref, blocks, borrowed)
+    return PlacedArray(ref, source, blocks, borrowed)
 
 
 def open_array(

@@ -75,7 +75,7 @@ def warm_up(server: ServerProcess) -> None:
             with observer(server) as bridge:
                 handle = bridge.send(ak.Array([[1.0, 2.0], []]))
                 bridge.call("identity", handle)
-                bridge.call("identity", ak.Array([{"x": 1, "y": [2.0]}]))
+                bridge.call("copy", ak.Array([{"x": 1, "y": [2.0]}]))
                 handle.drop()
                 # a failed attempt may have left its client registered until its lease expires;
                 # tests count clients from here, so wait for the server to forget it

@@ -13,7 +13,10 @@ import numpy as np
 import pytest
 
 from bridge import Bridge, BridgeError, FunctionNotFound, JuliaError, ResultTypeError
-from bridge.shm import SHM_DIR, parse_owner_pid
+from bridge.client import _returned_argument
+from bridge.codec import PlacedArray
+from bridge.protocol import ArrayRef, BufferRef
+from bridge.shm import SHM_DIR, parse_owner_pid, segment_name
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -78,7 +81,7 @@ NUMERIC_DTYPES = [
 def test_numpy_array_round_trip(bridge, shm_clean, dtype):
     values = np.random.default_rng(7).integers(0, 100, 50)
     array = ak.Array(values.astype(dtype) if dtype != "bool" else values % 3 == 0)
-    assert_same(bridge.call("identity", array), array)
+    assert_same(bridge.call("copy", array), array)
 
 
 def _list_array() -> ak.Array:
@@ -108,12 +111,34 @@ LAYOUTS = {
 
 @pytest.mark.parametrize("name", list(LAYOUTS))
 def test_layout_round_trip(bridge, shm_clean, name):
-    assert_same(bridge.call("identity", LAYOUTS[name]), LAYOUTS[name])
+    assert_same(bridge.call("copy", LAYOUTS[name]), LAYOUTS[name])
 
 
 def test_lists_and_numpy_arrays_are_sent_as_arrays(bridge, shm_clean):
-    assert_same(bridge.call("identity", [[1, 2], [], [3]]), ak.Array([[1, 2], [], [3]]))
-    assert_same(bridge.call("identity", np.arange(5.0)), ak.Array(np.arange(5.0)))
+    assert_same(bridge.call("copy", [[1, 2], [], [3]]), ak.Array([[1, 2], [], [3]]))
+    assert_same(bridge.call("copy", np.arange(5.0)), ak.Array(np.arange(5.0)))
+
+
+def test_an_argument_returned_unchanged_comes_back_as_itself(bridge, shm_clean):
+    array = jagged(100, 5)
+    before = bridge.stats()
+    assert bridge.call("identity", array) is array
+    pair = bridge.call("tuple", array, 1)
+    assert pair[0] is array and pair[1] == 1
+    assert_same(bridge.call("identity", np.arange(4.0)), ak.Array(np.arange(4.0)))
+    assert bridge.stats()["shm_bytes"] == before["shm_bytes"]  # Julia wrote nothing
+    column = bridge.call("column_x", RECORDS)  # part of an argument: a new array Julia wrote
+    assert_same(column, RECORDS.x)
+    assert bridge.stats()["leases"] == before["leases"] + 1
+
+
+def test_a_reply_naming_this_clients_memory_must_name_an_argument():
+    source = ak.Array([1.0, 2.0])
+    ref = ArrayRef(source.layout.form.to_json(), 2, {"node0-data": BufferRef(segment_name(), 0, 16)})
+    assert _returned_argument(ref, [PlacedArray(ref, source, [])]) is source
+    other = ArrayRef(ref.form, 2, {"node0-data": BufferRef(ref.buffers["node0-data"].segment, 64, 16)})
+    with pytest.raises(BridgeError, match="not one of the call's arguments"):
+        _returned_argument(other, [PlacedArray(ref, source, [])])
 
 
 def test_julia_computes_what_python_computes(bridge, shm_clean):
@@ -209,7 +234,7 @@ def test_garbage_handle_is_dropped_at_the_next_message(bridge, shm_clean):
 def test_result_lease_is_released_when_the_array_is_garbage(bridge):
     server_pid = bridge.server_info["server_pid"]
     before = bridge.stats()["leases"]
-    result = bridge.call("identity", jagged(100, 8))
+    result = bridge.call("copy", jagged(100, 8))
     assert bridge.stats()["leases"] == before + 1
     chunks = segments_of(server_pid)
     assert chunks
@@ -220,14 +245,14 @@ def test_result_lease_is_released_when_the_array_is_garbage(bridge):
     assert stats["leases"] == before
     # the freed block is reused: fifty more results, each released, create no segment
     for _ in range(50):
-        assert len(bridge.call("identity", jagged(100, 8))) == 100
+        assert len(bridge.call("copy", jagged(100, 8))) == 100
     bridge.ping()
     assert segments_of(server_pid) == chunks
     assert bridge.stats()["shm_bytes"] == stats["shm_bytes"]
 
 
 def test_a_result_returned_unchanged_comes_back_by_reference(bridge):
-    first = bridge.call("identity", jagged(1000, 9))
+    first = bridge.call("copy", jagged(1000, 9))
     leases = bridge.stats()["leases"]
     again = bridge.call("identity", first)  # a result sent back, and returned as it is
     content = lambda array: np.asarray(array.layout.content.data)  # noqa: E731
@@ -237,7 +262,7 @@ def test_a_result_returned_unchanged_comes_back_by_reference(bridge):
     del first
     gc.collect()
     bridge.ping()  # carries the release of the first lease only
-    assert bridge.call("identity", jagged(1000, 10)).to_list() != expected  # may reuse free blocks
+    assert bridge.call("copy", jagged(1000, 10)).to_list() != expected  # may reuse free blocks
     assert again.to_list() == expected  # the block is still held for `again`
 
 
@@ -266,7 +291,7 @@ def test_concurrent_calls_from_several_threads(bridge, shm_clean):
 
     def work(n: int) -> None:
         try:
-            results[n] = [(bridge.call("total", inputs[n]), bridge.call("identity", inputs[n])) for _ in range(5)]
+            results[n] = [(bridge.call("total", inputs[n]), bridge.call("copy", inputs[n])) for _ in range(5)]
         except BaseException as exc:  # reported by the assertion below
             errors.append(exc)
 
@@ -300,7 +325,7 @@ def hzz_events():
 
 
 def test_real_events_go_to_julia_and_back_unchanged(bridge, shm_clean, hzz_events):
-    assert_same(bridge.call("identity", hzz_events), hzz_events)
+    assert_same(bridge.call("copy", hzz_events), hzz_events)
 
 
 def test_muon_pt_sum_in_julia_matches_awkward(bridge, shm_clean, hzz_events):

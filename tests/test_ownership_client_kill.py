@@ -24,7 +24,7 @@ VICTIM = """
     bridge = Bridge(sys.argv[1], lease_ttl=float(sys.argv[2]))
     bridge.eval("slow_result(s) = (sleep(s); collect(1.0:1000.0))")
     handle = bridge.send(ak.Array([[1.0, 2.0], [], [3.0]]))
-    kept = [bridge.call("identity", handle), bridge.call("identity", ak.Array([{"x": 1, "y": [2.0]}]))]
+    kept = [bridge.call("identity", handle), bridge.call("copy", ak.Array([{"x": 1, "y": [2.0]}]))]
     threading.Thread(target=lambda: bridge.call("slow_result", 3 * float(sys.argv[2])), daemon=True).start()
     time.sleep(0.5)  # the slow call reaches the server
     print(json.dumps({"pid": os.getpid()}), flush=True)
@@ -40,7 +40,7 @@ def server():
 def test_killed_client_loses_everything_and_others_are_served(server, shm_clean):
     with observer(server) as watcher:
         server_pid = watcher.server_info["server_pid"]
-        kept = watcher.call("identity", ak.Array([[5, 6], [7]]))
+        kept = watcher.call("copy", ak.Array([[5, 6], [7]]))
         base = watcher.stats()
         assert base["clients"] == 1 and base["leases"] == 1
         watcher_results = segments_of(server_pid)
@@ -79,7 +79,7 @@ def test_killed_client_loses_everything_and_others_are_served(server, shm_clean)
 
         # the other client was served throughout, and still is
         assert ak.array_equal(kept, ak.Array([[5, 6], [7]]))
-        assert ak.array_equal(watcher.call("identity", ak.Array([[1.5]])), ak.Array([[1.5]]))
+        assert ak.array_equal(watcher.call("copy", ak.Array([[1.5]])), ak.Array([[1.5]]))
         del kept
         watcher.ping()  # carries the release of `kept`
         assert wait_until(lambda: settled(watcher.stats(), clients=1))

@@ -24,7 +24,7 @@ FROZEN = """
     from bridge import Bridge
     bridge = Bridge(sys.argv[1], lease_ttl=float(sys.argv[2]))
     handle = bridge.send(ak.Array([[1.0, 2.0], [], [3.0]]))
-    result = bridge.call("identity", ak.Array([[4.0], [5.0, 6.0]]))
+    result = bridge.call("copy", ak.Array([[4.0], [5.0, 6.0]]))
     print(json.dumps({"pid": os.getpid()}), flush=True)
     sys.stdin.readline()
     print(json.dumps({"result": ak.to_list(result)}), flush=True)
@@ -41,7 +41,7 @@ def test_an_idle_live_client_keeps_its_leases(server, shm_clean):
     with observer(server) as watcher, observer(server) as idle:
         server_pid = watcher.server_info["server_pid"]
         handle = idle.send(ARRAY)
-        result = idle.call("identity", ARRAY)
+        result = idle.call("copy", ARRAY)
         written = segments_of(server_pid)
         time.sleep(4 * LEASE_TTL)  # only the heartbeat speaks for `idle` meanwhile
         stats = watcher.stats()

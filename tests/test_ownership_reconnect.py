@@ -36,7 +36,7 @@ def watcher(server):
 def busy(bridge) -> list:
     """Leave ``bridge`` holding a handle and results: leases both ways."""
     handle = bridge.send(ARRAY)
-    return [handle, bridge.call("identity", handle), bridge.call("identity", np.arange(10))]
+    return [handle, bridge.call("identity", handle), bridge.call("copy", np.arange(10))]
 
 
 def test_clean_disconnect_frees_everything_at_once(server, watcher, shm_clean):

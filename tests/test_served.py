@@ -98,7 +98,7 @@ def test_sigterm_finishes_the_call_in_flight_refuses_new_work_and_frees_everythi
             server_pid = bridge.server_info["server_pid"]
             started = tmp_path / "started"
             bridge.eval(f"slow(x) = (touch(\"{started}\"); sleep(3); 2 .* x)")
-            kept = bridge.call("identity", ak.Array([[1.0, 2.0], [3.0]]))  # a result the server owns
+            kept = bridge.call("copy", ak.Array([[1.0, 2.0], [3.0]]))  # a result the server owns
             assert _segments_of(server_pid), "the result should live in a server segment"
             answers: list = []
             caller = threading.Thread(target=lambda: answers.append(bridge.call("slow", np.arange(4.0))))
@@ -131,7 +131,7 @@ def test_client_reconnects_when_its_server_restarts_at_the_same_address(tmp_path
         assert first.stop() == 0
         with Served(tmp_path, address=first.address) as second:
             # the first request finds a server that never heard of this client: re-hello, retry
-            assert bridge.call("identity", np.arange(3)).tolist() == [0, 1, 2]
+            assert bridge.call("copy", np.arange(3)).tolist() == [0, 1, 2]
             assert bridge.server_info["server_pid"] != old_pid
             assert f"client {bridge.client_id} connected" in second.log()
             assert handle.stale and handle.dropped
@@ -186,7 +186,7 @@ def test_stats_counts_clients_leases_bytes_and_calls(tmp_path, shm_clean):
         before = bridge.stats()
         assert before["clients"] == 2
         handle = bridge.send(ak.Array([[1.0, 2.0], [3.0]]))
-        result = other.call("identity", ak.Array(np.arange(1000.0)))
+        result = other.call("copy", ak.Array(np.arange(1000.0)))
         stats = bridge.stats()
         assert stats["calls"] == before["calls"] + 1
         assert stats["handles"] == before["handles"] + 1

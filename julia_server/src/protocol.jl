@@ -328,10 +328,13 @@ function nested(depth::Int)
 end
 
 function placed(x, scope::Scope)
-    if haskey(scope.returned, x)
-        ref = scope.returned[x]
+    ref = get(scope.returned, x, nothing)
+    if ref !== nothing
         lease = relend!(scope, ref)
         lease === nothing || return wire_array(ref, lease)
+        # The client's own memory, which it frees after the reply: it answers with the array it
+        # passed instead (docs/protocol.md), so neither side copies anything.
+        in_client_memory(scope, ref) && return wire_array(ref, nothing)
     end
     lease = Ref{Union{Int,Nothing}}(nothing)
     ref = try

@@ -87,6 +87,17 @@ end
             unsafe_copyto!(Ptr{Float64}(mine.ptr), pointer(data), 10)
             arg = array_value(mine.name, 0, 10)
             @test result(c, "call"; fn = "sum", args = Any[arg]) == 55.0
+            # the client's own array returned unchanged: named back by reference, without a lease
+            shm = result(c, "stats")["shm_bytes"]
+            back = result(c, "call"; fn = "identity", args = Any[Dict("\$" => "tuple", "items" => Any[arg, 1])])
+            @test back["items"][1] == arg && back["items"][2] == 1
+            @test result(c, "stats")["leases"] == 0 && result(c, "stats")["shm_bytes"] == shm
+            # a copy is an array Julia wrote, in its result arena, with the argument's form
+            copied = result(c, "call"; fn = "copy", args = Any[arg])
+            @test copied["length"] == 10 && copied["lease"] isa Integer
+            @test copied["buffers"]["node0-data"][1] != mine.name
+            @test result(c, "call"; fn = "sum", args = Any[copied]) == 55.0
+            @test result(c, "release"; leases = Any[copied["lease"]]) === nothing
             handle = result(c, "send"; array = arg)
             @test handle["\$"] == "handle" && handle["id"] isa Integer
             s = result(c, "stats")

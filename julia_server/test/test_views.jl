@@ -216,6 +216,34 @@ option_content = numpy_json("int64", "node1")
         @test parameters(leaf) == Dict{String,Any}("unit" => "GeV")
     end
 
+    @testset "copy is the same view over Julia's own memory" begin
+        muon = """{"class": "RecordArray", "fields": ["pt", "ok"], "contents": [$(numpy_json("float32", "node3")), $(numpy_json("bool", "node4"))], "parameters": {"__record__": "Muon"}, "form_key": "node2"}"""
+        option = """{"class": "IndexedOptionArray", "index": "i64", "content": $muon, "form_key": "node1"}"""
+        ref = array_ref(mem, list_json("i32", option), 2, "node0-offsets" => Int32[0, 3, 3], "node1-index" => Int64[1, -1, 0],
+                        "node3-data" => Float32[5, 7], "node4-data" => UInt8[1, 0])
+        v = open_ref(mem, ref)
+        c = copy(v)
+        plain(list) = [m === missing ? missing : NamedTuple(m) for m in list]
+        @test typeof(c) === typeof(v)
+        @test isequal(plain(c[1]), plain(v[1])) && isequal(plain(c[1]), [(pt = 7f0, ok = false), missing, (pt = 5f0, ok = true)])
+        @test isempty(c[2])
+        @test parent(c.starts) === parent(c.stops)                     # still one offsets buffer
+        @test parameters(c.content.content) == Dict{String,Any}("__record__" => "Muon")
+        buffer_words(mem, ref, "node3-data", Float32)[2] = 99f0
+        @test v[1][1].pt == 99f0 && c[1][1].pt == 7f0                  # the copy no longer sees the segment
+        placed_view, placed_copy = place_array(v, allocator(mem)), place_array(c, allocator(mem))
+        @test placed_copy.form == placed_view.form
+
+        union = """{"class": "UnionArray", "tags": "i8", "index": "i64", "contents": [$(numpy_json("int64", "node1")), $(list_json("i64", numpy_json("uint8", "node3"; parameters="{\"__array__\": \"char\"}"); parameters="{\"__array__\": \"string\"}"))], "form_key": "node0"}"""
+        union = replace(union, "\"form_key\": \"node0\"}], " => "\"form_key\": \"node2\"}], ")
+        u = open_ref(mem, array_ref(mem, union, 2, "node0-tags" => Int8[1, 0], "node0-index" => Int64[0, 0],
+                                    "node1-data" => Int64[7], "node2-offsets" => Int64[0, 2], "node3-data" => Vector{UInt8}("xy")))
+        @test typeof(copy(u)) === typeof(u) && collect(copy(u)) == Any["xy", 7]
+        masked = """{"class": "BitMaskedArray", "mask": "u8", "valid_when": false, "lsb_order": true, "content": $(numpy_json("int64", "node1")), "form_key": "node0"}"""
+        b = open_ref(mem, array_ref(mem, masked, 3, "node0-mask" => UInt8[0b010], "node1-data" => Int64[1, 2, 3]))
+        @test typeof(copy(b)) === typeof(b) && isequal(collect(copy(b)), [1, missing, 3])
+    end
+
     # Buffers may change after validation: a bad position must be a BoundsError, even in
     # @inbounds code, never a read outside the buffers.
     @testset "positions changed after validation raise BoundsError" begin

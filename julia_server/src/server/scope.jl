@@ -106,6 +106,20 @@ relend!(scope::Scope, ref::ArrayRef) =
     end
 
 """
+    in_client_memory(scope, ref) -> Bool
+
+Whether `ref` has buffers and every one lies in a segment the client owns, not in one the
+server made.
+"""
+function in_client_memory(scope::Scope, ref::ArrayRef)
+    state, client = scope.state, scope.client
+    isempty(ref.buffers) && return false
+    return lock(state.lock) do
+        all(b -> segment_pid(b.segment) == client.pid && !is_owned(state.segments, b.segment), values(ref.buffers))
+    end
+end
+
+"""
     result_view!(scope, ref) -> Union{Nothing,Any}
 
 The view of an earlier result of this client sent back as `ref` unchanged, validated the first
