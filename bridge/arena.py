@@ -8,8 +8,12 @@ name, which is safe because names are random and never reused (docs/protocol.md 
 Chunks grow geometrically (``min_chunk`` doubling up to ``max_chunk``); a request larger than
 ``max_chunk`` gets a chunk of its own size. Freed blocks coalesce with their free neighbours. A
 chunk that becomes entirely free is kept while the entirely-free chunks total at most
-``reserve`` bytes, and otherwise unlinked and closed at once; ``take_unlinked`` reports the names
-so the client can tell the server to drop its cached mappings (``release.segments``).
+``reserve`` bytes. Beyond that it lingers for ``linger`` seconds, for a block of at least half
+its size only (so a small block never pins a large chunk), and is then unlinked and closed:
+creating a large segment costs far more than the copy into it (the kernel makes every page),
+and an analysis loop passes arrays of one size again and again. ``take_unlinked`` reports the
+names of unlinked chunks so the client can tell the server to drop its cached mappings
+(``release.segments``).
 
 A block's memory may be reused only after the server's lease on it ended: the owner frees a
 call's argument blocks after the reply, and a handle's blocks after the drop (docs/ownership.md).
@@ -19,7 +23,9 @@ from __future__ import annotations
 
 import bisect
 import threading
+import time
 from dataclasses import dataclass
+from typing import Optional
 
 import numpy as np
 
@@ -29,6 +35,7 @@ from bridge.shm import Segment
 ALIGNMENT = 64
 MiB = 1 << 20
 DEFAULT_RESERVE = 64 * MiB
+DEFAULT_LINGER = 5.0  # seconds
 
 
 @dataclass(frozen=True)
@@ -47,12 +54,13 @@ class Block:
 class _Chunk:
     """One segment and its free list: sorted, non-adjacent ``[offset, size]`` ranges."""
 
-    __slots__ = ("segment", "size", "free")
+    __slots__ = ("segment", "size", "free", "lingers_until")
 
     def __init__(self, segment: Segment) -> None:
         self.segment = segment
         self.size = segment.size
         self.free: list[list[int]] = [[0, segment.size]]
+        self.lingers_until: Optional[float] = None  # set while entirely free beyond the reserve
 
     def take(self, size: int) -> int | None:
         """The offset of ``size`` bytes cut from the first free range that fits, or None."""
@@ -87,14 +95,25 @@ class Arena:
     ``BridgeError`` once the arena is closed; ``close`` unlinks every chunk.
     """
 
-    def __init__(self, *, min_chunk: int = 1 * MiB, max_chunk: int = 64 * MiB, reserve: int = DEFAULT_RESERVE) -> None:
+    def __init__(
+        self,
+        *,
+        min_chunk: int = 1 * MiB,
+        max_chunk: int = 64 * MiB,
+        reserve: int = DEFAULT_RESERVE,
+        linger: float = DEFAULT_LINGER,
+    ) -> None:
         if not 0 < min_chunk <= max_chunk or min_chunk % ALIGNMENT or max_chunk % ALIGNMENT:
             raise ValueError(f"chunk sizes must be positive multiples of {ALIGNMENT} with min ≤ max")
         if reserve < 0:
             raise ValueError(f"the reserve must be ≥ 0 bytes, not {reserve}")
+        if not linger >= 0:
+            raise ValueError(f"linger must be ≥ 0 seconds, not {linger}")
         self._max_chunk = max_chunk
         self._next_chunk = min_chunk
         self._reserve = reserve
+        self._linger = linger
+        self._timer: Optional[threading.Timer] = None  # ends lingering chunks while the owner is idle
         self._lock = threading.Lock()
         self._chunks: dict[str, _Chunk] = {}  # by segment name, in creation order
         self._used: dict[tuple[str, int], int] = {}  # (segment, offset) → size, of allocated blocks
@@ -124,8 +143,11 @@ class Arena:
             if self._closed:
                 raise BridgeError("this arena is closed")
             for chunk in self._chunks.values():
+                if chunk.lingers_until is not None and 2 * size < chunk.size:
+                    continue
                 offset = chunk.take(size)
                 if offset is not None:
+                    chunk.lingers_until = None
                     return self._hand_out(chunk, offset, nbytes, size)
             chunk = self._new_chunk(size)
             offset = chunk.take(size)
@@ -144,7 +166,8 @@ class Arena:
             chunk = self._chunks[block.segment.name]
             chunk.give(block.offset, size)
             if chunk.empty and self._idle_bytes() > self._reserve:
-                self._drop(chunk)
+                chunk.lingers_until = time.monotonic() + self._linger
+                self._end_lingering(time.monotonic())
 
     def take_unlinked(self) -> list[str]:
         """Names of chunks unlinked since the last call (for ``release.segments``)."""
@@ -156,6 +179,8 @@ class Arena:
         """Unlink and close every chunk; idempotent. Views of blocks stay valid until they die."""
         with self._lock:
             self._closed = True
+            if self._timer is not None:
+                self._timer.cancel()
             for chunk in list(self._chunks.values()):
                 self._drop(chunk)
             self._used.clear()
@@ -177,7 +202,26 @@ class Arena:
         return chunk
 
     def _idle_bytes(self) -> int:
-        return sum(chunk.size for chunk in self._chunks.values() if chunk.empty)
+        """Bytes of entirely free chunks that the reserve keeps (lingering ones are on top)."""
+        return sum(chunk.size for chunk in self._chunks.values() if chunk.empty and chunk.lingers_until is None)
+
+    def _end_lingering(self, now: float) -> None:
+        """Drop the lingering chunks whose time is up, and wake up when the next one's is."""
+        lingering = [chunk for chunk in self._chunks.values() if chunk.lingers_until is not None]
+        for chunk in lingering:
+            if chunk.lingers_until <= now:
+                self._drop(chunk)
+        deadlines = [chunk.lingers_until for chunk in lingering if chunk.lingers_until > now]
+        if deadlines and self._timer is None:
+            self._timer = threading.Timer(min(deadlines) - now, self._on_timer)
+            self._timer.daemon = True
+            self._timer.start()
+
+    def _on_timer(self) -> None:
+        with self._lock:
+            self._timer = None
+            if not self._closed:
+                self._end_lingering(time.monotonic())
 
     def _drop(self, chunk: _Chunk) -> None:
         del self._chunks[chunk.segment.name]

@@ -15,7 +15,7 @@ from typing import Any, Optional, Sequence, Union
 import awkward as ak
 import numpy as np
 
-from .arena import DEFAULT_RESERVE, Arena
+from .arena import DEFAULT_LINGER, DEFAULT_RESERVE, Arena
 from .codec import PlacedArray, open_array, place_array
 from .errors import BridgeError, JuliaError, ServerRestarted
 from .gc import collect_dead_segments
@@ -80,8 +80,10 @@ class Bridge:
     and stops it at ``close()``; with an ``ipc://`` or ``tcp://`` address it connects to a
     running one. ``lease_ttl`` is the lease time requested from the server (docs/ownership.md).
     ``shm_reserve`` is how many bytes of entirely free shared memory the bridge keeps for later
-    arguments (bridge/arena.py); raise it above the size of an array passed again and again, so
-    its chunk is reused rather than created, reserved and mapped anew each time.
+    arguments (bridge/arena.py); free memory beyond it is kept ``shm_linger`` seconds for an
+    argument of similar size, then given back. A large array passed again within that time
+    reuses its chunk instead of having it created, reserved and mapped anew; raise
+    ``shm_reserve`` above its size to keep the chunk for good.
 
     When a served server restarts at the same address, the bridge registers again by itself
     (docs/farm.md): calls waiting at the restart raise ``ServerRestarted``, handles and ``eval``
@@ -96,6 +98,7 @@ class Bridge:
         julia: Optional[str] = None,
         lease_ttl: float = 30.0,
         shm_reserve: int = DEFAULT_RESERVE,
+        shm_linger: float = DEFAULT_LINGER,
     ) -> None:
         if address is not None:
             if not address.startswith(("ipc://", "tcp://")):
@@ -110,7 +113,7 @@ class Bridge:
         self._lock = threading.Lock()
         self._leases = ResultLeases()
         self._handles: dict[int, PlacedArray] = {}
-        self._arena = Arena(reserve=shm_reserve)  # arguments and handles are carved from it
+        self._arena = Arena(reserve=shm_reserve, linger=shm_linger)  # arguments and handles are carved from it
         self._results = SegmentTable()  # mappings of the server's result chunks
         self._lease_ttl = float(lease_ttl)
         self._dropped: queue.SimpleQueue[tuple[int, int]] = queue.SimpleQueue()  # (handle id, epoch)

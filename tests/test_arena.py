@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import threading
+import time
 
 import awkward as ak
 import numpy as np
@@ -24,7 +25,7 @@ KiB = 1024
 
 @pytest.fixture
 def arena():
-    made = Arena(min_chunk=4 * KiB, max_chunk=16 * KiB, reserve=16 * KiB)
+    made = Arena(min_chunk=4 * KiB, max_chunk=16 * KiB, reserve=16 * KiB, linger=0)
     yield made
     made.close()
 
@@ -97,6 +98,36 @@ def test_free_chunks_beyond_the_reserve_are_unlinked(arena):
     arena.free(small)
     assert arena.take_unlinked() == [names[0]]
     assert arena.segment_names() == [names[2]]
+
+
+def _wait_for(condition, timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+def test_free_chunks_beyond_the_reserve_linger_for_blocks_of_similar_size():
+    arena = Arena(min_chunk=4 * KiB, max_chunk=16 * KiB, reserve=16 * KiB, linger=0.3)
+    try:
+        large = arena.allocate(64 * KiB)  # a dedicated chunk, beyond the reserve once free
+        (name,) = arena.segment_names()
+        arena.free(large)
+        assert arena.segment_names() == [name] and arena.take_unlinked() == []
+        again = arena.allocate(40 * KiB)  # at least half its size: reuses it, and it stops lingering
+        assert again.segment.name == name
+        arena.free(again)
+        small = arena.allocate(1 * KiB)  # never pins the lingering chunk
+        assert small.segment.name != name
+        assert _wait_for(lambda: name not in arena.segment_names())  # unlinked by its timer, idle
+        assert arena.take_unlinked() == [name] and not _in_shm(name)
+        arena.free(small)
+    finally:
+        arena.close()
+    with pytest.raises(ValueError, match="linger"):
+        Arena(linger=-1)
 
 
 def test_close_unlinks_every_chunk(arena):
@@ -221,17 +252,21 @@ def test_dropped_result_chunks_are_unmapped_by_the_client(bridge, server):
     assert set(_shm_mappings(os.getpid())) == before
 
 
-def test_unlinked_chunks_are_unmapped_by_the_server(bridge, server):
-    assert bridge.call("count_items", [1]) == 1
-    before = set(_shm_mappings(server.pid))
-    large = np.zeros(80 << 20, dtype=np.uint8)  # beyond the largest chunk: a dedicated segment
-    assert bridge.call("count_items", large) == large.size
-    (dedicated,) = set(_shm_mappings(server.pid)) - before  # cached by the server after the call
-    del large
-    # freed after the reply, beyond the reserve: unlinked, and named in the next message
-    assert not _in_shm(dedicated)
-    assert bridge.call("count_items", [1]) == 1
-    assert set(_shm_mappings(server.pid)) == before
+def test_unlinked_chunks_are_unmapped_by_the_server(server):
+    with Bridge(server.address, lease_ttl=CALM_TTL, shm_linger=0.5) as bridge:
+        assert bridge.call("length", [1]) == 1
+        before = set(_shm_mappings(server.pid))
+        large = np.zeros(80 << 20, dtype=np.uint8)  # beyond the largest chunk: a dedicated segment
+        assert bridge.call("length", large) == large.size
+        (dedicated,) = set(_shm_mappings(server.pid)) - before  # cached by the server after the call
+        assert bridge.call("length", large) == large.size  # within the linger time: the same chunk
+        assert set(_shm_mappings(server.pid)) - before == {dedicated}
+        del large
+        # freed after the reply, beyond the reserve: unlinked once it lingered, and named in the
+        # next message
+        assert _wait_for(lambda: not _in_shm(dedicated))
+        assert bridge.call("length", [1]) == 1
+        assert set(_shm_mappings(server.pid)) == before
 
 
 def test_a_larger_reserve_keeps_a_large_arguments_chunk(server):
