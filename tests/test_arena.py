@@ -245,9 +245,15 @@ def test_dropped_result_chunks_are_unmapped_by_the_client(bridge, server):
     (dedicated,) = set(_shm_mappings(os.getpid())) - before
     assert _in_shm(dedicated)
     del big
-    # released with the next request, dropped by the server beyond the reserve, named in its reply
-    assert len(bridge.call("zeros_result", 1)) == 1
-    assert not _in_shm(dedicated)
+    # released with the next request; beyond the server's reserve the chunk lingers for a
+    # result of similar size
+    again = bridge.call("zeros_result", 3_000_000)
+    assert set(_shm_mappings(os.getpid())) - before == {dedicated}
+    del again
+    assert len(bridge.call("zeros_result", 1)) == 1  # posts the release
+    # then the server drops it, and its next awaited reply (a heartbeat's at the latest) names it
+    assert _wait_for(lambda: not _in_shm(dedicated), timeout=15.0)
+    bridge.ping()
     assert dedicated not in bridge._results.names()
     assert set(_shm_mappings(os.getpid())) == before
 

@@ -145,16 +145,26 @@ end
             @test s["leases"] == 0 && isfile("/dev/shm/$segment")
             again = result(c, "call"; fn = "ramp", args = Any[3])
             @test again["buffers"]["node0-data"][1:2] == [segment, offset]   # nothing new created
-            # a result beyond the reserve gets a chunk of its own, dropped once released; the
-            # client's next reply names it, so the client can unmap it too
+            # a result beyond the reserve gets a chunk of its own, which lingers once released
+            # and is then dropped; the client's next awaited reply names it, so the client can
+            # unmap it too
             big = result(c, "call"; fn = "ramp", args = Any[9_000_000])
             big_segment = big["buffers"]["node0-data"][1]
             @test big_segment != segment && isfile("/dev/shm/$big_segment")
             @test result(c, "release"; leases = Any[big["lease"], again["lease"]]) === nothing
-            @test !isfile("/dev/shm/$big_segment") && isfile("/dev/shm/$segment")
-            reply = request(c, "call"; fn = "ramp", args = Any[3])   # left leased: shutdown must unlink it
-            @test reply["unlinked"] == [big_segment]
-            @test !haskey(request(c, "call"; fn = "sum", args = Any[1]), "unlinked")   # told once
+            @test isfile("/dev/shm/$big_segment")
+            again_big = result(c, "call"; fn = "ramp", args = Any[9_000_000])
+            @test again_big["buffers"]["node0-data"][1] == big_segment   # lingered: reused
+            @test result(c, "release"; leases = Any[again_big["lease"]]) === nothing
+            told = String[]
+            heartbeat() = (request(c2, "ping"); append!(told, get(request(c, "ping"), "unlinked", String[])))
+            @test wait_until(timeout = 15.0) do
+                heartbeat()   # the clients must stay alive, and c's pings name dropped chunks
+                !isfile("/dev/shm/$big_segment")
+            end
+            heartbeat()
+            @test told == [big_segment] && isfile("/dev/shm/$segment")
+            @test !haskey(request(c, "call"; fn = "ramp", args = Any[3]), "unlinked")   # told once; left leased: shutdown must unlink it
         end
 
         @testset "malformed frames" begin

@@ -133,6 +133,7 @@ function handle_event!(server::Server, event)
     elseif event === :readable
         # a worker's send found a request waiting; `run!` drains after every event
     elseif event === :tick
+        end_lingering!(server.state, time_ns())
         for (client, quiet, handles, results) in expire!(server.state, time_ns())
             log_event("client $(client.id) silent for $(round(quiet, digits = 1)) s " *
                       "(lease TTL $(client.lease_ttl) s × $LEASE_MARGIN): lease reclaimed " *
@@ -262,5 +263,9 @@ function route!(server::Server, routing::Vector{UInt8}, request::Request)
         put_job!(server.jobs, Job(routing, request, client))
         return nothing
     end
-    return encode_ok(request.id, run_inline(state, request, client))
+    result = run_inline(state, request, client)
+    # Replies the client waits for (not those to posted `release` and `drop`) name the chunks
+    # dropped since, so an idle client hears of them with its next heartbeat.
+    unlinked = request.op in (:ping, :stats) ? take_unlinked!(state, client) : String[]
+    return encode_ok(request.id, result, unlinked)
 end

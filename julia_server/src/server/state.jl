@@ -137,20 +137,33 @@ end
 """
     release_results!(state, client, ids)
 
-End the client's result leases `ids`, freeing their blocks in its arena; a chunk the arena then
-drops is unlinked at once, unmapped when its last user lets go, and named in the client's next
-reply. Unknown ids are ignored.
+End the client's result leases `ids`, freeing their blocks in its arena. Unknown ids are
+ignored.
 """
 function release_results!(state::ServerState, client::Client, ids)
+    now = time_ns()
     lock(state.lock) do
         for id in ids
             block = remove_result!(client, id)
             block === nothing && continue
-            dropped = free_block!(client.arena, block...)
+            free_block!(client.arena, block..., now)
             is_held(client.arena, block...) || delete!(client.views, block)
-            dropped === nothing && continue
-            drop_chunk!(state, dropped)
-            push!(client.unlinked, dropped.name)
+        end
+    end
+    return nothing
+end
+
+"""
+    end_lingering!(state, now)
+
+Drop every client's result chunks whose lingering is over: each is unlinked at once, unmapped
+when its last user lets go, and named in the client's next reply.
+"""
+function end_lingering!(state::ServerState, now::UInt64)
+    lock(state.lock) do
+        for client in values(state.clients), seg in end_lingering!(client.arena, now)
+            drop_chunk!(state, seg)
+            push!(client.unlinked, seg.name)
         end
     end
     return nothing

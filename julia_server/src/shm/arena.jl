@@ -9,27 +9,35 @@
 # Chunks grow geometrically (`ARENA_MIN_CHUNK` doubling to `ARENA_MAX_CHUNK`); a result larger
 # than the next chunk gets a chunk of its own size, so a 40 MB result takes 40 MB, not 64 MiB.
 # Freed blocks coalesce with their free neighbours; a chunk left entirely free is kept while the
-# client's entirely-free chunks total at most `ARENA_RESERVE`, and is dropped otherwise. The
-# reserve is per client, and a farm has many, so it is smaller than a client arena's. The arena only does the bookkeeping: creating, mapping, unlinking
-# and unmapping chunks is the caller's (server/scope.jl, server/state.jl). Not thread-safe; the
-# server guards it with its state lock.
+# client's entirely-free chunks total at most `ARENA_RESERVE`. The reserve is per client, and a
+# farm has many, so it is smaller than a client arena's. Beyond it a free chunk lingers for
+# `ARENA_LINGER_NS`, for a block of at least half its size only, as in bridge/arena.py: making a
+# large segment's pages costs far more than writing them, and a function called in a loop
+# returns results of one size again and again. The arena only does the bookkeeping: creating,
+# mapping, unlinking and unmapping chunks is the caller's (server/scope.jl, server/state.jl).
+# Not thread-safe; the server guards it with its state lock.
 
 const ARENA_ALIGNMENT = 64
 const ARENA_MIN_CHUNK = 1 << 20
 const ARENA_MAX_CHUNK = 64 << 20
 const ARENA_RESERVE = 16 << 20
+const ARENA_LINGER_NS = UInt64(5_000_000_000)
 
 """
     Chunk(segment)
 
-One chunk of an arena: its segment and its free ranges, sorted by offset and never adjacent.
+One chunk of an arena: its segment, its free ranges (sorted by offset and never adjacent), and,
+while it is entirely free beyond the reserve, the `time_ns()` at which it stops lingering (else 0).
 """
-struct Chunk
+mutable struct Chunk
     segment::Segment
     free::Vector{UnitRange{Int}}
+    lingers_until::UInt64
 end
 
-Chunk(segment::Segment) = Chunk(segment, [0:segment.nbytes-1])
+Chunk(segment::Segment) = Chunk(segment, [0:segment.nbytes-1], 0)
+
+is_lingering(c::Chunk) = c.lingers_until != 0
 
 is_empty(c::Chunk) = length(c.free) == 1 && c.free[1] == 0:c.segment.nbytes-1
 
@@ -72,6 +80,7 @@ segment and its offset; `nothing` when no chunk has room (see `chunk_size!`, `ad
 """
 function take_block!(arena::Arena, size::Int)
     for chunk in arena.chunks
+        is_lingering(chunk) && 2 * size < chunk.segment.nbytes && continue
         for (i, range) in enumerate(chunk.free)
             length(range) >= size || continue
             offset = first(range)
@@ -81,6 +90,7 @@ function take_block!(arena::Arena, size::Int)
                 chunk.free[i] = offset+size:last(range)
             end
             arena.used[(chunk.segment.name, offset)] = Block(size, 1)
+            chunk.lingers_until = 0
             return chunk.segment, offset
         end
     end
@@ -145,23 +155,35 @@ function share_block!(arena::Arena, name::String, bytes::UnitRange{Int})
 end
 
 """
-    free_block!(arena, name, offset) -> Union{Nothing,Segment}
+    free_block!(arena, name, offset, now)
 
-End one lease on the block at `offset` in chunk `name`; the last one gives the block back.
-Returns the chunk's segment when that left the chunk free and beyond the reserve: it is no
-longer the arena's, and the caller drops it.
+End one lease on the block at `offset` in chunk `name`; the last one gives the block back. A
+chunk that this leaves free beyond the reserve lingers until `now + ARENA_LINGER_NS`
+(`end_lingering!`).
 """
-function free_block!(arena::Arena, name::String, offset::Int)
+function free_block!(arena::Arena, name::String, offset::Int, now::UInt64)
     block = arena.used[(name, offset)]
     block.leases -= 1
     block.leases == 0 || return nothing
     delete!(arena.used, (name, offset))
-    i = findfirst(c -> c.segment.name == name, arena.chunks)
-    chunk = arena.chunks[i]
+    chunk = arena.chunks[findfirst(c -> c.segment.name == name, arena.chunks)]
     give!(chunk, offset:offset+block.size-1)
-    is_empty(chunk) && idle_bytes(arena) > ARENA_RESERVE || return nothing
-    deleteat!(arena.chunks, i)
-    return chunk.segment
+    if is_empty(chunk) && reserved_bytes(arena) > ARENA_RESERVE
+        chunk.lingers_until = now + ARENA_LINGER_NS
+    end
+    return nothing
+end
+
+"""
+    end_lingering!(arena, now) -> Vector{Segment}
+
+The segments of the chunks whose lingering is over at `now`, which are no longer the arena's:
+the caller drops them.
+"""
+function end_lingering!(arena::Arena, now::UInt64)
+    over = filter(c -> is_lingering(c) && c.lingers_until <= now, arena.chunks)
+    filter!(c -> !(c in over), arena.chunks)
+    return [c.segment for c in over]
 end
 
 function give!(chunk::Chunk, range::UnitRange{Int})
@@ -179,7 +201,16 @@ function give!(chunk::Chunk, range::UnitRange{Int})
     return nothing
 end
 
+"""
+    idle_bytes(arena) -> Int
+
+Bytes of the arena's entirely free chunks, lingering ones included.
+"""
 idle_bytes(arena::Arena) = mapreduce(c -> is_empty(c) ? c.segment.nbytes : 0, +, arena.chunks; init = 0)
+
+# The entirely free chunks the reserve keeps (lingering ones are on top of it).
+reserved_bytes(arena::Arena) =
+    mapreduce(c -> is_empty(c) && !is_lingering(c) ? c.segment.nbytes : 0, +, arena.chunks; init = 0)
 
 """
     take_chunks!(arena) -> Vector{Segment}
