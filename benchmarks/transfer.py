@@ -57,8 +57,8 @@ def run(bridge: Bridge, max_size: int, quick: bool) -> list[dict]:
             row["cold"] = median_time(lambda: cold.call("length", array), repeat)
             handle = bridge.send(array)
             # Calls on arrays already in shm are cheap at any size, so they get enough samples to
-            # see past the slow spell after gigabytes are allocated and freed: then every call is
-            # slower for a while (measured: a no-arg call 0.053 → 0.113 ms, then 0.058 ms).
+            # see past the first ones after the large transfers above, which are slower (an idle
+            # vCPU's wake-up, docs/performance.md).
             cheap = 20 if quick else 100
             row["in_shm"] = median_time(lambda: bridge.call("length", handle), cheap, warmup=5)
             result = bridge.call("identity", handle)  # a result: its buffers live in a bridge segment
