@@ -166,8 +166,9 @@ class Arena:
             chunk = self._chunks[block.segment.name]
             chunk.give(block.offset, size)
             if chunk.empty and self._idle_bytes() > self._reserve:
-                chunk.lingers_until = time.monotonic() + self._linger
-                self._end_lingering(time.monotonic())
+                now = time.monotonic()
+                chunk.lingers_until = now + self._linger
+                self._end_lingering(now)
 
     def take_unlinked(self) -> list[str]:
         """Names of chunks unlinked since the last call (for ``release.segments``)."""
