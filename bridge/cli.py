@@ -29,6 +29,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     serve.add_argument("--julia", default=None, help="julia executable (default: $AWKWARD_BRIDGE_JULIA, then PATH)")
     serve.add_argument("--exit-on-stdin-eof", action="store_true", help="also stop when standard input closes")
     serve.add_argument("--log-calls", action="store_true", help="log every eval, call and send (busy servers: a line per request)")
+    serve.add_argument("--socket-thread-calls", action="store_true",
+                       help="let the socket thread run a call when every worker is busy (throughput with few "
+                            "workers; the server reads nothing meanwhile)")
 
     commands.add_parser("gc", help="remove shared-memory segments whose owner process is gone")
 
@@ -69,6 +72,7 @@ def _serve(args: argparse.Namespace) -> int:
         includes=args.include,
         exit_on_stdin_eof=True,
         log_calls=args.log_calls,
+        socket_thread_calls=args.socket_thread_calls,
     )
     sys.stdout.flush()
     # the child's stdout and stderr are ours (READY line, log); its stdin is the stop switch

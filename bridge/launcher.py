@@ -73,10 +73,13 @@ def server_command(
     includes: Iterable[str] = (),
     exit_on_stdin_eof: bool = False,
     log_calls: bool = False,
+    socket_thread_calls: bool = False,
 ) -> list[str]:
     """The command line that runs the Julia server with ``threads`` workers at ``address``.
 
     ``log_calls`` makes the server log one line per ``eval``, ``call`` and ``send``.
+    ``socket_thread_calls`` lets its socket thread run a call when every worker is busy: more
+    throughput with few workers, but the server reads nothing while it does (docs/farm.md).
     """
     workers = threads if threads is not None else (os.cpu_count() or 1)
     if workers < 1:
@@ -99,6 +102,8 @@ def server_command(
         command.append("--exit-on-stdin-eof")
     if log_calls:
         command.append("--log-calls")
+    if socket_thread_calls:
+        command.append("--socket-thread-calls")
     return command
 
 
@@ -213,6 +218,7 @@ def spawn_server(
     lease_ttl: float = 30.0,
     includes: Sequence[str] = (),
     ready_timeout: float = 300.0,
+    socket_thread_calls: bool = False,
 ) -> ServerProcess:
     """Start a Julia server and wait until it listens; without ``address`` it gets a private ipc socket."""
     private_dir = None
@@ -222,7 +228,7 @@ def spawn_server(
     try:
         command = server_command(
             address=address, threads=threads, julia=julia, lease_ttl=lease_ttl,
-            includes=includes, exit_on_stdin_eof=True,
+            includes=includes, exit_on_stdin_eof=True, socket_thread_calls=socket_thread_calls,
         )
         process = subprocess.Popen(
             command,

@@ -60,13 +60,14 @@ def test_serve_turns_sigterm_into_closing_the_servers_stdin(tmp_path):
     julia.write_text("#!/bin/sh\n" + FAKE_JULIA)
     julia.chmod(0o755)
     serve = subprocess.Popen(
-        [sys.executable, "-m", "bridge.cli", "serve", "--address", "ipc:///fake", "--julia", str(julia), "--log-calls"],
+        [sys.executable, "-m", "bridge.cli", "serve", "--address", "ipc:///fake", "--julia", str(julia), "--log-calls",
+         "--socket-thread-calls"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     try:
         assert serve.stdout.readline().startswith("AWKWARD_BRIDGE_READY")
         args = (tmp_path / "args").read_text().split()
-        assert "--exit-on-stdin-eof" in args and "--log-calls" in args
+        assert "--exit-on-stdin-eof" in args and "--log-calls" in args and "--socket-thread-calls" in args
         serve.send_signal(signal.SIGTERM)
         out, err = serve.communicate(timeout=60)
     finally:

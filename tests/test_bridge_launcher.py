@@ -150,10 +150,12 @@ def test_julia_not_found_says_how_to_get_one(tmp_path, monkeypatch):
         assert hint in message
 
 
-def test_server_command_passes_log_calls(tmp_path):
+def test_server_command_passes_log_calls_and_socket_thread_calls(tmp_path):
     julia = _script(tmp_path / "julia", "exit 0\n")
     assert "--log-calls" in launcher.server_command(address="ipc:///x", julia=julia, log_calls=True)
-    assert "--log-calls" not in launcher.server_command(address="ipc:///x", julia=julia)
+    assert "--socket-thread-calls" in launcher.server_command(address="ipc:///x", julia=julia, socket_thread_calls=True)
+    plain = launcher.server_command(address="ipc:///x", julia=julia)
+    assert "--log-calls" not in plain and "--socket-thread-calls" not in plain
 
 
 def test_server_threads_sleep_when_idle_unless_the_user_chose(monkeypatch):

@@ -10,9 +10,11 @@ const PROJECT = dirname(@__DIR__)
     opts = parse_arguments(["--address", "ipc:///tmp/x", "--lease-ttl", "2.5", "--include", "a.jl",
                             "--include", "b.jl", "--exit-on-stdin-eof", "--libzmq", "/lib/z.so"])
     @test opts == (address = "ipc:///tmp/x", lease_ttl = 2.5, libzmq = "/lib/z.so",
-                   includes = ["a.jl", "b.jl"], exit_on_stdin_eof = true, log_calls = false)
+                   includes = ["a.jl", "b.jl"], exit_on_stdin_eof = true, log_calls = false,
+                   socket_thread_calls = false)
     @test parse_arguments(["--address", "tcp://127.0.0.1:0"]).lease_ttl == 30.0
     @test parse_arguments(["--address", "a", "--log-calls"]).log_calls
+    @test parse_arguments(["--address", "a", "--socket-thread-calls"]).socket_thread_calls
     @test_throws ArgumentError parse_arguments(String[])
     @test_throws ArgumentError parse_arguments(["--address"])
     @test_throws ArgumentError parse_arguments(["--address", "a", "--lease-ttl", "soon"])

@@ -13,11 +13,17 @@ result before the server unlinks it."""
 const SHUTDOWN_LINGER = 1.0
 
 """
-    Server(state, address; log_calls=false)
+    Server(state, address; log_calls=false, socket_thread_calls=false)
 
 A bound ROUTER socket, shared with the workers (started here) through an `Outbox`, and what the
 loop needs around it: the event channel it sleeps on and the job queue the workers take
 from. `log_calls` logs each worker request as it is queued.
+
+With `socket_thread_calls`, a worker request that arrives while every worker is busy runs on
+the socket thread itself, so that a server with one worker (Julia 1.5 on 2 cores) computes on
+both threads. The price: while it runs, the server reads nothing, so pings, `hello`s and other
+clients' requests wait, and a call longer than a lease TTL makes waiting clients declare the
+server dead. Off by default.
 """
 mutable struct Server
     state::ServerState
@@ -30,9 +36,11 @@ mutable struct Server
     stopping::Bool
     deadline::UInt64           # stopping: when calls still in flight are abandoned
     log_calls::Bool
+    socket_thread_calls::Bool
 end
 
-function Server(state::ServerState, address::AbstractString; log_calls::Bool = false)
+function Server(state::ServerState, address::AbstractString; log_calls::Bool = false,
+                socket_thread_calls::Bool = false)
     context = Context()
     socket = Socket(context, ZMQ_ROUTER)
     try
@@ -49,7 +57,7 @@ function Server(state::ServerState, address::AbstractString; log_calls::Bool = f
     outbox = Outbox(socket, events)
     start_workers(state, jobs, outbox)
     return Server(state, context, outbox, last_endpoint(socket), events, jobs, Channel{Nothing}(1),
-                  false, 0, log_calls)
+                  false, 0, log_calls, socket_thread_calls && total_threads() > 1)
 end
 
 """
@@ -259,8 +267,13 @@ function route!(server::Server, routing::Vector{UInt8}, request::Request)
     client = known_client(state, request.client, time_ns())
     if request.op in WORKER_OPS
         server.log_calls && log_event("$(describe_job(request)) from client $(client.id)")
-        Threads.atomic_add!(server.outbox.inflight, 1)
-        put_job!(server.jobs, Job(routing, request, client))
+        in_flight = Threads.atomic_add!(server.outbox.inflight, 1)
+        job = Job(routing, request, client)
+        if server.socket_thread_calls && in_flight >= state.workers
+            run_job!(state, job, server.outbox)
+        else
+            put_job!(server.jobs, job)
+        end
         return nothing
     end
     result = run_inline(state, request, client)

@@ -1,7 +1,7 @@
 # Worker loops: one per thread 2..N, each pinned to its thread, taking jobs from one shared
 # queue (server/job_queue.jl) and sending each reply itself through the outbox. With a single
 # thread the one worker is a task on thread 1, and a long call then holds the socket until it
-# returns.
+# returns. `run_job!` is also how the socket thread runs a call itself (`socket_thread_calls`).
 
 """
     spawn_on(f, tid) -> Task
@@ -51,17 +51,28 @@ worker_count() = max(total_threads() - 1, 1)
 
 function worker_loop(state::ServerState, jobs::JobQueue, outbox::Outbox, own_thread::Bool)
     while (job = take_job!(jobs; own_thread = own_thread)) !== nothing
-        out = try
-            # In the newest world, so a call sees what an eval defined just before it.
-            Base.invokelatest(perform, state, job)
-        catch e
-            e isa InterruptException || rethrow()
-            # SIGINT landed in this task (single-threaded mode): the loop must hear of it.
-            put!(outbox.events, :interrupt)
-            Outgoing(job.routing, encode_error(job.request.id, "ShuttingDown", "interrupted"), nothing)
-        end
-        send_reply!(outbox, out.routing, out.frame)
-        # Julia 1.5's streams are not thread-safe: only the loop writes the log.
-        out.log === nothing || put!(outbox.events, out.log)
+        run_job!(state, job, outbox)
     end
+end
+
+"""
+    run_job!(state, job, outbox)
+
+Run `job` on this thread and send its reply. Its log line goes to the loop as an event, and
+so does an `InterruptException` (SIGINT landing in a task on thread 1), which the caller gets
+answered `ShuttingDown`.
+"""
+function run_job!(state::ServerState, job::Job, outbox::Outbox)
+    out = try
+        # In the newest world, so a call sees what an eval defined just before it.
+        Base.invokelatest(perform, state, job)
+    catch e
+        e isa InterruptException || rethrow()
+        put!(outbox.events, :interrupt)
+        Outgoing(job.routing, encode_error(job.request.id, "ShuttingDown", "interrupted"), nothing)
+    end
+    send_reply!(outbox, out.routing, out.frame)
+    # Julia 1.5's streams are not thread-safe: only the loop writes the log.
+    out.log === nothing || put!(outbox.events, out.log)
+    return nothing
 end
