@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import statistics
 import tempfile
+import time
 
 import awkward as ak
 import msgpack
@@ -30,8 +32,10 @@ def msgpack_message(array: ak.Array) -> bytes:
                           "buffers": {k: memoryview(np.ascontiguousarray(v)).cast("B") for k, v in buffers.items()}})
 
 
-def run(bridge: Bridge, max_size: int, quick: bool) -> list[dict]:
-    """Time every method at sizes 1 KB, 16 KB, ... up to ``max_size``; return one dict per size.
+def run(bridge: Bridge, max_size: int, quick: bool) -> dict:
+    """Time every method at sizes 1 KB, 16 KB, ... up to ``max_size`` ("sizes": one dict per
+    size), then calls on arrays already in shared memory at the smallest and largest size, side
+    by side ("in_shm", from ``in_shm_side_by_side``).
 
     "fresh" is an array in ordinary memory, copied into shared memory on every call by a
     default client: a chunk too large for its 64 MiB reserve lingers between the calls and is
@@ -73,11 +77,32 @@ def run(bridge: Bridge, max_size: int, quick: bool) -> list[dict]:
         cold.close()
         zmq_echo.close()
         pickle_echo.close()
-    return results
+    return {"sizes": results, "in_shm": in_shm_side_by_side(bridge, sizes[0], sizes[-1], 20 if quick else 200)}
 
 
-def report(results: list[dict], floor: float) -> dict:
-    """Print the table, save the plot, and return the target ratios."""
+def in_shm_side_by_side(bridge: Bridge, small: int, large: int, samples: int) -> dict[str, float]:
+    """Median seconds of a call on a handle and on a Julia result sent back, for arrays of
+    ``small`` and ``large`` bytes, timed in turn so that both sizes see the same machine state
+    (calls right after a large transfer are slower, docs/performance.md)."""
+    handles = {size: bridge.send(make_array(size)) for size in (small, large)}
+    results = {size: bridge.call("identity", handle) for size, handle in handles.items()}  # Julia copies a handle
+    times: dict[str, list[float]] = {f"{kind}_{name}": [] for kind in ("handle", "result") for name in ("small", "large")}
+    try:
+        for _ in range(samples):
+            for name, size in (("small", small), ("large", large)):
+                for kind, argument in (("handle", handles[size]), ("result", results[size])):
+                    start = time.perf_counter()
+                    bridge.call("length", argument)
+                    times[f"{kind}_{name}"].append(time.perf_counter() - start)
+    finally:
+        for handle in handles.values():
+            handle.drop()
+    return {key: statistics.median(values) for key, values in times.items()}
+
+
+def report(measured: dict, floor: float) -> dict:
+    """Print the tables, save the plot, and return the target ratios."""
+    results, in_shm = measured["sizes"], measured["in_shm"]
     rows = []
     methods = ("memcpy", "fresh", "cold", "in_shm", "result", "msgpack_zmq", "pickle5")
     for r in results:
@@ -88,9 +113,13 @@ def report(results: list[dict], floor: float) -> dict:
                                          "new chunk ÷ (memcpy+floor)"], rows)
     x = [r["bytes"] for r in results]
     save_plot("transfer", "array bytes", "seconds (median)", {k: (x, [r[k] for r in results]) for k in methods})
+    print_table(f"arrays in shared memory, {results[0]['bytes'] / 1e3:.0f} KB and {results[-1]['bytes'] / 1e6:.0f} MB "
+                "timed in turn (median ms)", ["argument", "small", "large", "large ÷ small"],
+                [(kind, in_shm[f"{kind}_small"] * 1e3, in_shm[f"{kind}_large"] * 1e3,
+                  in_shm[f"{kind}_large"] / in_shm[f"{kind}_small"]) for kind in ("handle", "result")])
     return {
-        "handle_big_vs_small": results[-1]["in_shm"] / results[0]["in_shm"],
-        "result_big_vs_small": results[-1]["result"] / results[0]["result"],
+        "handle_big_vs_small": in_shm["handle_large"] / in_shm["handle_small"],
+        "result_big_vs_small": in_shm["result_large"] / in_shm["result_small"],
         "fresh_vs_memcpy_floor": results[-1]["fresh"] / (results[-1]["memcpy"] + floor),
         "cold_vs_memcpy_floor": results[-1]["cold"] / (results[-1]["memcpy"] + floor),
         "largest": results[-1]["bytes"],
