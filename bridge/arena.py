@@ -165,7 +165,7 @@ class Arena:
                 raise BridgeError(f"{block} is not allocated from this arena (freed twice?)")
             chunk = self._chunks[block.segment.name]
             chunk.give(block.offset, size)
-            if chunk.empty and self._idle_bytes() > self._reserve:
+            if chunk.empty and self._reserved_bytes() > self._reserve:
                 now = time.monotonic()
                 chunk.lingers_until = now + self._linger
                 self._end_lingering(now)
@@ -202,7 +202,7 @@ class Arena:
         self._chunks[chunk.segment.name] = chunk
         return chunk
 
-    def _idle_bytes(self) -> int:
+    def _reserved_bytes(self) -> int:
         """Bytes of entirely free chunks that the reserve keeps (lingering ones are on top)."""
         return sum(chunk.size for chunk in self._chunks.values() if chunk.empty and chunk.lingers_until is None)
 

@@ -40,7 +40,7 @@ class Connection:
     when the server process has exited.
 
     ``on_unlinked`` hears the names of result chunks the server unlinked, which its success
-    replies carry (docs/protocol.md section 4).
+    replies carry (docs/protocol.md sections 2 and 5).
 
     ``rehello`` makes reconnection transparent: when the server answers ``UnknownClient`` (it
     restarted at the same address, or expired this client's leases), the connection calls it once

@@ -141,8 +141,9 @@ function handle_event!(server::Server, event)
     elseif event === :readable
         # a worker's send found a request waiting; `run!` drains after every event
     elseif event === :tick
-        end_lingering!(server.state, time_ns())
-        for (client, quiet, handles, results) in expire!(server.state, time_ns())
+        now = time_ns()
+        end_lingering!(server.state, now)
+        for (client, quiet, handles, results) in expire!(server.state, now)
             log_event("client $(client.id) silent for $(round(quiet, digits = 1)) s " *
                       "(lease TTL $(client.lease_ttl) s × $LEASE_MARGIN): lease reclaimed " *
                       "($handles handles, $results results)")

@@ -108,15 +108,13 @@ relend!(scope::Scope, ref::ArrayRef) =
 """
     in_client_memory(scope, ref) -> Bool
 
-Whether `ref` has buffers and every one lies in a segment the client owns, not in one the
-server made.
+Whether `ref`, an argument `resolve!` admitted, has buffers and none lies in a segment the
+server made: `resolve!` admits only those and the client's own.
 """
 function in_client_memory(scope::Scope, ref::ArrayRef)
-    state, client = scope.state, scope.client
     isempty(ref.buffers) && return false
-    return lock(state.lock) do
-        all(b -> segment_pid(b.segment) == client.pid && !is_owned(state.segments, b.segment), values(ref.buffers))
-    end
+    segments = scope.state.segments
+    return lock(() -> !any(b -> is_owned(segments, b.segment), values(ref.buffers)), scope.state.lock)
 end
 
 """

@@ -179,7 +179,8 @@ end
 """
     take_unlinked!(state, client) -> Vector{String}
 
-The client's result chunks dropped since the last call, for its next reply (`unlinked`).
+The client's result chunks dropped since it was last told, for the next reply it waits for
+(`unlinked`: to an `eval`, `call`, `send`, `ping` or `stats`).
 """
 function take_unlinked!(state::ServerState, client::Client)
     lock(state.lock) do
