@@ -3,6 +3,9 @@
 from .client import Bridge, Handle
 from .errors import (
     BridgeError,
+    CallInterrupted,
+    CallTimedOut,
+    ExecutorDied,
     FunctionNotFound,
     InvalidArray,
     JuliaError,
@@ -21,6 +24,9 @@ __version__ = "0.1.0"
 __all__ = [
     "Bridge",
     "BridgeError",
+    "CallInterrupted",
+    "CallTimedOut",
+    "ExecutorDied",
     "FunctionNotFound",
     "Handle",
     "InvalidArray",

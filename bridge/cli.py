@@ -1,4 +1,4 @@
-"""The ``awkward-bridge`` command: ``serve``, ``gc`` and ``stats``."""
+"""The ``awkward-bridge`` command: ``serve``, ``gc``, ``stats`` and ``cancel``."""
 
 from __future__ import annotations
 
@@ -23,20 +23,31 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     serve = commands.add_parser("serve", help="run a Julia server in the foreground")
     serve.add_argument("--address", required=True, help="ZeroMQ endpoint to bind: ipc:///path or tcp://host:port")
-    serve.add_argument("--threads", type=int, default=None, help="worker threads (default: one per CPU)")
     serve.add_argument("--lease-ttl", type=float, default=30.0, help="seconds a silent client keeps its leases")
-    serve.add_argument("--include", action="append", default=[], metavar="FILE", help="Julia file every client can call into")
+    serve.add_argument("--include", action="append", default=[], metavar="FILE",
+                       help="Julia file every client's executor loads and every client can call into")
     serve.add_argument("--julia", default=None, help="julia executable (default: $AWKWARD_BRIDGE_JULIA, then PATH)")
+    serve.add_argument("--executor-threads", "--threads", dest="threads", type=int, default=None, metavar="N",
+                       help="threads of each client's executor, for Threads.@threads in user code (default 1)")
+    serve.add_argument("--executor-memory", type=_size, default=None, metavar="BYTES",
+                       help="memory each executor may use before it is killed (ExecutorDied), e.g. 4G "
+                            "(default: 80%% of the machine's memory; 0: no limit)")
+    serve.add_argument("--client-shm-quota", type=_size, default=None, metavar="BYTES",
+                       help="shared memory one client's handles, arguments and results may hold, e.g. 2G "
+                            "(default: no quota beyond /dev/shm)")
+    serve.add_argument("--spare-executors", type=int, default=None, metavar="N",
+                       help="executors kept started for new clients (default 1)")
     serve.add_argument("--exit-on-stdin-eof", action="store_true", help="also stop when standard input closes")
     serve.add_argument("--log-calls", action="store_true", help="log every eval, call and send (busy servers: a line per request)")
-    serve.add_argument("--socket-thread-calls", action="store_true",
-                       help="let the socket thread run a call when every worker is busy (throughput with few "
-                            "workers; the server reads nothing meanwhile)")
 
     commands.add_parser("gc", help="remove shared-memory segments whose owner process is gone")
 
-    stats = commands.add_parser("stats", help="print a running server's counters")
+    stats = commands.add_parser("stats", help="print a running server's counters and the calls it is running")
     stats.add_argument("address", help="the server's ZeroMQ endpoint")
+
+    cancel = commands.add_parser("cancel", help="stop a running call (its number from `stats`) without restarting the server")
+    cancel.add_argument("address", help="the server's ZeroMQ endpoint")
+    cancel.add_argument("call", type=int, help="the call's number, as `awkward-bridge stats` lists it")
 
     args = parser.parse_args(argv)
     try:
@@ -50,10 +61,25 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         elif args.command == "stats":
             with Bridge(args.address) as bridge:
                 print(json.dumps(bridge.stats(), indent=2, sort_keys=True))
+        elif args.command == "cancel":
+            with Bridge(args.address) as bridge:
+                if not bridge._request("cancel", call=args.call):
+                    print(f"awkward-bridge cancel: no call {args.call} is running or queued", file=sys.stderr)
+                    return 1
+                print(f"call {args.call}: interrupted")
     except (BridgeError, ValueError) as error:
         print(f"awkward-bridge {args.command}: {error}", file=sys.stderr)
         return 1
     return 0
+
+
+def _size(text: str) -> int:
+    """A byte count: digits, optionally followed by K, M, G or T (powers of 1024)."""
+    units = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+    number, unit = text.rstrip("KMGTkmgtBb"), text[len(text.rstrip("KMGTkmgtBb")):].upper().rstrip("B")
+    if not number.isdigit() or unit not in units:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a size in bytes (like 4096, 512M or 4G)")
+    return int(number) * units[unit]
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -72,7 +98,9 @@ def _serve(args: argparse.Namespace) -> int:
         includes=args.include,
         exit_on_stdin_eof=True,
         log_calls=args.log_calls,
-        socket_thread_calls=args.socket_thread_calls,
+        executor_memory=args.executor_memory,
+        client_shm_quota=args.client_shm_quota,
+        spare_executors=args.spare_executors,
     )
     sys.stdout.flush()
     # the child's stdout and stderr are ours (READY line, log); its stdin is the stop switch

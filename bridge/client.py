@@ -37,6 +37,15 @@ def _returned_argument(ref: ArrayRef, arguments: Sequence[PlacedArray]) -> ak.Ar
                       "that is not one of the call's arguments")
 
 
+def _timeout_field(timeout: Optional[float]) -> dict[str, float]:
+    """The request's ``timeout`` field (docs/protocol.md), checked."""
+    if timeout is None:
+        return {}
+    if not timeout > 0:
+        raise ValueError(f"timeout must be a positive number of seconds, not {timeout!r}")
+    return {"timeout": float(timeout)}
+
+
 class Handle:
     """An array placed in shared memory once by ``Bridge.send`` and kept by the server.
 
@@ -76,9 +85,11 @@ class Handle:
 class Bridge:
     """A client of a Julia server, safe to use from several threads.
 
-    Without ``address`` it starts a private server (``threads`` workers, ``julia`` executable)
-    and stops it at ``close()``; with an ``ipc://`` or ``tcp://`` address it connects to a
-    running one. ``lease_ttl`` is the lease time requested from the server (docs/ownership.md).
+    Without ``address`` it starts a private server (``julia`` executable) and stops it at
+    ``close()``; with an ``ipc://`` or ``tcp://`` address it connects to a running one. The
+    server runs this client's Julia code in an executor process of its own (docs/architecture.md):
+    ``threads`` is the number of threads it has for ``Threads.@threads`` (private servers;
+    default 1). ``lease_ttl`` is the lease time requested from the server (docs/ownership.md).
     ``shm_reserve`` is how many bytes of entirely free shared memory the bridge keeps for later
     arguments (bridge/arena.py); free memory beyond it is kept ``shm_linger`` seconds for an
     argument of similar size, then given back. A large array passed again within that time
@@ -121,7 +132,8 @@ class Bridge:
         self._connection: Optional[Connection] = None
         try:
             if address is None:
-                self._server = spawn_server(threads=threads, julia=julia, lease_ttl=lease_ttl)
+                # one client: no spare executor (one is started again after a crash)
+                self._server = spawn_server(threads=threads, julia=julia, lease_ttl=lease_ttl, spare_executors=0)
                 address = self._server.address
             self._connection = Connection(
                 address,
@@ -159,24 +171,30 @@ class Bridge:
         """Whether ``close()`` was called."""
         return self._closed
 
-    def eval(self, code: str, filename: Optional[str] = None) -> Any:
+    def eval(self, code: str, filename: Optional[str] = None, *, timeout: Optional[float] = None) -> Any:
         """Evaluate Julia ``code`` in this client's module; the last value, or None. Errors name
-        ``filename`` if given."""
-        fields = {"code": code} if filename is None else {"code": code, "filename": filename}
-        return self._open(from_wire(self._request("eval", **fields)))
+        ``filename`` if given; ``timeout`` is as for ``call``."""
+        fields: dict[str, Any] = {"code": code} if filename is None else {"code": code, "filename": filename}
+        return self._open(from_wire(self._request("eval", **fields, **_timeout_field(timeout))))
 
-    def include(self, path: Union[str, os.PathLike]) -> Any:
+    def include(self, path: Union[str, os.PathLike], *, timeout: Optional[float] = None) -> Any:
         """Evaluate a Julia source file in this client's module (errors name the file)."""
         source = Path(path).resolve()
-        return self.eval(source.read_text(encoding="utf-8"), filename=str(source))
+        return self.eval(source.read_text(encoding="utf-8"), filename=str(source), timeout=timeout)
 
-    def call(self, name: str, *args: Any) -> Any:
+    def call(self, name: str, *args: Any, timeout: Optional[float] = None) -> Any:
         """Call Julia function ``name`` (optionally dotted) with ``args``; its result as Python.
 
         Arrays (``ak.Array``, numpy arrays, lists) are copied into shared memory for the duration
         of the call; ``Handle``s, numbers, bools, strings, None, tuples and dicts go as they are.
         An array argument Julia returns unchanged comes back as the argument itself (as an
         ``ak.Array``), not as a copy; return ``copy(x)`` for one Julia wrote.
+
+        Ctrl-C (``KeyboardInterrupt``) interrupts the Julia call, which then raises
+        ``CallInterrupted``; so does running past ``timeout`` seconds (``CallTimedOut``). Julia
+        code that does not stop within a second is killed with its executor, which is restarted
+        without this client's definitions (the error says so). A crash in the Julia code raises
+        ``ExecutorDied``.
         """
         placed: list[PlacedArray] = []
         server_done = True  # whether the server is done reading the arguments' blocks
@@ -187,7 +205,7 @@ class Bridge:
             # handle ids are valid only in the registration (epoch) that made them: never re-send them
             pinned = {"retry": False, "epoch": epoch} if handles else {}
             server_done = False
-            result = self._request("call", fn=name, args=wire_args, **pinned)
+            result = self._request("call", fn=name, args=wire_args, **_timeout_field(timeout), **pinned)
             server_done = True
         except JuliaError:
             server_done = True  # an error reply: the call has ended too

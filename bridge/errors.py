@@ -48,6 +48,24 @@ class ShuttingDown(JuliaError):
     """The server is stopping and takes no new work."""
 
 
+class CallInterrupted(JuliaError):
+    """A call was stopped: by Ctrl-C (``KeyboardInterrupt``) in the caller, or by ``cancel``.
+
+    The message says whether the client's executor kept its definitions (the Julia code stopped
+    at the interrupt) or was killed and restarted without them (it did not stop in time).
+    """
+
+
+class CallTimedOut(CallInterrupted):
+    """A call ran past the ``timeout`` it was given and was stopped, as by ``CallInterrupted``."""
+
+
+class ExecutorDied(JuliaError):
+    """The executor process running this client's Julia code ended (a crash, ``exit()``, its
+    memory limit); the message names the cause. The client's definitions are lost; its next call
+    gets a fresh executor, and other clients are not affected."""
+
+
 class ServerDied(BridgeError):
     """The server stopped answering (killed, crashed or unreachable) while a request was pending."""
 
@@ -63,7 +81,8 @@ class JuliaNotFound(BridgeError):
 
 _BY_JULIA_TYPE: dict[str, type[JuliaError]] = {
     cls.__name__: cls
-    for cls in (ProtocolError, UnknownClient, InvalidArray, FunctionNotFound, ResultTypeError, ShuttingDown)
+    for cls in (ProtocolError, UnknownClient, InvalidArray, FunctionNotFound, ResultTypeError, ShuttingDown,
+                CallInterrupted, CallTimedOut, ExecutorDied)
 }
 
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import collections
+import functools
 import glob
 import logging
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -64,6 +66,22 @@ def server_dir() -> Path:
     return Path(__file__).resolve().parent.parent / "julia_server"
 
 
+@functools.lru_cache(maxsize=None)
+def julia_version(julia: str) -> tuple[int, int]:
+    """The (major, minor) version of the Julia executable ``julia``."""
+    out = subprocess.run([julia, "--version"], capture_output=True, text=True, timeout=60).stdout
+    match = re.search(r"(\d+)\.(\d+)", out)
+    if match is None:
+        raise JuliaNotFound(f"{julia} --version printed {out!r}, not a Julia version. {_INSTALL_HINT}")
+    return int(match.group(1)), int(match.group(2))
+
+
+def server_threads_flag(julia: str) -> str:
+    """The server's own threads: its socket loop and one for background work. From Julia 1.9 on
+    the loop gets an interactive thread of its own (``1,1``); before, ``2`` threads."""
+    return "--threads=1,1" if julia_version(julia) >= (1, 9) else "--threads=2"
+
+
 def server_command(
     *,
     address: str,
@@ -73,37 +91,50 @@ def server_command(
     includes: Iterable[str] = (),
     exit_on_stdin_eof: bool = False,
     log_calls: bool = False,
-    socket_thread_calls: bool = False,
+    executor_memory: Optional[int] = None,
+    client_shm_quota: Optional[int] = None,
+    spare_executors: Optional[int] = None,
 ) -> list[str]:
-    """The command line that runs the Julia server with ``threads`` workers at ``address``.
+    """The command line that runs the Julia server at ``address``.
 
+    User code runs in executor processes the server starts, one per client (docs/architecture.md):
+    ``threads`` is each executor's thread count (for ``Threads.@threads``; default 1),
+    ``executor_memory`` the bytes each may use before it is killed (default
+    ``default_executor_memory()``; 0: no limit), ``spare_executors`` how many the server keeps
+    started for new clients (default 1), ``client_shm_quota`` the shared memory one client's
+    handles, arguments and results may hold (default: no quota).
     ``log_calls`` makes the server log one line per ``eval``, ``call`` and ``send``.
-    ``socket_thread_calls`` lets its socket thread run a call when every worker is busy: more
-    throughput with few workers, but the server reads nothing while it does (docs/farm.md).
     """
-    workers = threads if threads is not None else (os.cpu_count() or 1)
-    if workers < 1:
-        raise ValueError(f"threads must be >= 1, not {workers}")
+    if threads is not None and threads < 1:
+        raise ValueError(f"threads must be >= 1, not {threads}")
+    for name, value in (("executor_memory", executor_memory), ("client_shm_quota", client_shm_quota),
+                        ("spare_executors", spare_executors)):
+        if value is not None and value < 0:
+            raise ValueError(f"{name} must be >= 0, not {value}")
+    if executor_memory is None:
+        executor_memory = default_executor_memory()
+    executable = find_julia(julia)
     package = server_dir()
     command = [
-        find_julia(julia),
+        executable,
         "--startup-file=no",
-        # one extra thread serves the socket while the workers run calls
-        f"--threads={workers + 1}",
+        server_threads_flag(executable),
         f"--project={package}",
         str(package / "bin" / "serve.jl"),
         "--address", address,
         "--lease-ttl", repr(float(lease_ttl)),
         "--libzmq", find_libzmq(),
     ]
+    for flag, value in (("--executor-threads", threads), ("--executor-memory", executor_memory),
+                        ("--client-shm-quota", client_shm_quota), ("--spare-executors", spare_executors)):
+        if value is not None:
+            command += [flag, str(int(value))]
     for path in includes:
         command += ["--include", str(Path(path).resolve())]
     if exit_on_stdin_eof:
         command.append("--exit-on-stdin-eof")
     if log_calls:
         command.append("--log-calls")
-    if socket_thread_calls:
-        command.append("--socket-thread-calls")
     return command
 
 
@@ -197,13 +228,23 @@ class ServerProcess:
                 _LOG.info("julia[%d] %s", self.process.pid, line.rstrip("\n"))
 
 
+def default_executor_memory() -> int:
+    """The memory limit each executor gets unless told otherwise: 80% of the machine's memory,
+    so that one client's runaway allocation ends its own executor before the kernel's
+    out-of-memory killer picks a process; 0 (no limit) where the size is unknown."""
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") * 0.8)
+    except (ValueError, OSError, AttributeError):
+        return 0
+
+
 def server_environment() -> dict[str, str]:
-    """The environment a server runs in: this process's, with idle Julia threads set to sleep.
+    """The environment a server and its executors run in: this process's, with idle Julia
+    threads set to sleep at once.
 
     An idle Julia thread spins before it sleeps, competing with clients for the cores. Julia
-    1.6 and later read ``JULIA_THREAD_SLEEP_THRESHOLD``; Julia 1.5 ignores it and always spins
-    for 4 ms, which is why the server's workers wait in the kernel instead
-    (julia_server/src/server/job_queue.jl). A value the user set is kept.
+    1.6 and later read ``JULIA_THREAD_SLEEP_THRESHOLD``; Julia 1.5 ignores it and spins for 4 ms.
+    A value the user set is kept.
     """
     env = dict(os.environ)
     env.setdefault("JULIA_THREAD_SLEEP_THRESHOLD", "0")
@@ -218,9 +259,12 @@ def spawn_server(
     lease_ttl: float = 30.0,
     includes: Sequence[str] = (),
     ready_timeout: float = 300.0,
-    socket_thread_calls: bool = False,
+    executor_memory: Optional[int] = None,
+    client_shm_quota: Optional[int] = None,
+    spare_executors: Optional[int] = None,
 ) -> ServerProcess:
-    """Start a Julia server and wait until it listens; without ``address`` it gets a private ipc socket."""
+    """Start a Julia server and wait until it listens; without ``address`` it gets a private ipc
+    socket. The executor options are those of ``server_command``."""
     private_dir = None
     if address is None:
         private_dir = tempfile.mkdtemp(prefix="akb-server-")  # mode 0700: only this user can connect
@@ -228,7 +272,8 @@ def spawn_server(
     try:
         command = server_command(
             address=address, threads=threads, julia=julia, lease_ttl=lease_ttl,
-            includes=includes, exit_on_stdin_eof=True, socket_thread_calls=socket_thread_calls,
+            includes=includes, exit_on_stdin_eof=True, executor_memory=executor_memory,
+            client_shm_quota=client_shm_quota, spare_executors=spare_executors,
         )
         process = subprocess.Popen(
             command,

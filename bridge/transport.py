@@ -17,6 +17,10 @@ from .protocol import PROTOCOL_VERSION, decode, encode
 MAX_FRAME_BYTES = 16 * 1024 * 1024  # the server's ZMQ_MAXMSGSIZE (docs/protocol.md, section 1)
 POLL_SLICE = 0.1  # seconds a waiting request sleeps between liveness checks
 BEAT_RECHECK = 0.5  # seconds within which the heartbeat follows a change of the lease TTL
+CANCELLABLE = ("eval", "call", "send")  # the ops that run in the client's executor
+# Seconds an interrupted request waits for the server's answer to its cancel: the server
+# answers within its interrupt grace period (1 s) and the time to see the executor end.
+INTERRUPT_PATIENCE = 5.0
 _LOG = logging.getLogger("bridge")
 
 Outbox = Callable[[], Iterable[Tuple[str, Dict[str, Any]]]]
@@ -41,6 +45,10 @@ class Connection:
 
     ``on_unlinked`` hears the names of result chunks the server unlinked, which its success
     replies carry (docs/protocol.md sections 2 and 5).
+
+    A ``KeyboardInterrupt`` while an ``eval``, ``call`` or ``send`` waits sends ``cancel`` for
+    it; the request then raises the server's answer, ``CallInterrupted``, or, without one within
+    ``INTERRUPT_PATIENCE`` seconds (or at a second interrupt), the ``KeyboardInterrupt``.
 
     ``rehello`` makes reconnection transparent: when the server answers ``UnknownClient`` (it
     restarted at the same address, or expired this client's leases), the connection calls it once
@@ -212,12 +220,32 @@ class Connection:
             raise ServerDied(f"the server at {self.address} is not taking messages (send queue full)") from None
 
     def _await(self, socket: zmq.Socket, request_id: int, op: str, epoch: int) -> dict:
+        try:
+            reply = self._await_reply(socket, request_id, op, epoch)
+        except KeyboardInterrupt as interrupt:
+            if op not in CANCELLABLE:
+                raise
+            # Ask the server to stop the Julia call, then wait for the call's own reply, which is
+            # then CallInterrupted (or its result, had it just finished).
+            self._send(socket, next(self._ids), "cancel", {"request": request_id})
+            reply = self._await_reply(socket, request_id, op, epoch, patience=INTERRUPT_PATIENCE)
+            if reply is None:
+                raise interrupt
+        assert reply is not None
+        return reply
+
+    def _await_reply(self, socket: zmq.Socket, request_id: int, op: str, epoch: int,
+                     patience: Optional[float] = None) -> Optional[dict]:
+        """The reply to ``request_id``; with ``patience``, None when none came within that many
+        seconds."""
         sent = time.monotonic()
         while True:
             try:
                 frame = socket.recv()
             except zmq.Again:
                 self._check_alive(sent, op, epoch)
+                if patience is not None and time.monotonic() - sent > patience:
+                    return None
                 continue
             self._last_heard = time.monotonic()
             try:

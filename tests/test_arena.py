@@ -193,16 +193,18 @@ def bridge(server):
 def test_calls_with_small_arrays_create_and_map_nothing_in_steady_state(bridge, server):
     handle = bridge.send(ak.Array([[1.0], [2.0, 3.0]]))
     small = ak.Array([[1.0, 2.0], [], [3.0]])
-    for _ in range(5):  # warm-up: the arena's first chunk, the server's cached mapping of it
+    for _ in range(5):  # warm-up: the arena's first chunk, the executor's cached mapping of it
         assert bridge.call("count_both", small, handle) == 5
-    segments, client_maps, server_maps = _bridge_segments(os.getpid(), server.pid), _shm_mappings(os.getpid()), _shm_mappings(server.pid)
-    assert bridge._arena.segment_names()[0] in server_maps
+    executor = bridge.stats()["executor_pid"]
+    segments, client_maps, executor_maps = _bridge_segments(os.getpid(), server.pid), _shm_mappings(os.getpid()), _shm_mappings(executor)
+    assert bridge._arena.segment_names()[0] in executor_maps
+    assert _shm_mappings(server.pid) == []   # the server itself maps no client's memory
     for i in range(200):
         assert bridge.call("count_both", small, handle) == 5
         assert bridge.call("count_items", np.arange(i % 7 + 1)) == i % 7 + 1
     assert _bridge_segments(os.getpid(), server.pid) == segments
     assert _shm_mappings(os.getpid()) == client_maps
-    assert _shm_mappings(server.pid) == server_maps
+    assert _shm_mappings(executor) == executor_maps
     handle.drop()
 
 
@@ -210,7 +212,8 @@ def test_calls_returning_arrays_create_and_map_nothing_in_steady_state(bridge, s
     bridge.eval("ramp(n) = collect(1.0:n); jagged_ramp(n) = [collect(1.0:i) for i in 1:n]")
     for _ in range(5):  # warm-up: the server's result chunk for this client, the client's mapping
         assert len(bridge.call("ramp", 10)) == 10
-    segments, client_maps, server_maps = _bridge_segments(os.getpid(), server.pid), _shm_mappings(os.getpid()), _shm_mappings(server.pid)
+    executor = bridge.stats()["executor_pid"]
+    segments, client_maps, executor_maps = _bridge_segments(os.getpid(), server.pid), _shm_mappings(os.getpid()), _shm_mappings(executor)
     kept = []
     for i in range(200):
         assert bridge.call("ramp", i % 9 + 1).to_list() == [float(k) for k in range(1, i % 9 + 2)]
@@ -222,7 +225,7 @@ def test_calls_returning_arrays_create_and_map_nothing_in_steady_state(bridge, s
     assert bridge.call("count_items", kept[0]) == 4
     assert _bridge_segments(os.getpid(), server.pid) == segments
     assert _shm_mappings(os.getpid()) == client_maps
-    assert _shm_mappings(server.pid) == server_maps
+    assert _shm_mappings(executor) == executor_maps
 
 
 def test_results_in_one_chunk_are_released_one_by_one(bridge, server):
@@ -258,21 +261,22 @@ def test_dropped_result_chunks_are_unmapped_by_the_client(bridge, server):
     assert set(_shm_mappings(os.getpid())) == before
 
 
-def test_unlinked_chunks_are_unmapped_by_the_server(server):
+def test_unlinked_chunks_are_unmapped_by_the_executor(server):
     with Bridge(server.address, lease_ttl=CALM_TTL, shm_linger=0.5) as bridge:
         assert bridge.call("length", [1]) == 1
-        before = set(_shm_mappings(server.pid))
+        executor = bridge.stats()["executor_pid"]
+        before = set(_shm_mappings(executor))
         large = np.zeros(80 << 20, dtype=np.uint8)  # beyond the largest chunk: a dedicated segment
         assert bridge.call("length", large) == large.size
-        (dedicated,) = set(_shm_mappings(server.pid)) - before  # cached by the server after the call
+        (dedicated,) = set(_shm_mappings(executor)) - before  # cached by the executor after the call
         assert bridge.call("length", large) == large.size  # within the linger time: the same chunk
-        assert set(_shm_mappings(server.pid)) - before == {dedicated}
+        assert set(_shm_mappings(executor)) - before == {dedicated}
         del large
-        # freed after the reply, beyond the reserve: unlinked once it lingered, and named in the
-        # next message
+        # freed after the reply, beyond the reserve: unlinked once it lingered, named in the next
+        # message, and passed on to the executor
         assert _wait_for(lambda: not _in_shm(dedicated))
         assert bridge.call("length", [1]) == 1
-        assert set(_shm_mappings(server.pid)) == before
+        assert _wait_for(lambda: set(_shm_mappings(executor)) == before)
 
 
 def test_a_larger_reserve_keeps_a_large_arguments_chunk(server):
@@ -288,14 +292,15 @@ def test_a_larger_reserve_keeps_a_large_arguments_chunk(server):
         Bridge(server.address, shm_reserve=-1)
 
 
-def test_bye_drops_the_servers_cached_mappings(server):
+def test_bye_ends_the_executor_and_its_cached_mappings(server):
     with Bridge(server.address, lease_ttl=CALM_TTL) as observer:
         with Bridge(server.address, lease_ttl=CALM_TTL) as b:
             assert b.call("length", [1, 2, 3]) == 3
+            executor = b.stats()["executor_pid"]
             names = b._arena.segment_names()
             assert names and all(map(_in_shm, names))
-            assert names[0] in _shm_mappings(server.pid)
+            assert names[0] in _shm_mappings(executor)
             assert observer.stats()["cached_bytes"] > 0
         assert not any(map(_in_shm, names))
-        assert names[0] not in _shm_mappings(server.pid)
+        assert _wait_for(lambda: not os.path.exists(f"/proc/{executor}"))
         assert observer.stats()["cached_bytes"] == 0

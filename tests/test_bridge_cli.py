@@ -12,6 +12,7 @@ import pytest
 
 from bridge.cli import main
 from bridge.shm import SHM_DIR, segment_name
+from test_bridge_launcher import VERSION_ANSWER
 
 
 def test_gc_removes_segments_of_dead_owners_only(capsys, shm_clean):
@@ -57,17 +58,19 @@ exit 0
 
 def test_serve_turns_sigterm_into_closing_the_servers_stdin(tmp_path):
     julia = tmp_path / "julia"
-    julia.write_text("#!/bin/sh\n" + FAKE_JULIA)
+    julia.write_text("#!/bin/sh\n" + VERSION_ANSWER + FAKE_JULIA)
     julia.chmod(0o755)
     serve = subprocess.Popen(
         [sys.executable, "-m", "bridge.cli", "serve", "--address", "ipc:///fake", "--julia", str(julia), "--log-calls",
-         "--socket-thread-calls"],
+         "--executor-memory", "2G", "--client-shm-quota", "512M", "--executor-threads", "3"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     try:
         assert serve.stdout.readline().startswith("AWKWARD_BRIDGE_READY")
         args = (tmp_path / "args").read_text().split()
-        assert "--exit-on-stdin-eof" in args and "--log-calls" in args and "--socket-thread-calls" in args
+        assert "--exit-on-stdin-eof" in args and "--log-calls" in args
+        for flag, value in (("--executor-memory", 2 << 30), ("--client-shm-quota", 512 << 20), ("--executor-threads", 3)):
+            assert args[args.index(flag) + 1] == str(value)
         serve.send_signal(signal.SIGTERM)
         out, err = serve.communicate(timeout=60)
     finally:
@@ -93,7 +96,7 @@ wait $sleeper
 
 def test_a_second_signal_tells_the_server_to_stop_waiting(tmp_path):
     julia = tmp_path / "julia"
-    julia.write_text("#!/bin/sh\n" + SLOW_JULIA)
+    julia.write_text("#!/bin/sh\n" + VERSION_ANSWER + SLOW_JULIA)
     julia.chmod(0o755)
     serve = subprocess.Popen(
         [sys.executable, "-m", "bridge.cli", "serve", "--address", "ipc:///fake", "--julia", str(julia)],

@@ -15,8 +15,13 @@ from bridge.errors import JuliaNotFound, ServerDied
 from bridge.launcher import find_julia, find_libzmq, server_dir, spawn_server
 
 
+# A stand-in Julia answers `--version` as Julia 1.5.3 (the launcher picks the server's thread
+# flags by version), and otherwise runs `body`.
+VERSION_ANSWER = '[ "$1" = --version ] && { echo "julia version 1.5.3"; exit 0; }\n'
+
+
 def _script(path: Path, body: str) -> str:
-    path.write_text("#!/bin/sh\n" + body)
+    path.write_text("#!/bin/sh\n" + VERSION_ANSWER + body)
     path.chmod(path.stat().st_mode | stat.S_IXUSR)
     return str(path)
 
@@ -81,7 +86,9 @@ def test_spawn_waits_for_ready_and_stop_closes_stdin(tmp_path, private_tmp):
         assert len(private) == 1 and stat.S_IMODE(private[0].stat().st_mode) == 0o700
         assert server.address == f"ipc://{private[0]}/socket"
         args = (tmp_path / "args").read_text().split()
-        assert "--threads=4" in args and "--exit-on-stdin-eof" in args
+        assert "--threads=2" in args and "--exit-on-stdin-eof" in args   # the server's own: Julia 1.5
+        assert args[args.index("--executor-threads") + 1] == "3"
+        assert args[args.index("--executor-memory") + 1] == str(launcher.default_executor_memory())
         assert args[args.index("--lease-ttl") + 1] == "2.5"
         assert args[args.index("--include") + 1] == str(Path("lib.jl").resolve())
         assert args[args.index("--libzmq") + 1] == find_libzmq()
@@ -150,12 +157,28 @@ def test_julia_not_found_says_how_to_get_one(tmp_path, monkeypatch):
         assert hint in message
 
 
-def test_server_command_passes_log_calls_and_socket_thread_calls(tmp_path):
+def test_server_command_passes_log_calls_and_executor_options(tmp_path):
     julia = _script(tmp_path / "julia", "exit 0\n")
     assert "--log-calls" in launcher.server_command(address="ipc:///x", julia=julia, log_calls=True)
-    assert "--socket-thread-calls" in launcher.server_command(address="ipc:///x", julia=julia, socket_thread_calls=True)
     plain = launcher.server_command(address="ipc:///x", julia=julia)
-    assert "--log-calls" not in plain and "--socket-thread-calls" not in plain
+    assert "--log-calls" not in plain and "--executor-threads" not in plain and "--client-shm-quota" not in plain
+    limited = launcher.server_command(address="ipc:///x", julia=julia, executor_memory=0, client_shm_quota=1 << 20,
+                                      spare_executors=0)
+    for flag, value in (("--executor-memory", "0"), ("--client-shm-quota", "1048576"), ("--spare-executors", "0")):
+        assert limited[limited.index(flag) + 1] == value
+    with pytest.raises(ValueError, match="client_shm_quota"):
+        launcher.server_command(address="ipc:///x", julia=julia, client_shm_quota=-1)
+
+
+def test_the_servers_threads_follow_the_julia_version(tmp_path):
+    old = _script(tmp_path / "old" / "julia", "exit 0\n") if (tmp_path / "old").mkdir() is None else ""
+    new = tmp_path / "new"
+    new.mkdir()
+    new_julia = new / "julia"
+    new_julia.write_text('#!/bin/sh\n[ "$1" = --version ] && echo "julia version 1.12.1"\n')
+    new_julia.chmod(0o755)
+    assert launcher.server_threads_flag(old) == "--threads=2"              # 1.5: no thread pools
+    assert launcher.server_threads_flag(str(new_julia)) == "--threads=1,1"   # 1.9+: an interactive thread for the loop
 
 
 def test_server_threads_sleep_when_idle_unless_the_user_chose(monkeypatch):

@@ -1,9 +1,9 @@
 """One ``awkward-bridge serve``, 8 client processes at once, each with its own arrays and checking
-every answer; throughput with 8 clients must be at least that of one."""
+every answer. (Their throughput against one client's is benchmarks/throughput.py's: a timing
+comparison on a shared two-core machine is a benchmark, not a test.)"""
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import textwrap
@@ -19,10 +19,10 @@ sum_squares(events) = [isempty(event) ? 0.0 : sum(abs2, event) for event in even
 """
 
 # One client: connects, says ready, waits for "go", makes CALLS calls with arrays of its own
-# (seeded by its index) and checks each answer against numpy; prints its timing as JSON.
+# (seeded by its index) and checks each answer against numpy; prints how many it checked.
 CLIENT = textwrap.dedent(
     """
-    import json, sys, time
+    import sys
     import awkward as ak, numpy as np
     from bridge import Bridge
 
@@ -31,21 +31,19 @@ CLIENT = textwrap.dedent(
     with Bridge(address) as bridge:
         print("ready", flush=True)
         sys.stdin.readline()
-        start = time.time()
         for _ in range(calls):
             counts = rng.integers(0, 8, size=5000)
             events = ak.unflatten(rng.normal(size=int(counts.sum())), counts)
             expected = ak.to_numpy(ak.sum(events**2, axis=1))
             got = bridge.call("sum_squares", events)
             assert np.allclose(ak.to_numpy(got), expected), f"client {seed}: wrong answer"
-        end = time.time()
-    print(json.dumps({"start": start, "end": end, "calls": calls}), flush=True)
+    print(calls, flush=True)
     """
 )
 
 
-def _run_clients(address: str, count: int) -> float:
-    """Run ``count`` clients at once from a common start; returns their total calls per second."""
+def _run_clients(address: str, count: int) -> int:
+    """Run ``count`` clients at once from a common start; returns how many answers they checked."""
     clients = [
         subprocess.Popen([sys.executable, "-c", CLIENT, address, str(seed), str(CALLS)],
                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -57,27 +55,23 @@ def _run_clients(address: str, count: int) -> float:
         for client in clients:
             client.stdin.write("go\n")
             client.stdin.flush()
-        reports = []
+        checked = 0
         for client in clients:
             out, err = client.communicate(timeout=600)
             assert client.returncode == 0, err
-            reports.append(json.loads(out.strip().splitlines()[-1]))
+            checked += int(out.strip().splitlines()[-1])
     finally:
         for client in clients:
             if client.poll() is None:
                 client.kill()
                 client.communicate()
-    span = max(r["end"] for r in reports) - min(r["start"] for r in reports)
-    return sum(r["calls"] for r in reports) / span
+    return checked
 
 
-def test_eight_clients_at_once_all_get_right_answers_and_no_less_throughput(tmp_path, shm_clean):
+def test_eight_clients_at_once_all_get_right_answers(tmp_path, shm_clean):
     kernel = tmp_path / "kernel.jl"
     kernel.write_text(KERNEL)
     with Served(tmp_path, "--include", str(kernel)) as served:
-        _run_clients(served.address, 1)  # warm-up: compiles sum_squares and the codec paths
-        one = _run_clients(served.address, 1)
-        eight = _run_clients(served.address, CLIENTS)
-        print(f"\nthroughput: 1 client {one:.1f} calls/s, {CLIENTS} clients {eight:.1f} calls/s")
-        assert eight >= one, f"{CLIENTS} clients: {eight:.1f} calls/s; one client: {one:.1f} calls/s"
+        assert _run_clients(served.address, 1) == CALLS
+        assert _run_clients(served.address, CLIENTS) == CLIENTS * CALLS
         assert served.stop() == 0

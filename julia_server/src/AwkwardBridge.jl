@@ -3,7 +3,8 @@
 
 The Julia half of awkward-bridge: a long-running multithreaded server that Python clients reach
 over ZeroMQ (docs/protocol.md), sharing Awkward Array buffers zero-copy through POSIX shared
-memory under leases (docs/ownership.md). Start it with [`serve`](@ref) or `bin/serve.jl`.
+memory under leases (docs/ownership.md), and the executor processes it starts to run each
+client's code (docs/architecture.md). Start it with [`serve`](@ref) or `bin/serve.jl`.
 """
 module AwkwardBridge
 
@@ -44,25 +45,34 @@ include("codec/plan_for.jl")
 include("codec/place_array.jl")
 
 # Transport and resources.
+include("posix.jl")
 include("msgpack.jl")
 include("zmq/libzmq.jl")
 include("zmq/socket.jl")
 include("shm/segment.jl")
-include("shm/segment_table.jl")
 include("shm/arena.jl")
-include("leases.jl")
-
-# The server.
-include("server/log.jl")
-include("server/state.jl")
-include("server/scope.jl")
 include("protocol.jl")
-include("server/error_reply.jl")
-include("server/functions.jl")
-include("server/dispatch.jl")
-include("server/outbox.jl")
-include("server/job_queue.jl")
+include("describe_error.jl")
+
+# The executor: runs one client's code in a process of its own.
+include("executor/mappings.jl")
+include("executor/link.jl")
+include("executor/executor_state.jl")
+include("executor/scope.jl")
+include("executor/values.jl")
+include("executor/functions.jl")
+include("executor/run_job.jl")
+include("executor/main.jl")
+
+# The server: clients, leases, result arenas, and the executors it supervises.
+include("server/log.jl")
+include("server/clients.jl")
+include("server/state.jl")
 include("server/workers.jl")
+include("server/jobs.jl")
+include("server/executors.jl")
+include("server/server.jl")
+include("server/supervisor.jl")
 include("server/loop.jl")
 include("main.jl")
 

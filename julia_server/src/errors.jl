@@ -36,7 +36,23 @@ struct ShuttingDown <: Exception
     msg::String
 end
 
+"""A call stopped on request: the client's Ctrl-C, or an operator's `cancel`."""
+struct CallInterrupted <: Exception
+    msg::String
+end
+
+"""A call stopped because it ran past the `timeout` its request gave."""
+struct CallTimedOut <: Exception
+    msg::String
+end
+
+"""The executor running the client's code ended (a crash, `exit()`, its memory limit)."""
+struct ExecutorDied <: Exception
+    msg::String
+end
+
 for E in (:ProtocolError, :UnknownClient, :InvalidArray, :FunctionNotFound,
-          :ResultTypeError, :SharedMemoryFull, :ShuttingDown)
+          :ResultTypeError, :SharedMemoryFull, :ShuttingDown, :CallInterrupted, :CallTimedOut,
+          :ExecutorDied)
     @eval Base.showerror(io::IO, e::$E) = print(io, $(string(E)), ": ", e.msg)
 end

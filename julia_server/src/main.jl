@@ -3,44 +3,60 @@
 const READY_PREFIX = "AWKWARD_BRIDGE_READY"
 
 const USAGE = """
-usage: julia --threads=N --project=julia_server julia_server/bin/serve.jl --address ADDRESS
+usage: julia --threads=2 --project=julia_server julia_server/bin/serve.jl --address ADDRESS
              [--lease-ttl SECONDS] [--libzmq PATH] [--include FILE]... [--exit-on-stdin-eof]
-             [--log-calls] [--socket-thread-calls]"""
+             [--log-calls] [--executor-threads N] [--executor-memory BYTES]
+             [--client-shm-quota BYTES] [--spare-executors N]
+(on Julia 1.9 and later, --threads=1,1: the socket loop on an interactive thread)"""
 
 """
     serve(; address, lease_ttl=30.0, libzmq=nothing, includes=String[], exit_on_stdin_eof=false,
-          log_calls=false, socket_thread_calls=false)
+          log_calls=false, executor_threads=1, executor_memory=0, client_shm_quota=0,
+          spare_executors=1) -> Int
 
 Run the bridge server on the ZeroMQ endpoint `address` until it is interrupted (SIGINT, or an
 `InterruptException` thrown into this task) or, with `exit_on_stdin_eof`, until stdin reaches
-EOF; then shut down cleanly and return. `lease_ttl` is the longest lease TTL granted to clients;
-`libzmq` the library to load (see `load_libzmq`); `includes` are files evaluated, in order, into
-the shared module every client's `call` can reach; `log_calls` logs one line per `eval`, `call`
-and `send` (off by default: a busy server would spend its time writing the log).
-`socket_thread_calls` lets the socket thread run a call itself when every worker is busy (see
-`Server`). Prints `AWKWARD_BRIDGE_READY <endpoint>` on stdout once bound. Must run on thread 1:
-workers take threads 2 and up.
+EOF; then shut down cleanly and return the exit status (0 when asked to stop, 1 after an
+internal failure). `lease_ttl` is the longest lease TTL granted to clients; `libzmq` the library
+to load (see `load_libzmq`).
+
+User code runs in executor processes, one per client, that the server starts and supervises:
+each has `executor_threads` threads, loads the `includes` files, in order, into the shared module
+every client's `call` can reach, and is killed past `executor_memory` bytes (0: no limit).
+`spare_executors` are kept started and ready for new clients. `client_shm_quota` caps the shared
+memory one client's handles, arguments and results hold (0: no quota). `log_calls` logs one
+line per `eval`, `call` and `send`. Prints `AWKWARD_BRIDGE_READY <endpoint>` on stdout once the
+first executor is ready. Must run on thread 1.
 """
 function serve(; address::AbstractString, lease_ttl::Real = 30.0,
                libzmq::Union{Nothing,AbstractString} = nothing,
                includes::AbstractVector{<:AbstractString} = String[],
                exit_on_stdin_eof::Bool = false, log_calls::Bool = false,
-               socket_thread_calls::Bool = false)
-    Threads.threadid() == 1 || throw(ArgumentError("serve must run on thread 1; workers use the others"))
+               executor_threads::Integer = 1, executor_memory::Integer = 0,
+               client_shm_quota::Integer = 0, spare_executors::Integer = 1)
+    Threads.threadid() == 1 || throw(ArgumentError("serve must run on thread 1"))
     (lease_ttl > 0 && isfinite(lease_ttl)) ||
         throw(ArgumentError("lease_ttl must be a positive number of seconds, not $lease_ttl"))
-    load_libzmq(libzmq)
-    shared = user_module(:Shared)
-    foreach(path -> Base.include(shared, path), includes)
-    state = ServerState(; lease_ttl = Float64(lease_ttl), workers = worker_count(), shared = shared)
-    server = Server(state, address; log_calls = log_calls, socket_thread_calls = socket_thread_calls)
-    total_threads() == 1 &&
-        log_event("warning: running with one thread, so a long call blocks the socket; start Julia with --threads=2 or more")
-    log_event("listening on $(server.address) with $(state.workers) worker threads, lease TTL $(state.lease_ttl) s")
-    println(stdout, READY_PREFIX, " ", server.address)
-    flush(stdout)
-    run!(server; exit_on_stdin_eof = exit_on_stdin_eof)
-    return nothing
+    executor_threads >= 1 || throw(ArgumentError("executor_threads must be ≥ 1, not $executor_threads"))
+    min(executor_memory, client_shm_quota, spare_executors) >= 0 ||
+        throw(ArgumentError("executor_memory, client_shm_quota and spare_executors must be ≥ 0"))
+    for path in includes
+        isfile(path) || throw(ArgumentError("--include file $(repr(path)) does not exist"))
+    end
+    options = ExecutorOptions(; threads = Int(executor_threads), memory = Int(executor_memory),
+                              spares = Int(spare_executors), includes = map(abspath, includes),
+                              libzmq = load_libzmq(libzmq))
+    state = ServerState(; lease_ttl = Float64(lease_ttl), client_shm_quota = Int(client_shm_quota))
+    server = Server(state, address, options; log_calls = log_calls)
+    server_threads() == 1 &&
+        log_event("warning: running with one thread, so making a large result chunk holds up every " *
+                  "client for a moment; start Julia with " *
+                  (VERSION >= v"1.9" ? "--threads=1,1" : "--threads=2"))
+    log_event("listening on $(server.address); executors with $(options.threads) threads" *
+              (options.memory > 0 ? " and $(format_bytes(options.memory)) of memory each" : "") *
+              (state.client_shm_quota > 0 ? "; $(format_bytes(state.client_shm_quota)) of shared memory per client" : "") *
+              "; lease TTL $(state.lease_ttl) s")
+    return run!(server; exit_on_stdin_eof = exit_on_stdin_eof)
 end
 
 """
@@ -49,55 +65,46 @@ end
 The keyword arguments of `serve` from command-line `args`; `ArgumentError` on bad ones.
 """
 function parse_arguments(args::AbstractVector{<:AbstractString})
-    address = nothing
-    lease_ttl = 30.0
-    libzmq = nothing
-    includes = String[]
-    exit_on_stdin_eof = false
-    log_calls = false
-    socket_thread_calls = false
+    options = Dict{Symbol,Any}(:includes => String[])
+    switches = Dict("--exit-on-stdin-eof" => :exit_on_stdin_eof, "--log-calls" => :log_calls)
+    numbers = Dict("--lease-ttl" => (:lease_ttl, Float64), "--executor-threads" => (:executor_threads, Int),
+                   "--executor-memory" => (:executor_memory, Int), "--client-shm-quota" => (:client_shm_quota, Int),
+                   "--spare-executors" => (:spare_executors, Int))
     i = 1
-    value() = i < length(args) ? args[i+1] : throw(ArgumentError("$(args[i]) needs a value"))
     while i <= length(args)
         arg = args[i]
+        if haskey(switches, arg)
+            options[switches[arg]] = true
+            i += 1
+            continue
+        end
+        i < length(args) || throw(ArgumentError("$arg needs a value"))
+        value = args[i+1]
         if arg == "--address"
-            address = value()
-        elseif arg == "--lease-ttl"
-            text = value()
-            lease_ttl = tryparse(Float64, text)
-            lease_ttl === nothing && throw(ArgumentError("--lease-ttl needs a number of seconds, not $(repr(text))"))
+            options[:address] = String(value)
         elseif arg == "--libzmq"
-            libzmq = value()
+            options[:libzmq] = String(value)
         elseif arg == "--include"
-            push!(includes, value())
-        elseif arg == "--exit-on-stdin-eof"
-            exit_on_stdin_eof = true
-            i += 1
-            continue
-        elseif arg == "--log-calls"
-            log_calls = true
-            i += 1
-            continue
-        elseif arg == "--socket-thread-calls"
-            socket_thread_calls = true
-            i += 1
-            continue
+            push!(options[:includes], String(value))
+        elseif haskey(numbers, arg)
+            key, T = numbers[arg]
+            parsed = tryparse(T, value)
+            parsed === nothing && throw(ArgumentError("$arg needs a number, not $(repr(value))"))
+            options[key] = parsed
         else
             throw(ArgumentError("unknown argument $(repr(arg))"))
         end
         i += 2
     end
-    address === nothing && throw(ArgumentError("--address is required"))
-    return (address = String(address), lease_ttl = lease_ttl, libzmq = libzmq,
-            includes = includes, exit_on_stdin_eof = exit_on_stdin_eof, log_calls = log_calls,
-            socket_thread_calls = socket_thread_calls)
+    haskey(options, :address) || throw(ArgumentError("--address is required"))
+    return NamedTuple{Tuple(keys(options))}(Tuple(values(options)))
 end
 
 """
     main(args)
 
-The command-line entry point (bin/serve.jl): parse `args` (see `USAGE`), then `serve`. Bad
-arguments print the usage and exit with status 2.
+The command-line entry point (bin/serve.jl): parse `args` (see `USAGE`), then `serve`, and exit
+with its status. Bad arguments print the usage and exit with status 2.
 """
 function main(args::AbstractVector{<:AbstractString})
     options = try
@@ -109,6 +116,7 @@ function main(args::AbstractVector{<:AbstractString})
     end
     # SIGINT becomes an InterruptException, so the server can clean up before exiting.
     Base.exit_on_sigint(false)
-    serve(; options...)
+    status = serve(; options...)
+    status == 0 || exit(status)
     return nothing
 end

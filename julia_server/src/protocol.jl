@@ -1,16 +1,14 @@
 # docs/protocol.md on the Julia side: checking request envelopes and their fields (every type,
-# with a precise `ProtocolError`), encoding replies, and converting values both ways.
+# with a precise `ProtocolError`), encoding replies, and array values on the wire. The server
+# checks clients' requests with it, and executors the server's messages.
 
 const PROTOCOL_VERSION = 1
 
 const OPS = Dict("hello" => :hello, "ping" => :ping, "eval" => :eval, "call" => :call,
                  "send" => :send, "drop" => :drop, "release" => :release, "stats" => :stats,
-                 "bye" => :bye)
+                 "cancel" => :cancel, "bye" => :bye)
 
 const CLIENT_ID = r"^[A-Za-z0-9_-]{8,64}$"
-
-"""Deepest nesting of tuples, lists and maps in a result (a self-containing vector stops here)."""
-const MAX_VALUE_DEPTH = 32
 
 """
     Request(id, client, op, fields)
@@ -230,130 +228,10 @@ function array_ref(m::Dict{String,Any})
 end
 
 """
-    open_wire_array(x, scope) -> AbstractVector
+    wire_array(ref, lease) -> Dict{String,Any}
 
-The validated view of a wire array value, its buffers resolved within the client's rights;
-counted in `stats` as one validation. An earlier result of the client sent back unchanged is
-validated the first time only (`result_view!`).
+The wire value of array `ref`, with its result `lease` (none for `nothing`).
 """
-function open_wire_array(x::Dict{String,Any}, scope::Scope)
-    ref = array_ref(x)
-    view = result_view!(scope, ref)
-    if view === nothing
-        view = open_array(ref, b -> resolve!(scope, b))
-        Threads.atomic_add!(scope.state.validations, 1)
-        remember_result_view!(scope, ref, view)
-    end
-    scope.returned[view] = ref   # should the call return it unchanged, `relend!` decides
-    return view
-end
-
-"""
-    from_wire(x, scope) -> Any
-
-An argument as Julia sees it: scalars as decoded (a float32 widened to `Float64`), lists as
-`Vector{Any}`, maps as `Dict{String,Any}`, tagged tuples as `Tuple`, handles as the view stored
-at `send`, arrays as validated views on shared memory (`open_array`).
-"""
-function from_wire(x, scope::Scope)
-    (x === nothing || x isa Union{Bool,Int64,UInt64,Float64,String}) && return x
-    x isa Float32 && return Float64(x)
-    x isa Vector{Any} && return Any[from_wire(item, scope) for item in x]
-    x isa Dict{String,Any} || throw(ProtocolError("a $(wire_type(x)) is not a value; arrays travel in shared memory"))
-    tag = get(x, "\$", nothing)
-    tag === nothing && return Dict{String,Any}(k => from_wire(v, scope) for (k, v) in x)
-    tag == "tuple" && return Tuple(from_wire(item, scope) for item in list_field(x, "items", "tuple value"))
-    tag == "handle" && return handle_view!(scope, int_field(x, "id", "handle value"))
-    tag == "array" && return open_wire_array(x, scope)
-    throw(ProtocolError("unknown tagged value \"\$\": $(repr(tag))"))
-end
-
-"""
-    to_wire(x, scope) -> Any
-
-A Julia result as a wire value: `nothing`, `Bool`, integers that fit 64 bits, `Float64`,
-`Float32` (kept single precision), strings; `Tuple` → tagged tuple; `NamedTuple` and string-keyed
-dicts → maps; anything `is_placeable` → an array placed in a block of the client's result
-arena, leased to the client, or, for a vector the codec cannot lay out, a list. Anything else is a
-`ResultTypeError`.
-"""
-to_wire(x, scope::Scope) = to_wire(x, scope, 0)
-
-to_wire(::Nothing, ::Scope, ::Int) = nothing
-to_wire(x::Union{Bool,Float32,Float64}, ::Scope, ::Int) = x
-to_wire(x::Union{Int8,Int16,Int32,Int64,UInt8,UInt16,UInt32,UInt64}, ::Scope, ::Int) = x
-to_wire(x::Float16, ::Scope, ::Int) = Float32(x)
-to_wire(x::AbstractString, ::Scope, ::Int) = String(x)
-
-function to_wire(x::Integer, ::Scope, ::Int)
-    typemin(Int64) <= x <= typemax(UInt64) ||
-        throw(ResultTypeError("the integer $x does not fit in 64 bits"))
-    return x < 0 ? Int64(x) : UInt64(x)
-end
-
-function to_wire(x::Tuple, scope::Scope, depth::Int)
-    items = Any[to_wire(item, scope, nested(depth)) for item in x]
-    return Dict{String,Any}("\$" => "tuple", "items" => items)
-end
-
-function to_wire(x::NamedTuple, scope::Scope, depth::Int)
-    return Dict{String,Any}(string(k) => to_wire(v, scope, nested(depth)) for (k, v) in pairs(x))
-end
-
-function to_wire(x::AbstractDict, scope::Scope, depth::Int)
-    all(k -> k isa AbstractString, keys(x)) ||
-        throw(ResultTypeError("a $(typeof(x)) has keys that are not strings; Python dicts from Julia need string keys"))
-    haskey(x, "\$") && throw(ResultTypeError("a dict with the key \"\$\" would read as a tagged value"))
-    return Dict{String,Any}(String(k) => to_wire(v, scope, nested(depth)) for (k, v) in x)
-end
-
-function to_wire(x, scope::Scope, depth::Int)
-    if is_placeable(x)
-        try
-            return placed(x, scope)
-        catch e
-            # An Awkward layout or nothing: a vector the codec cannot lay out (of dicts, of
-            # `nothing`, …) still travels as a list of values.
-            e isa ResultTypeError && x isa AbstractVector || rethrow()
-        end
-    end
-    x isa AbstractVector && return Any[to_wire(item, scope, nested(depth)) for item in x]
-    throw(ResultTypeError("a Julia $(typeof(x)) has no Python equivalent"))
-end
-
-function nested(depth::Int)
-    depth < MAX_VALUE_DEPTH ||
-        throw(ResultTypeError("the result is nested deeper than $MAX_VALUE_DEPTH levels (or contains itself)"))
-    return depth + 1
-end
-
-function placed(x, scope::Scope)
-    ref = get(scope.returned, x, nothing)
-    if ref !== nothing
-        lease = relend!(scope, ref)
-        lease === nothing || return wire_array(ref, lease)
-        # The client's own memory, which it frees after the reply: it answers with the array it
-        # passed instead (docs/protocol.md), so neither side copies anything.
-        in_client_memory(scope, ref) && return wire_array(ref, nothing)
-    end
-    lease = Ref{Union{Int,Nothing}}(nothing)
-    ref = try
-        place_array(x, function (nbytes)
-            placement = allocate!(scope, nbytes)
-            lease[] = scope.leases[end]
-            return placement
-        end)
-    catch
-        # the codec failed after allocating: give the block back now, not at the client's bye
-        if lease[] !== nothing
-            release_results!(scope.state, scope.client, [lease[]])
-            filter!(!=(lease[]), scope.leases)
-        end
-        rethrow()
-    end
-    return wire_array(ref, lease[])
-end
-
 function wire_array(ref::ArrayRef, lease::Union{Int,Nothing})
     buffers = Dict{String,Any}(k => Any[b.segment, b.offset, b.nbytes] for (k, b) in ref.buffers)
     wire = Dict{String,Any}("\$" => "array", "form" => ref.form, "length" => ref.length, "buffers" => buffers)

@@ -1,13 +1,31 @@
-# Leases and ownership in the server's state, without a socket: which segments a client may
-# name, pinning during a request, and reclaiming everything of a client that went silent.
+# Leases and ownership in the server's state, without a socket or an executor: which segments a
+# client may name, result blocks leased for a job and taken back, a client's quota, and
+# reclaiming everything of a client that went silent.
 
-using AwkwardBridge: ServerState, register!, known_client, expire!, forget!, stats, Scope,
-                     resolve!, allocate!, finish!, store_handle!, handle_view!, drop_handles!,
-                     release_results!, close!, BufferRef, LEASE_MARGIN, create_segment, unmap,
-                     unlink, InvalidArray, UnknownClient, ShuttingDown
+using AwkwardBridge: ServerState, register!, known_client, expire!, forget!, close!, Job, Request,
+                     prepare!, lease_block!, relend!, add_chunk!, release_results!, drop_handles!,
+                     result_leases, reserve_segment, segment_pid, ArrayRef, BufferRef, LEASE_MARGIN,
+                     InvalidArray, UnknownClient, ShuttingDown, SharedMemoryFull, ProtocolError
+
+const LEASES_FORM = """{"class": "NumpyArray", "primitive": "float64", "form_key": "node0"}"""
+
+array_arg(segment, offset, nbytes) = Dict{String,Any}(
+    "\$" => "array", "form" => LEASES_FORM, "length" => nbytes ÷ 8,
+    "buffers" => Dict{String,Any}("node0-data" => Any[segment, offset, nbytes]))
+
+job_for(client, op, fields...) =
+    Job(1, UInt8[], Request(1, client.id, op, Dict{String,Any}(fields...)), client)
+
+# a result block for `job`, making the chunk when none has room (as the server does)
+function leased!(state, job, nbytes)
+    got = lease_block!(state, job, nbytes, 0)
+    got isa Int || return got
+    add_chunk!(state, job.client, reserve_segment(got), got)
+    return lease_block!(state, job, nbytes, 0)
+end
 
 @testset "leases and ownership" begin
-    state = ServerState(; lease_ttl = 10.0, workers = 1, shared = Module())
+    state = ServerState(; lease_ttl = 10.0)
     alice, reconnected = register!(state, "alice-0001", getpid(), 60.0, "alice")
     @test !reconnected
     @test alice.lease_ttl == 10.0                  # capped at the server's TTL
@@ -17,75 +35,59 @@ using AwkwardBridge: ServerState, register!, known_client, expire!, forget!, sta
     @test reconnected && again === alice && alice.lease_ttl == 5.0
     @test_throws UnknownClient known_client(state, "nobody-123", time_ns())
 
-    mine = create_segment(64)                      # alice's pid is this process's
-    try
-        scope = Scope(state, alice)
-        p = resolve!(scope, BufferRef(mine.name, 8, 56))
-        @test p == state.segments.mappings[mine.name].segment.ptr + 8
-        @test_throws InvalidArray resolve!(scope, BufferRef(mine.name, 8, 57))       # past the end
-        @test_throws InvalidArray resolve!(scope, BufferRef(mine.name, typemax(Int), 1))
-        @test_throws InvalidArray resolve!(Scope(state, bob), BufferRef(mine.name, 0, 8))  # not bob's
-        @test_throws InvalidArray resolve!(scope, BufferRef("../etc/passwd", 0, 1))
+    # what a client may name: its own segments (by pid) and its result chunks, nothing else
+    mine = "akb-$(getpid())-$(repeat("ab", 16))"
+    call = job_for(alice, :call, "fn" => "f", "args" => Any[array_arg(mine, 8, 56), 1.5])
+    prepare!(call, state, 0)
+    @test call.nbytes == 56 && call.run["kind"] == "call" && call.run["args"][2] == 1.5
+    @test !haskey(call.run["args"][1], "block")          # not an earlier result
+    @test_throws InvalidArray prepare!(job_for(bob, :call, "fn" => "f", "args" => Any[array_arg(mine, 0, 8)]), state, 0)
+    @test_throws InvalidArray prepare!(job_for(alice, :call, "fn" => "f", "args" => Any[array_arg("../etc/passwd", 0, 8)]), state, 0)
+    @test_throws InvalidArray prepare!(job_for(alice, :call, "fn" => "f",
+                                               "args" => Any[Dict{String,Any}("\$" => "handle", "id" => 7)]), state, 0)
+    @test_throws ProtocolError prepare!(job_for(alice, :call, "fn" => "f",
+                                                "args" => Any[Dict{String,Any}("\$" => "what")]), state, 0)
 
-        # a handle keeps alice's segment mapped after the request ends; dropping it unmaps
-        id = store_handle!(scope, :the_view)
-        finish!(scope; failed = false)
-        @test stats(state)["handles"] == 1 && stats(state)["mapped_bytes"] == mine.nbytes
-        call = Scope(state, alice)
-        @test handle_view!(call, id) === :the_view
-        drop_handles!(state, alice, [id, id, 999])  # unknown ids and repeats are harmless
-        @test stats(state)["mapped_bytes"] == mine.nbytes   # the running call still pins it
-        finish!(call; failed = false)
-        @test stats(state)["mapped_bytes"] == 0
-        @test_throws InvalidArray handle_view!(Scope(state, alice), id)
+    # results: a block of the client's arena leased to it; a name only it may use afterwards
+    job = job_for(alice, :call)
+    block = leased!(state, job, 100)
+    name, offset = block["segment"], block["offset"]
+    @test isfile("/dev/shm/$name") && segment_pid(name) == getpid() && offset == 0
+    @test job.leases == [block["lease"]] && state.owned[name] >= 100
+    back = job_for(alice, :call, "fn" => "f", "args" => Any[array_arg(name, 0, 96)])
+    prepare!(back, state, 0)
+    @test back.run["args"][1]["block"] == Any[name, 0]   # sent back: the executor keeps its view
+    @test_throws InvalidArray prepare!(job_for(bob, :call, "fn" => "f", "args" => Any[array_arg(name, 0, 8)]), state, 0)
+    @test relend!(state, back, ArrayRef(LEASES_FORM, 12, Dict("node0-data" => BufferRef(name, 0, 96))))["lease"] > 0
+    @test relend!(state, back, ArrayRef(LEASES_FORM, 7, Dict("node0-data" => BufferRef(mine, 0, 56)))) ==
+          Dict{String,Any}("by_reference" => true)
+    @test length(alice.results) == 2                     # the block is held twice
+    release_results!(state, alice, [block["lease"], back.leases[1], 999])   # unknown ids are harmless
+    @test isempty(alice.results) && isfile("/dev/shm/$name")   # kept as the arena's reserve
+    @test leased!(state, job_for(alice, :call), 100)["segment"] == name  # steady state: nothing new
+    @test result_leases(Dict{String,Any}("a" => Any[Dict{String,Any}("\$" => "array", "lease" => 5)])) == [5]
 
-        # results: a block of the client's arena, visible to its client only; a failed request
-        # takes its leases back; a released block is reused, and its chunk kept, not unlinked
-        scope = Scope(state, alice)
-        name, offset, ptr = allocate!(scope, 100)
-        lease = scope.leases[end]
-        finish!(scope; failed = false)
-        @test isfile("/dev/shm/$name") && offset == 0
-        chunk_bytes = stats(state)["shm_bytes"]
-        @test stats(state)["leases"] == 1 && chunk_bytes >= 100
-        reader = Scope(state, alice)
-        @test resolve!(reader, BufferRef(name, 0, 100)) == ptr
-        finish!(reader; failed = false)
-        @test_throws InvalidArray resolve!(Scope(state, bob), BufferRef(name, 0, 100))
-        failed = Scope(state, alice)
-        lost, lost_offset, _ = allocate!(failed, 10)
-        @test lost == name && lost_offset == 128       # the next free 64-byte aligned block
-        finish!(failed; failed = true)
-        @test stats(state)["leases"] == 1
-        release_results!(state, alice, [lease])
-        @test isfile("/dev/shm/$name") && stats(state)["leases"] == 0
-        @test stats(state)["shm_bytes"] == chunk_bytes  # kept as the arena's free reserve
-        again = Scope(state, alice)
-        @test allocate!(again, 100)[1:2] == (name, 0)   # steady state: nothing new created
-        finish!(again; failed = true)
-    finally
-        unmap(mine)
-        unlink(mine.name)
-    end
+    # a quota counts handles, results and running arguments
+    state.client_shm_quota = 1000
+    @test_throws SharedMemoryFull prepare!(job_for(alice, :call, "fn" => "f", "args" => Any[array_arg(mine, 0, 1000)]), state, 0)
+    @test_throws SharedMemoryFull leased!(state, job_for(alice, :call), 2000)
+    err = try prepare!(job_for(alice, :send, "array" => array_arg(mine, 0, 896)), state, 0) catch e e end
+    @test err isa SharedMemoryFull && occursin("quota", err.msg) && occursin("1000 bytes", err.msg)
+    state.client_shm_quota = 0
+    drop_handles!(state, alice, [1, 2])              # unknown: harmless
 
     # expiry: a client silent for more than TTL × margin is forgotten with its results
-    scope = Scope(state, bob)
-    name, _, _ = allocate!(scope, 10)
-    finish!(scope; failed = false)
-    now = time_ns()
-    @test isempty(expire!(state, now))
+    bobs = leased!(state, job_for(bob, :call), 10)["segment"]
+    @test isempty(expire!(state, time_ns()))
     later = bob.last_heard + round(UInt64, 1.0 * LEASE_MARGIN * 1e9) + 1_000_000
     gone = expire!(state, later)
     @test length(gone) == 1 && gone[1][1] === bob && gone[1][4] == 1
-    @test !isfile("/dev/shm/$name")
+    @test !isfile("/dev/shm/$bobs")
     @test_throws UnknownClient known_client(state, bob.id, later)
-    @test_throws UnknownClient allocate!(Scope(state, bob), 10)   # a request still running for it
+    @test_throws UnknownClient lease_block!(state, job_for(bob, :call), 10, 0)   # a job still running for it
 
-    # shutdown forgets everyone and refuses new segments
-    scope = Scope(state, alice)
-    name, _, _ = allocate!(scope, 10)
-    finish!(scope; failed = false)
+    # shutdown forgets everyone, unlinks every chunk and refuses new blocks
     close!(state)
-    @test !isfile("/dev/shm/$name") && isempty(state.clients)
-    @test_throws ShuttingDown allocate!(Scope(state, alice), 10)
+    @test !isfile("/dev/shm/$name") && isempty(state.clients) && isempty(state.owned)
+    @test_throws ShuttingDown lease_block!(state, job_for(alice, :call), 10, 0)
 end

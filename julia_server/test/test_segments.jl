@@ -1,9 +1,8 @@
-# Shared-memory segments and the server's segment table: naming rules, creation, sharing between
-# two mappings, refusal of bad names, a /dev/shm too small, and reference-counted unmapping.
+# Shared-memory segments: naming rules, creation, sharing between two mappings, refusal of bad
+# names, a /dev/shm too small, and segments the server reserves for its executors to map.
 
-using AwkwardBridge: create_segment, map_segment, unmap, unlink, is_segment_name, segment_pid,
-                     shm_space, SegmentTable, acquire!, release!, add_owned!, unlink_owned!,
-                     is_owned, owned_bytes, mapped_bytes, forget_idle!, InvalidArray, SharedMemoryFull
+using AwkwardBridge: create_segment, reserve_segment, map_segment, unmap, unlink, is_segment_name,
+                     segment_pid, shm_space, InvalidArray, SharedMemoryFull
 
 own_segments() = Set(filter(n -> startswith(n, "akb-$(getpid())-"), readdir("/dev/shm")))
 
@@ -74,31 +73,16 @@ end
     @test own_segments() == before
 end
 
-@testset "segment table" begin
-    client = create_segment(4096)       # stands for a segment a client made
-    table = SegmentTable()
-    a = acquire!(table, client.name)
-    b = acquire!(table, client.name)
-    @test a.ptr == b.ptr                 # mapped once
-    @test mapped_bytes(table) == 4096 && owned_bytes(table) == 0
-    @test !is_owned(table, client.name)
-    release!(table, client.name)
-    @test mapped_bytes(table) == 4096    # still one user
-    release!(table, client.name)
-    @test mapped_bytes(table) == 0 && length(table.mappings) == 1   # idle, cached (test_arena.jl)
-    forget_idle!(table, _ -> false)
-    @test isempty(table.mappings)
-    unmap(client)
-    unlink(client.name)
-
-    owned = create_segment(100)
-    add_owned!(table, owned, 2)
-    @test is_owned(table, owned.name) && owned_bytes(table) == owned.nbytes
-    unlink_owned!(table, owned.name)
-    @test !isfile("/dev/shm/$(owned.name)")
-    unlink_owned!(table, owned.name)     # already unlinked: nothing to do
-    release!(table, owned.name)
-    @test owned_bytes(table) == owned.nbytes   # the second user still maps it
-    release!(table, owned.name)
-    @test isempty(table.mappings)
+@testset "a reserved segment has its size and no mapping" begin
+    name = reserve_segment(5000)
+    try
+        @test is_segment_name(name) && segment_pid(name) == getpid()
+        @test filesize("/dev/shm/$name") == 5000
+        @test count(line -> endswith(line, name), eachline("/proc/$(getpid())/maps")) == 0
+        seg = map_segment(name; readonly = false, populate = true)   # as an executor maps it
+        @test seg.writable && seg.nbytes == 5000
+        unmap(seg)
+    finally
+        unlink(name)
+    end
 end

@@ -8,16 +8,19 @@ const PROJECT = dirname(@__DIR__)
 
 @testset "arguments" begin
     opts = parse_arguments(["--address", "ipc:///tmp/x", "--lease-ttl", "2.5", "--include", "a.jl",
-                            "--include", "b.jl", "--exit-on-stdin-eof", "--libzmq", "/lib/z.so"])
-    @test opts == (address = "ipc:///tmp/x", lease_ttl = 2.5, libzmq = "/lib/z.so",
-                   includes = ["a.jl", "b.jl"], exit_on_stdin_eof = true, log_calls = false,
-                   socket_thread_calls = false)
-    @test parse_arguments(["--address", "tcp://127.0.0.1:0"]).lease_ttl == 30.0
+                            "--include", "b.jl", "--exit-on-stdin-eof", "--libzmq", "/lib/z.so",
+                            "--executor-threads", "3", "--executor-memory", "1000000",
+                            "--client-shm-quota", "4096", "--spare-executors", "0"])
+    expected = (address = "ipc:///tmp/x", lease_ttl = 2.5, libzmq = "/lib/z.so", includes = ["a.jl", "b.jl"],
+                exit_on_stdin_eof = true, executor_threads = 3, executor_memory = 1000000,
+                client_shm_quota = 4096, spare_executors = 0)
+    @test Set(keys(opts)) == Set(keys(expected)) && all(opts[k] == expected[k] for k in keys(expected))
+    @test !haskey(parse_arguments(["--address", "tcp://127.0.0.1:0"]), :lease_ttl)   # serve's default
     @test parse_arguments(["--address", "a", "--log-calls"]).log_calls
-    @test parse_arguments(["--address", "a", "--socket-thread-calls"]).socket_thread_calls
     @test_throws ArgumentError parse_arguments(String[])
     @test_throws ArgumentError parse_arguments(["--address"])
     @test_throws ArgumentError parse_arguments(["--address", "a", "--lease-ttl", "soon"])
+    @test_throws ArgumentError parse_arguments(["--address", "a", "--executor-memory", "4G"])
     @test_throws ArgumentError parse_arguments(["--address", "a", "--frobnicate"])
 end
 
@@ -76,6 +79,26 @@ end
                 finally
                     process_exited(process) || kill(process)
                 end
+            finally
+                rm(dir; recursive = true)
+            end
+        end
+
+        @testset "an include that fails stops it with status 1, its executor gone" begin
+            dir = mktempdir()
+            try
+                broken = joinpath(dir, "broken.jl")
+                write(broken, "error(\"this kernel file is broken\")\n")
+                cmd = `$(Base.julia_cmd()) --startup-file=no --threads=2 --project=$PROJECT $SERVE
+                       --address ipc://$dir/s.sock --libzmq $TEST_LIBZMQ --include $broken`
+                log = joinpath(dir, "log")
+                process = run(pipeline(ignorestatus(cmd); stdout = devnull, stderr = log))
+                @test process.exitcode == 1
+                text = read(log, String)
+                @test occursin("this kernel file is broken", text)
+                @test occursin("the first executor did not start", text)
+                pids = [parse(Int, m.captures[1]) for m in eachmatch(r"executor pid (\d+) started", text)]
+                @test !isempty(pids) && !any(pid -> isdir("/proc/$pid"), pids)
             finally
                 rm(dir; recursive = true)
             end

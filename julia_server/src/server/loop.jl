@@ -1,9 +1,10 @@
-# The ROUTER loop, on thread 1, the only task that receives. It sleeps on one event channel fed
-# by: a watcher task woken by libuv when `ZMQ_FD` signals, workers (a request waiting after their
-# send, a line to log), a ticker for lease expiry, and (for private servers) a stdin watcher.
-# After every event it re-reads `ZMQ_EVENTS` and drains the socket, because `ZMQ_FD` is
-# edge-triggered and any send or receive may swallow its signal. Workers send their own replies
-# (server/outbox.jl).
+# The event loop, on the main task (thread 1: the interactive thread from Julia 1.9 on), the only
+# task that touches the server's state. It sleeps on one event channel fed by: a watcher per
+# socket (clients', executors') woken by libuv when `ZMQ_FD` signals, executors' process exits,
+# timers (timeouts, interrupt grace periods), a ticker for lease expiry and lingering chunks, a
+# memory watcher, background work that finished, and (for private servers) a stdin watcher.
+# After every event it drains both sockets, because `ZMQ_FD` is edge-triggered and any send or
+# receive may swallow its signal.
 
 """Seconds a shutting-down server waits for calls in flight before abandoning them."""
 const SHUTDOWN_GRACE = 5.0
@@ -12,82 +13,46 @@ const SHUTDOWN_GRACE = 5.0
 result before the server unlinks it."""
 const SHUTDOWN_LINGER = 1.0
 
-"""
-    Server(state, address; log_calls=false, socket_thread_calls=false)
-
-A bound ROUTER socket, shared with the workers (started here) through an `Outbox`, and what the
-loop needs around it: the event channel it sleeps on and the job queue the workers take
-from. `log_calls` logs each worker request as it is queued.
-
-With `socket_thread_calls`, a worker request that arrives while every worker is busy runs on
-the socket thread itself, so that a server with one worker (Julia 1.5 on 2 cores) computes on
-both threads. The price: while it runs, the server reads nothing, so pings, `hello`s and other
-clients' requests wait, and a call longer than a lease TTL makes waiting clients declare the
-server dead. Off by default.
-"""
-mutable struct Server
-    state::ServerState
-    context::Context
-    outbox::Outbox
-    address::String            # the endpoint actually bound (tcp port 0 resolved)
-    events::Channel{Any}       # :socket, :readable, :tick, :interrupt, :stdin_eof, a line to log, a helper's exception
-    jobs::JobQueue
-    rearm::Channel{Nothing}    # the loop tells the socket watcher it has drained the socket
-    stopping::Bool
-    deadline::UInt64           # stopping: when calls still in flight are abandoned
-    log_calls::Bool
-    socket_thread_calls::Bool
-end
-
-function Server(state::ServerState, address::AbstractString; log_calls::Bool = false,
-                socket_thread_calls::Bool = false)
-    context = Context()
-    socket = Socket(context, ZMQ_ROUTER)
-    try
-        setsockopt(socket, ZMQ_MAXMSGSIZE, Int64(MSGPACK_MAX_BYTES))
-        setsockopt(socket, ZMQ_ROUTER_MANDATORY, Cint(0))   # drop replies to vanished peers
-        bind(socket, address)
-    catch
-        close(socket)
-        close(context)
-        rethrow()
-    end
-    events = Channel{Any}(typemax(Int))
-    jobs = JobQueue()
-    outbox = Outbox(socket, events)
-    start_workers(state, jobs, outbox)
-    return Server(state, context, outbox, last_endpoint(socket), events, jobs, Channel{Nothing}(1),
-                  false, 0, log_calls, socket_thread_calls && total_threads() > 1)
-end
+"""Seconds between two looks at the executors' memory, when they have a limit."""
+const MEMORY_CHECK_PERIOD = 0.1
 
 """
-    run!(server; exit_on_stdin_eof=false)
+    run!(server; exit_on_stdin_eof=false) -> Int
 
-Serve until interrupted (InterruptException, or stdin reaching EOF when asked), then shut down:
-refuse new and queued work (`ShuttingDown`), give calls in flight `SHUTDOWN_GRACE` seconds (and
-their clients `SHUTDOWN_LINGER` to map the last results), forget every client (unlinking every
-segment the server owns), close the socket.
+Serve until interrupted (InterruptException, or stdin reaching EOF when asked), or until an
+internal failure; then shut down: refuse new and queued work (`ShuttingDown`), give calls in
+flight `SHUTDOWN_GRACE` seconds (and their clients `SHUTDOWN_LINGER` to map the last results),
+end every executor, forget every client (unlinking every segment the server owns), close the
+sockets. Returns the exit status: 0 when asked to stop, 1 otherwise.
 """
 function run!(server::Server; exit_on_stdin_eof::Bool = false)
-    background(() -> watch_socket(server), server)
+    background(() -> watch_socket(server, :socket, server.socket), server)
+    background(() -> watch_socket(server, :executors, server.executor_socket), server)
     background(() -> tick(server), server)
+    server.options.memory > 0 && background(() -> watch_memory(server), server)
     exit_on_stdin_eof && background(() -> watch_stdin(server), server)
     try
-        serve_socket!(server)
+        for _ in 1:max(server.options.spares, 1)
+            push!(server.spares, start_executor!(server, nothing))
+        end
+        drain!(server)
         while !(server.stopping && stopped_waiting(server, time_ns()))
             try
                 handle_event!(server, take!(server.events))
-                serve_socket!(server)
+                drain!(server)
             catch e
-                e isa InterruptException || rethrow()
-                begin_shutdown!(server, "interrupted")
+                if !(e isa InterruptException)
+                    log_event("internal error: $(sprint(showerror, e, catch_backtrace()))")
+                    rethrow()
+                end
+                begin_shutdown!(server, "interrupted"; asked = true)
             end
         end
     finally
         # a second Ctrl-C or SIGTERM must not cut short the freeing of segments
         disable_sigint(() -> shut_down!(server))
     end
-    return nothing
+    return server.status
 end
 
 # A helper task on thread 1. An InterruptException (SIGINT) can land in whichever task thread 1
@@ -101,12 +66,13 @@ function background(f, server::Server)
     end
 end
 
-function watch_socket(server::Server)
+function watch_socket(server::Server, tag::Symbol, socket::Socket)
+    rearm = server.rearm[tag]
     while true
         try
-            wait_fd(server.outbox.socket)
-            put!(server.events, :socket)
-            take!(server.rearm)
+            wait_fd(socket)
+            put!(server.events, tag)
+            take!(rearm)
         catch e
             # the socket or the rearm channel was closed: the loop has ended
             e isa Union{EOFError,InvalidStateException} && return
@@ -118,9 +84,16 @@ end
 # Also how a stopping loop notices that the last call in flight has been answered.
 function tick(server::Server)
     period = clamp(server.state.lease_ttl / 10, 0.05, 1.0)
-    while isopen(server.rearm)
+    while isopen(server.rearm[:socket])
         sleep(server.stopping ? 0.05 : period)
         put!(server.events, :tick)
+    end
+end
+
+function watch_memory(server::Server)
+    while isopen(server.rearm[:socket])
+        sleep(MEMORY_CHECK_PERIOD)
+        put!(server.events, :memory)
     end
 end
 
@@ -132,95 +105,118 @@ function watch_stdin(server::Server)
 end
 
 function handle_event!(server::Server, event)
-    if event isa String
-        log_event(event)
-    elseif event === :socket
-        # drain first, then let the watcher wait again
-        serve_socket!(server)
-        put!(server.rearm, nothing)
-    elseif event === :readable
-        # a worker's send found a request waiting; `run!` drains after every event
+    if event === :socket || event === :executors
+        # drain first (`run!` does after every event), then let the watcher wait again
+        drain!(server)
+        put!(server.rearm[event], nothing)
     elseif event === :tick
-        now = time_ns()
-        end_lingering!(server.state, now)
-        for (client, quiet, handles, results) in expire!(server.state, now)
-            log_event("client $(client.id) silent for $(round(quiet, digits = 1)) s " *
-                      "(lease TTL $(client.lease_ttl) s × $LEASE_MARGIN): lease reclaimed " *
-                      "($handles handles, $results results)")
-        end
+        tick!(server, time_ns())
+    elseif event === :memory
+        check_memory!(server)
     elseif event === :interrupt
-        begin_shutdown!(server, "interrupted")
+        begin_shutdown!(server, "interrupted"; asked = true)
     elseif event === :stdin_eof
-        begin_shutdown!(server, "stdin closed")
+        begin_shutdown!(server, "stdin closed"; asked = true)
+    elseif event isa Tuple
+        kind = event[1]
+        kind === :exited && executor_exited!(server, event[2])
+        kind === :chunk && chunk_made!(server, event[2:end]...)
+        kind === :timeout && timed_out!(server, event[2])
+        kind === :grace && grace_over!(server, event[2])
+        kind === :kill && end_executor!(event[2], event[2].ended_by_server)
     elseif event isa Exception
         log_event("internal error: $(first_line(sprint(showerror, event)))")
-        begin_shutdown!(server, "internal error")
+        begin_shutdown!(server, "internal error"; asked = false)
     end
     return nothing
 end
 
-# Whether a stopping server is done: nothing in flight and the last reply's linger over, or
-# the grace period over.
-function stopped_waiting(server::Server, now::UInt64)
-    now >= server.deadline && return true
-    server.outbox.inflight[] == 0 || return false
-    return now >= server.outbox.last_sent[] + round(UInt64, SHUTDOWN_LINGER * 1e9)
+function tick!(server::Server, now::UInt64)
+    state = server.state
+    end_lingering!(state, now)
+    # chunks dropped now are unmapped now, not at the client's next job
+    foreach(client -> isempty(client.forgotten.segments) || tell_executor!(server, client), values(state.clients))
+    for (client, quiet, handles, results) in expire!(state, now)
+        retire_executor!(server, client, "its client's leases expired")
+        removed = remove_dead_owner_segments(client.pid)
+        log_event("client $(label(client)) silent for $(round(quiet, digits = 1)) s " *
+                  "(lease TTL $(client.lease_ttl) s × $LEASE_MARGIN): lease reclaimed " *
+                  "($handles handles, $results results" *
+                  (removed > 0 ? ", and $removed segments of its dead process" : "") * ")")
+    end
+    return nothing
 end
 
-function begin_shutdown!(server::Server, reason::String)
+function timed_out!(server::Server, number::Int)
+    job = get(server.jobs, number, nothing)
+    job === nothing && return nothing
+    timeout = float_field(job.request.fields, "timeout", "call")
+    stop_job!(server, job, CallTimedOut("the call timed out after $timeout s"))
+    return nothing
+end
+
+# Whether a stopping server is done: no job running and the last reply's linger over, or the
+# grace period over.
+function stopped_waiting(server::Server, now::UInt64)
+    now >= server.deadline && return true
+    any(ex -> ex.job !== nothing, values(server.executors)) && return false
+    return now >= server.last_sent + round(UInt64, SHUTDOWN_LINGER * 1e9)
+end
+
+"""
+    begin_shutdown!(server, reason; asked)
+
+Stop taking work: queued jobs are answered `ShuttingDown`, running ones get `SHUTDOWN_GRACE`
+seconds. The exit status is 0 only when the stop was `asked` for (a signal, stdin closing).
+"""
+function begin_shutdown!(server::Server, reason::String; asked::Bool)
     if server.stopping
         server.deadline = time_ns()   # asked twice: stop waiting
         return nothing
     end
     server.stopping = true
-    # Calls already running may still place their results (state.closing is set only by
-    # close!); those still queued are refused now rather than started.
-    refused = refuse_queued!(server)
+    server.status = asked ? 0 : 1
+    refused = 0
+    for queue in values(server.queues), job in splice!(queue, 1:length(queue))
+        answer_job!(server, job, encode_error(job.request.id, "ShuttingDown", "the server is shutting down"))
+        refused += 1
+    end
+    running = count(ex -> ex.job !== nothing, values(server.executors))
     server.deadline = time_ns() + round(UInt64, SHUTDOWN_GRACE * 1e9)
-    log_event("shutting down ($reason); $(server.outbox.inflight[]) requests in flight" *
+    log_event("shutting down ($reason); $running calls running" *
               (refused > 0 ? ", $refused queued ones refused" : ""))
     return nothing
 end
 
-# Answer `ShuttingDown` to every job no worker has taken yet; returns how many there were.
-function refuse_queued!(server::Server)
-    queued = take_all_jobs!(server.jobs)
-    for job in queued
-        send_reply!(server.outbox, job.routing,
-                    encode_error(job.request.id, "ShuttingDown", "the server is shutting down"))
-    end
-    return length(queued)
-end
-
 function shut_down!(server::Server)
-    close(server.jobs)
+    running = count(ex -> ex.job !== nothing, values(server.executors))
+    running > 0 && log_event("abandoned $running calls still running")
+    executors = collect(values(server.by_token))
+    foreach(ex -> end_executor!(ex, "the server stopped"), executors)
+    foreach(ex -> wait(ex.process), executors)
     close!(server.state)
-    inflight = server.outbox.inflight[]
-    inflight > 0 && log_event("abandoned $inflight requests still running")
-    close(server.rearm)
-    with_socket(close, server.outbox)
+    foreach(close, values(server.rearm))
+    close(server.socket)
+    close(server.executor_socket)
     close(server.context)
+    rm(server.executor_dir; force = true, recursive = true)
     log_event("stopped")
     return nothing
 end
 
-"""
-    serve_socket!(server)
-
-Handle every message waiting on the socket.
-"""
-function serve_socket!(server::Server)
+# Handle every message waiting on either socket.
+function drain!(server::Server)
     while true
-        frames = with_socket(server.outbox) do socket
-            readable(socket) ? try_recv(socket) : nothing
-        end
-        frames === nothing && break
-        handle_message!(server, frames)
+        busy = false
+        frames = readable(server.socket) ? try_recv(server.socket) : nothing
+        frames === nothing || (busy = true; handle_client_message!(server, frames))
+        frames = readable(server.executor_socket) ? try_recv(server.executor_socket) : nothing
+        frames === nothing || (busy = true; handle_executor_message!(server, frames))
+        busy || return nothing
     end
-    return nothing
 end
 
-function handle_message!(server::Server, frames::Vector{Vector{UInt8}})
+function handle_client_message!(server::Server, frames::Vector{Vector{UInt8}})
     if length(frames) != 2
         log_event("dropped a message of $(length(frames) - 1) frames (the protocol sends exactly one)")
         return nothing
@@ -247,39 +243,107 @@ function handle_message!(server::Server, frames::Vector{Vector{UInt8}})
         log_event("request from $(repr(get(message, "client", nothing))) refused: $(error_summary(type, text))")
         encode_error(request_id(message), type, text, backtrace)
     end
-    reply === nothing || with_socket(socket -> try_send(socket, routing, reply), server.outbox)
+    reply === nothing || send_to_client(server, routing, reply)
     return nothing
 end
 
-# "call \"fn\"", "eval" or "send", for the --log-calls line.
-describe_job(request::Request) =
-    request.op === :call ? "call $(repr(get(request.fields, "fn", "?")))" : string(request.op)
-
-# The reply to an inline operation, or `nothing` once a worker operation is queued.
+# The reply to an inline operation, or `nothing` once a job is queued.
 function route!(server::Server, routing::Vector{UInt8}, request::Request)
     state = server.state
     if request.op === :hello
-        result, client, reconnected = hello!(state, request)
-        log_event("client $(client.id) $(reconnected ? "reconnected" : "connected") " *
-                  "(pid $(client.pid)$(isempty(client.name) ? "" : ", $(client.name)"), " *
-                  "lease TTL $(client.lease_ttl) s)")
+        result, client, reconnected = hello!(server, request)
+        log_event("client $(label(client)) $(reconnected ? "reconnected" : "connected") " *
+                  "(pid $(client.pid), lease TTL $(client.lease_ttl) s)")
         return encode_ok(request.id, result)
     end
     client = known_client(state, request.client, time_ns())
-    if request.op in WORKER_OPS
-        server.log_calls && log_event("$(describe_job(request)) from client $(client.id)")
-        in_flight = Threads.atomic_add!(server.outbox.inflight, 1)
-        job = Job(routing, request, client)
-        if server.socket_thread_calls && in_flight >= state.workers
-            run_job!(state, job, server.outbox)
-        else
-            put_job!(server.jobs, job)
-        end
+    if request.op in JOB_OPS
+        admit_job!(server, routing, request, client)
         return nothing
     end
-    result = run_inline(state, request, client)
+    result = run_inline(server, request, client)
     # Replies the client waits for (not those to posted `release` and `drop`) name the chunks
     # dropped since, so an idle client hears of them with its next heartbeat.
     unlinked = request.op in (:ping, :stats) ? take_unlinked!(state, client) : String[]
     return encode_ok(request.id, result, unlinked)
+end
+
+"""
+    hello!(server, req) -> (result, client, reconnected)
+
+Register the client of a `hello` request.
+"""
+function hello!(server::Server, req::Request)
+    what = "hello"
+    pid = int_field(req.fields, "pid", what)
+    pid > 0 || throw(ProtocolError("hello: pid must be positive, not $pid"))
+    ttl = float_field(req.fields, "lease_ttl", what)
+    ttl > 0 || throw(ProtocolError("hello: lease_ttl must be positive, not $ttl"))
+    name = str_field(req.fields, "name", what; default = "")
+    client, reconnected = register!(server.state, req.client, pid, ttl, name)
+    result = Dict{String,Any}("server_pid" => getpid(), "protocol" => PROTOCOL_VERSION,
+                              "threads" => server.options.threads, "lease_ttl" => client.lease_ttl,
+                              "julia_version" => string(VERSION))
+    return result, client, reconnected
+end
+
+"""
+    run_inline(server, req, client) -> Any
+
+The result of a cheap operation (`ping`, `stats`, `drop`, `release`, `cancel`, `bye`) from a
+registered client.
+"""
+function run_inline(server::Server, req::Request, client::Client)
+    state, op = server.state, req.op
+    op === :ping && return "pong"
+    op === :stats && return stats(server, client)
+    op === :cancel && return cancel!(server, client, req)
+    if op === :drop
+        drop_handles!(state, client, int_list_field(req.fields, "handles", "drop"))
+        tell_executor!(server, client)   # it unmaps what the handles kept mapped
+        return nothing
+    end
+    if op === :release
+        # both fields are checked before either acts, so a malformed message changes nothing
+        leases = int_list_field(req.fields, "leases", "release")
+        unlinked = haskey(req.fields, "segments") ? str_list_field(req.fields, "segments", "release") : String[]
+        release_results!(state, client, leases)
+        forget_segments!(state, client, unlinked)
+        isempty(unlinked) || tell_executor!(server, client)
+        return nothing
+    end
+    if op === :bye
+        handles, results = forget!(state, client)
+        retire_executor!(server, client, "its client said bye")
+        log_event("client $(label(client)) said bye ($handles handles, $results results released)")
+        return nothing
+    end
+    throw(ArgumentError("$op is not an inline operation"))
+end
+
+function handle_executor_message!(server::Server, frames::Vector{Vector{UInt8}})
+    length(frames) == 2 || return nothing
+    routing, frame = frames
+    message = try
+        unpack(frame)
+    catch e
+        e isa ProtocolError || rethrow()
+        nothing
+    end
+    message isa Dict{String,Any} || return nothing
+    op = get(message, "op", nothing)
+    op == "ready" && return executor_ready!(server, routing, message)
+    ex = get(server.by_routing, routing, nothing)
+    ex === nothing && return nothing
+    try
+        op == "ask" ? answer_ask!(server, ex, message) :
+        op == "done" ? job_done!(server, ex, message) :
+        op == "mapped" ? mapped_report!(ex, message) :
+        throw(ProtocolError("unknown op $(repr(op))"))
+    catch e
+        e isa ProtocolError || rethrow()
+        # An executor runs its client's code, which may have written this: it ends the executor.
+        end_executor!(ex, "it sent the server a malformed message ($(e.msg))")
+    end
+    return nothing
 end

@@ -1,65 +1,45 @@
-# Everything the socket loop (thread 1) and the workers share: the clients, the segment table
-# and the counters, behind one lock that is only ever held for bookkeeping, never while user
-# code runs or while a segment is being sized.
+# The server's bookkeeping: its clients, their leases, handles and result arenas, and the result
+# chunks it owns. Only the socket loop's task touches it, so it needs no lock; the one slow step,
+# reserving a new chunk's memory, runs on a worker (server/workers.jl) and only hands the loop a
+# name.
 
 """
-    ServerState(; lease_ttl, workers, shared)
+    ServerState(; lease_ttl, client_shm_quota)
 
-The server's shared state: `lease_ttl` is the longest TTL it grants, `workers` the number of
-threads running calls, `shared` the module `--include` files were loaded into.
+The server's bookkeeping: `lease_ttl` is the longest TTL it grants, `client_shm_quota` the most
+shared memory one client's handles, arguments and results may hold (0: no quota).
 """
 mutable struct ServerState
-    lock::ReentrantLock
     clients::Dict{String,Client}
-    segments::SegmentTable
-    shared::Module
+    owned::Dict{String,Int}    # result chunks this server created and has not unlinked, with their sizes
     lease_ttl::Float64
-    workers::Int
+    client_shm_quota::Int
     started::UInt64
-    calls::Threads.Atomic{Int}
-    validations::Threads.Atomic{Int}   # arrays checked by `open_array`: once per argument, once per `send`
-    closing::Bool              # set once at shutdown: no new segments from then on
-    eval_lock::ReentrantLock   # evals run one at a time, whatever the client
+    calls::Int
+    validations::Int           # arrays the executors checked in full
+    closing::Bool              # set once at shutdown: no new chunks from then on
 end
 
-ServerState(; lease_ttl::Float64, workers::Int, shared::Module) =
-    ServerState(ReentrantLock(), Dict{String,Client}(), SegmentTable(), shared, lease_ttl,
-                workers, time_ns(), Threads.Atomic{Int}(0), Threads.Atomic{Int}(0), false,
-                ReentrantLock())
+ServerState(; lease_ttl::Float64, client_shm_quota::Int = 0) =
+    ServerState(Dict{String,Client}(), Dict{String,Int}(), lease_ttl, client_shm_quota, time_ns(), 0, 0, false)
 
 """
     register!(state, id, pid, lease_ttl, name) -> (client, reconnected::Bool)
 
 Register client `id` (`hello`), granting it `min(lease_ttl, state.lease_ttl)`. A known id keeps
-its handles, leases and module: it is a reconnect.
+its handles, leases and executor: it is a reconnect.
 """
 function register!(state::ServerState, id::String, pid::Integer, lease_ttl::Float64, name::String)
     granted = min(lease_ttl, state.lease_ttl)
-    lock(state.lock) do
-        client = get(state.clients, id, nothing)
-        if client !== nothing
-            client.pid, client.lease_ttl, client.name = pid, granted, name
-            touch!(client)
-            return client, true
-        end
-        mod = user_module(Symbol("client_", id))
-        # eval'd code reaches the start-up --include definitions as `Shared.name`
-        Core.eval(mod, :(const Shared = $(state.shared)))
-        client = Client(id, Int(pid), name, granted, mod)
-        state.clients[id] = client
-        return client, false
+    client = get(state.clients, id, nothing)
+    if client !== nothing
+        client.pid, client.lease_ttl, client.name = pid, granted, name
+        touch!(client)
+        return client, true
     end
-end
-
-"""
-    user_module(name) -> Module
-
-A fresh module for user code, with the bridge's exported views (`Record`, `column`, …) in scope.
-"""
-function user_module(name::Symbol)
-    mod = Module(name)
-    Core.eval(mod, :(using AwkwardBridge))
-    return mod
+    client = Client(id, Int(pid), name, granted)
+    state.clients[id] = client
+    return client, false
 end
 
 """
@@ -68,18 +48,22 @@ end
 The registered client `id`, its leases renewed; `UnknownClient` if there is none.
 """
 function known_client(state::ServerState, id::String, now::UInt64)
-    lock(state.lock) do
-        client = get(state.clients, id, nothing)
-        client === nothing &&
-            throw(UnknownClient("client $id is not registered (no hello yet, or its leases expired)"))
-        touch!(client, now)
-        return client
-    end
+    client = get(state.clients, id, nothing)
+    client === nothing &&
+        throw(UnknownClient("client $id is not registered (no hello yet, or its leases expired)"))
+    touch!(client, now)
+    return client
 end
 
 is_registered(state::ServerState, client::Client) = get(state.clients, client.id, nothing) === client
 
-function check_registered(state::ServerState, client::Client)
+"""
+    check_open(state, client)
+
+`ShuttingDown` once the server stops, `UnknownClient` once the client is forgotten.
+"""
+function check_open(state::ServerState, client::Client)
+    state.closing && throw(ShuttingDown("the server is shutting down"))
     is_registered(state, client) ||
         throw(UnknownClient("client $(client.id) is no longer registered (bye, or its leases expired)"))
     return nothing
@@ -88,20 +72,16 @@ end
 """
     forget!(state, client) -> (handles, results)
 
-Drop everything held for `client` (`bye`, expiry, shutdown): unmap what its handles pinned,
-end its result leases and unlink its result arena. Returns how many handles and results there
-were.
+Drop everything held for `client` (`bye`, expiry, shutdown): its handles, its result leases,
+and its result arena, unlinked. Returns how many handles and results there were.
 """
 function forget!(state::ServerState, client::Client)
-    lock(state.lock) do
-        is_registered(state, client) && delete!(state.clients, client.id)
-        counts = (length(client.handles), length(client.results))
-        drop_handles!(state, client, collect(keys(client.handles)))
-        release_results!(state, client, collect(keys(client.results)))
-        foreach(seg -> drop_chunk!(state, seg), take_chunks!(client.arena))
-        forget_idle!(state.segments, name -> segment_pid(name) != client.pid)
-        return counts
-    end
+    is_registered(state, client) && delete!(state.clients, client.id)
+    counts = (length(client.handles), length(client.results))
+    empty!(client.handles)
+    empty!(client.results)
+    foreach(name -> unlink_chunk!(state, name), take_chunks!(client.arena))
+    return counts
 end
 
 """
@@ -111,25 +91,19 @@ Forget every client silent for longer than its TTL × `LEASE_MARGIN`; returns ea
 silence in seconds and the numbers of handles and results reclaimed.
 """
 function expire!(state::ServerState, now::UInt64)
-    lock(state.lock) do
-        gone = [c for c in values(state.clients) if is_expired(c, now)]
-        return [(c, silence(c, now), forget!(state, c)...) for c in gone]
-    end
+    gone = [c for c in values(state.clients) if is_expired(c, now)]
+    return [(c, silence(c, now), forget!(state, c)...) for c in gone]
 end
 
 """
     drop_handles!(state, client, ids)
 
-Forget the client's handles `ids` and unpin their segments; unknown ids are ignored (dropping
-twice is harmless).
+Forget the client's handles `ids`; unknown ids are ignored (dropping twice is harmless).
 """
 function drop_handles!(state::ServerState, client::Client, ids)
-    lock(state.lock) do
-        for id in ids
-            h = remove_handle!(client, id)
-            h === nothing && continue
-            foreach(name -> release!(state.segments, name), h.segments)
-        end
+    for id in ids
+        pop!(client.handles, id, nothing) === nothing && continue
+        push!(client.forgotten.handles, id)
     end
     return nothing
 end
@@ -142,13 +116,11 @@ ignored.
 """
 function release_results!(state::ServerState, client::Client, ids)
     now = time_ns()
-    lock(state.lock) do
-        for id in ids
-            block = remove_result!(client, id)
-            block === nothing && continue
-            free_block!(client.arena, block..., now)
-            is_held(client.arena, block...) || delete!(client.views, block)
-        end
+    for id in ids
+        block = remove_result!(client, id)
+        block === nothing && continue
+        free_block!(client.arena, block..., now)
+        is_held(client.arena, block...) || push!(client.forgotten.blocks, block)
     end
     return nothing
 end
@@ -156,23 +128,31 @@ end
 """
     end_lingering!(state, now)
 
-Drop every client's result chunks whose lingering is over: each is unlinked at once, unmapped
-when its last user lets go, and named in the client's next reply.
+Unlink every client's result chunks whose lingering is over, and name them in the client's next
+reply and to its executor.
 """
 function end_lingering!(state::ServerState, now::UInt64)
-    lock(state.lock) do
-        for client in values(state.clients), seg in end_lingering!(client.arena, now)
-            drop_chunk!(state, seg)
-            push!(client.unlinked, seg.name)
-        end
+    for client in values(state.clients), name in end_lingering!(client.arena, now)
+        unlink_chunk!(state, name)
+        push!(client.unlinked, name)
+        push!(client.forgotten.segments, name)
     end
     return nothing
 end
 
-# An arena chunk is no longer the arena's: unlink it, and end the arena's use of it.
-function drop_chunk!(state::ServerState, seg::Segment)
-    unlink_owned!(state.segments, seg.name)
-    release!(state.segments, seg.name)
+"""
+    add_chunk!(state, client, name, nbytes)
+
+A result chunk the server just created becomes one of the client's arena chunks.
+"""
+function add_chunk!(state::ServerState, client::Client, name::String, nbytes::Int)
+    state.owned[name] = nbytes
+    add_chunk!(client.arena, name, nbytes)
+    return nothing
+end
+
+function unlink_chunk!(state::ServerState, name::String)
+    pop!(state.owned, name, nothing) === nothing || unlink(name)
     return nothing
 end
 
@@ -183,64 +163,84 @@ The client's result chunks dropped since it was last told, for the next reply it
 (`unlinked`: to an `eval`, `call`, `send`, `ping` or `stats`).
 """
 function take_unlinked!(state::ServerState, client::Client)
-    lock(state.lock) do
-        names = copy(client.unlinked)
-        empty!(client.unlinked)
-        return names
-    end
+    names = copy(client.unlinked)
+    empty!(client.unlinked)
+    return names
 end
 
 """
     forget_segments!(state, client, names)
 
-The client unlinked its segments `names` (`release.segments`): unmap the idle cached mappings
-of those among them it owns (by pid). Others' names, and mappings still in use, are left alone.
+The client unlinked its segments `names` (`release.segments`): its executor can unmap those
+among them it owns (by pid). Others' names are ignored.
 """
 function forget_segments!(state::ServerState, client::Client, names::Vector{String})
-    unlinked = Set(name for name in names if segment_pid(name) == client.pid)
-    lock(() -> forget_idle!(state.segments, name -> !(name in unlinked)), state.lock)
+    append!(client.forgotten.segments, (name for name in names if segment_pid(name) == client.pid))
     return nothing
+end
+
+"""
+    held_bytes(client) -> Int
+
+Shared memory the client holds outside its running requests: its handles and its results.
+"""
+held_bytes(client::Client) = handle_bytes(client) + leased_bytes(client.arena)
+
+"""
+    check_quota(state, client, nbytes, what, running=0)
+
+`SharedMemoryFull` when `nbytes` more bytes for `what` would take the client past its quota
+(`running`: bytes its requests in progress already hold).
+"""
+function check_quota(state::ServerState, client::Client, nbytes::Int, what::String, running::Int = 0)
+    quota = state.client_shm_quota
+    quota > 0 || return nothing
+    held = held_bytes(client) + running
+    held + nbytes <= quota && return nothing
+    throw(SharedMemoryFull("$what needs $(format_bytes(nbytes)) of shared memory, and this client " *
+                           "already holds $(format_bytes(held)) of its $(format_bytes(quota)) quota " *
+                           "(--client-shm-quota); drop handles or results it no longer needs"))
 end
 
 """
     close!(state)
 
-Shutdown: refuse new segments, forget every client, and unlink every segment the server still
-owns (those a running call still writes stay mapped until it ends or the process exits).
+Shutdown: refuse new chunks, forget every client, and unlink every chunk the server still owns.
 """
 function close!(state::ServerState)
-    lock(state.lock) do
-        state.closing = true
-        foreach(c -> forget!(state, c), collect(values(state.clients)))
-        unlink_all_owned!(state.segments)
-    end
+    state.closing = true
+    foreach(c -> forget!(state, c), collect(values(state.clients)))
+    foreach(name -> unlink_chunk!(state, name), collect(keys(state.owned)))
     return nothing
 end
 
 """
-    stats(state) -> Dict{String,Any}
+    remove_dead_owner_segments(pid) -> Int
 
-The `stats` reply (docs/protocol.md, section 6). `calls` counts the calls that returned a
-result; `shm_bytes` counts the result arenas' chunks, free space included, and chunks dropped
-that a running call still pins; `reserve_bytes` the part of it in entirely free chunks, kept for
-the next results.
+Unlink every `akb-{pid}-…` segment when process `pid` is gone (or a zombie) in this pid
+namespace; how many there were. A client the server reclaimed leaves its own arguments and
+handles behind when it was killed.
 """
-function stats(state::ServerState)
-    lock(state.lock) do
-        handles = mapreduce(c -> length(c.handles), +, values(state.clients); init = 0)
-        results = mapreduce(c -> length(c.results), +, values(state.clients); init = 0)
-        return Dict{String,Any}(
-            "clients" => length(state.clients),
-            "handles" => handles,
-            "leases" => results + handles,
-            "shm_bytes" => owned_bytes(state.segments),
-            "reserve_bytes" => mapreduce(c -> idle_bytes(c.arena), +, values(state.clients); init = 0),
-            "mapped_bytes" => mapped_bytes(state.segments),
-            "cached_bytes" => cached_bytes(state.segments),
-            "calls" => state.calls[],
-            "validations" => state.validations[],
-            "threads" => state.workers,
-            "uptime" => (time_ns() - state.started) / 1e9,
-        )
+function remove_dead_owner_segments(pid::Int)
+    owner_alive(pid) && return 0
+    removed = 0
+    for name in readdir("/dev/shm")
+        segment_pid(name) == pid || continue
+        unlink(name) && (removed += 1)
     end
+    return removed
+end
+
+# Whether process `pid` exists and is not a zombie (killed, not yet reaped: it runs no code).
+function owner_alive(pid::Int)
+    if ccall(:kill, Cint, (Cint, Cint), pid, 0) != 0
+        Libc.errno() == ESRCH && return false
+    end
+    stat = try
+        read("/proc/$pid/stat", String)
+    catch
+        return true   # no /proc: kill decided
+    end
+    fields = split(stat[findlast(')', stat)+1:end])
+    return isempty(fields) || fields[1] != "Z"
 end

@@ -13,9 +13,9 @@
 # farm has many, so it is smaller than a client arena's. Beyond it a free chunk lingers for
 # `ARENA_LINGER_NS`, for a block of at least half its size only, as in bridge/arena.py: making a
 # large segment's pages costs far more than writing them, and a function called in a loop
-# returns results of one size again and again. The arena only does the bookkeeping: creating,
-# mapping, unlinking and unmapping chunks is the caller's (server/scope.jl, server/state.jl).
-# Not thread-safe; the server guards it with its state lock.
+# returns results of one size again and again. The arena only does the bookkeeping: creating
+# and unlinking chunks is the server's (server/state.jl), and writing into them the client's
+# executor's. Not thread-safe; the server guards it with its state lock.
 
 const ARENA_ALIGNMENT = 64
 const ARENA_MIN_CHUNK = 1 << 20
@@ -24,22 +24,24 @@ const ARENA_RESERVE = 16 << 20
 const ARENA_LINGER_NS = UInt64(5_000_000_000)
 
 """
-    Chunk(segment)
+    Chunk(name, nbytes)
 
-One chunk of an arena: its segment, its free ranges (sorted by offset and never adjacent), and,
-while it is entirely free beyond the reserve, the `time_ns()` at which it stops lingering (else 0).
+One chunk of an arena: its segment's name and size, its free ranges (sorted by offset and never
+adjacent), and, while it is entirely free beyond the reserve, the `time_ns()` at which it stops
+lingering (else 0).
 """
 mutable struct Chunk
-    segment::Segment
+    name::String
+    nbytes::Int
     free::Vector{UnitRange{Int}}
     lingers_until::UInt64
 end
 
-Chunk(segment::Segment) = Chunk(segment, [0:segment.nbytes-1], 0)
+Chunk(name::String, nbytes::Int) = Chunk(name, nbytes, [0:nbytes-1], 0)
 
 is_lingering(c::Chunk) = c.lingers_until != 0
 
-is_empty(c::Chunk) = length(c.free) == 1 && c.free[1] == 0:c.segment.nbytes-1
+is_empty(c::Chunk) = length(c.free) == 1 && c.free[1] == 0:c.nbytes-1
 
 """
     Block(size, leases)
@@ -73,14 +75,14 @@ Arena() = Arena(Chunk[], Dict{Tuple{String,Int},Block}(), ARENA_MIN_CHUNK)
 block_size(nbytes::Integer) = cld(Int(nbytes), ARENA_ALIGNMENT) * ARENA_ALIGNMENT
 
 """
-    take_block!(arena, size) -> Union{Nothing,Tuple{Segment,Int}}
+    take_block!(arena, size) -> Union{Nothing,Tuple{String,Int}}
 
-A block of `size` bytes (a multiple of 64) from the first chunk with room: its chunk's
-segment and its offset; `nothing` when no chunk has room (see `chunk_size!`, `add_chunk!`).
+A block of `size` bytes (a multiple of 64) from the first chunk with room: its chunk's name and
+its offset; `nothing` when no chunk has room (see `chunk_size!`, `add_chunk!`).
 """
 function take_block!(arena::Arena, size::Int)
     for chunk in arena.chunks
-        is_lingering(chunk) && 2 * size < chunk.segment.nbytes && continue
+        is_lingering(chunk) && 2 * size < chunk.nbytes && continue
         for (i, range) in enumerate(chunk.free)
             length(range) >= size || continue
             offset = first(range)
@@ -89,9 +91,9 @@ function take_block!(arena::Arena, size::Int)
             else
                 chunk.free[i] = offset+size:last(range)
             end
-            arena.used[(chunk.segment.name, offset)] = Block(size, 1)
+            arena.used[(chunk.name, offset)] = Block(size, 1)
             chunk.lingers_until = 0
-            return chunk.segment, offset
+            return chunk.name, offset
         end
     end
     return nothing
@@ -110,18 +112,18 @@ function chunk_size!(arena::Arena, size::Int)
 end
 
 """
-    add_chunk!(arena, segment)
+    add_chunk!(arena, name, nbytes)
 
-Make a new, writable, entirely free segment one of the arena's chunks.
+Make a new, entirely free segment of `nbytes` bytes one of the arena's chunks.
 """
-add_chunk!(arena::Arena, segment::Segment) = (push!(arena.chunks, Chunk(segment)); nothing)
+add_chunk!(arena::Arena, name::String, nbytes::Int) = (push!(arena.chunks, Chunk(name, nbytes)); nothing)
 
 """
     has_chunk(arena, name) -> Bool
 
 Whether segment `name` is one of the arena's chunks.
 """
-has_chunk(arena::Arena, name::AbstractString) = any(c -> c.segment.name == name, arena.chunks)
+has_chunk(arena::Arena, name::AbstractString) = any(c -> c.name == name, arena.chunks)
 
 """
     block_holding(arena, name, bytes) -> Union{Nothing,Int}
@@ -166,7 +168,7 @@ function free_block!(arena::Arena, name::String, offset::Int, now::UInt64)
     block.leases -= 1
     block.leases == 0 || return nothing
     delete!(arena.used, (name, offset))
-    chunk = arena.chunks[findfirst(c -> c.segment.name == name, arena.chunks)]
+    chunk = arena.chunks[findfirst(c -> c.name == name, arena.chunks)]
     give!(chunk, offset:offset+block.size-1)
     if is_empty(chunk) && reserved_bytes(arena) > ARENA_RESERVE
         chunk.lingers_until = now + ARENA_LINGER_NS
@@ -175,15 +177,15 @@ function free_block!(arena::Arena, name::String, offset::Int, now::UInt64)
 end
 
 """
-    end_lingering!(arena, now) -> Vector{Segment}
+    end_lingering!(arena, now) -> Vector{String}
 
-The segments of the chunks whose lingering is over at `now`, which are no longer the arena's:
-the caller drops them.
+The names of the chunks whose lingering is over at `now`, which are no longer the arena's: the
+caller drops them.
 """
 function end_lingering!(arena::Arena, now::UInt64)
     over = filter(c -> is_lingering(c) && c.lingers_until <= now, arena.chunks)
     filter!(c -> !(c in over), arena.chunks)
-    return [c.segment for c in over]
+    return [c.name for c in over]
 end
 
 function give!(chunk::Chunk, range::UnitRange{Int})
@@ -206,20 +208,34 @@ end
 
 Bytes of the arena's entirely free chunks, lingering ones included.
 """
-idle_bytes(arena::Arena) = mapreduce(c -> is_empty(c) ? c.segment.nbytes : 0, +, arena.chunks; init = 0)
+idle_bytes(arena::Arena) = mapreduce(c -> is_empty(c) ? c.nbytes : 0, +, arena.chunks; init = 0)
 
 # The entirely free chunks the reserve keeps (lingering ones are on top of it).
 reserved_bytes(arena::Arena) =
-    mapreduce(c -> is_empty(c) && !is_lingering(c) ? c.segment.nbytes : 0, +, arena.chunks; init = 0)
+    mapreduce(c -> is_empty(c) && !is_lingering(c) ? c.nbytes : 0, +, arena.chunks; init = 0)
 
 """
-    take_chunks!(arena) -> Vector{Segment}
+    leased_bytes(arena) -> Int
 
-Every chunk's segment, the arena left empty (its client is forgotten).
+Bytes of the blocks handed out: what the client's results hold (the quota counts these).
+"""
+leased_bytes(arena::Arena) = mapreduce(b -> b.size, +, values(arena.used); init = 0)
+
+"""
+    chunk_bytes(arena) -> Int
+
+Bytes of all the arena's chunks, free space included.
+"""
+chunk_bytes(arena::Arena) = mapreduce(c -> c.nbytes, +, arena.chunks; init = 0)
+
+"""
+    take_chunks!(arena) -> Vector{String}
+
+Every chunk's name, the arena left empty (its client is forgotten).
 """
 function take_chunks!(arena::Arena)
-    segments = [c.segment for c in arena.chunks]
+    names = [c.name for c in arena.chunks]
     empty!(arena.chunks)
     empty!(arena.used)
-    return segments
+    return names
 end

@@ -11,11 +11,6 @@ const MAP_POPULATE = Sys.islinux() ? Cint(0x8000) : Cint(0)   # elsewhere pages 
 const MAP_FAILED = reinterpret(Ptr{Cvoid}, typemax(UInt))
 const SEEK_END = Cint(2)
 
-const EINTR = Cint(4)
-const ENOENT = Cint(2)
-const EEXIST = Cint(17)
-const EFBIG = Cint(27)
-const ENOSPC = Cint(28)
 
 # shm_open and shm_unlink live in libc from glibc 2.34 on and in librt before; `__init__` looks
 # them up once (see `init_shm_symbols`).
@@ -124,16 +119,31 @@ function shared_memory_full(nbytes::Int)
 end
 
 """
+    reserve_segment(nbytes) -> String
+
+Create and size a new segment of at least `nbytes` bytes (at least one: `mmap` refuses empty
+mappings) without mapping it, and return its name, `akb-{getpid()}-{32 random hex}`, readable
+only by this user. The space is reserved with `posix_fallocate`, so a full `/dev/shm` fails here
+with `SharedMemoryFull` (naming the size and what is free) rather than with SIGBUS later in
+whichever process writes it. Nothing is left behind when creation fails. The server makes its
+result chunks this way and its executors map them (`map_segment`).
+"""
+reserve_segment(nbytes::Integer) = with_new_segment((fd, name, size) -> name, nbytes)
+
+"""
     create_segment(nbytes; populate=false) -> Segment
 
-Create, size and map read-write a new segment of at least `nbytes` bytes (at least one: `mmap`
-refuses empty mappings), named `akb-{getpid()}-{32 random hex}` and readable only by this user.
-The space is reserved with `posix_fallocate`, so a full `/dev/shm` fails here with
-`SharedMemoryFull` (naming the size and what is free) rather than with SIGBUS later. Nothing is
-left behind when creation fails. `populate` maps every page at once (`MAP_POPULATE`), which
-costs less than faulting them in one by one when the whole segment is about to be written.
+Like `reserve_segment`, and map the new segment read-write. `populate` maps every page at once
+(`MAP_POPULATE`), which costs less than faulting them in one by one when the whole segment is
+about to be written.
 """
-function create_segment(nbytes::Integer; populate::Bool = false)
+create_segment(nbytes::Integer; populate::Bool = false) =
+    with_new_segment(nbytes) do fd, name, size
+        Segment(name, mmap_fd(fd, size, true, name; populate = populate), size, true)
+    end
+
+# `f(fd, name, size)` on a new, sized segment's descriptor; the segment is unlinked if `f` fails.
+function with_new_segment(f, nbytes::Integer)
     nbytes >= 0 || throw(ArgumentError("segment size must be ≥ 0, got $nbytes"))
     size = max(Int(nbytes), 1)
     flags = Base.Filesystem.JL_O_CREAT | Base.Filesystem.JL_O_EXCL | Base.Filesystem.JL_O_RDWR
@@ -148,7 +158,7 @@ function create_segment(nbytes::Integer; populate::Bool = false)
         end
         try
             reserve(fd, size, name)
-            return Segment(name, mmap_fd(fd, size, true, name; populate = populate), size, true)
+            return f(fd, name, size)
         catch
             unlink(name)
             rethrow()
@@ -169,13 +179,13 @@ function reserve(fd::Cint, size::Int, name::AbstractString)
 end
 
 """
-    map_segment(name; readonly=true) -> Segment
+    map_segment(name; readonly=true, populate=false) -> Segment
 
-Map all of an existing segment. `name` comes from another process, so it is checked against
-`akb-{pid}-{32 hex}` before anything is opened; a bad name, a missing or empty segment is an
-`InvalidArray`.
+Map all of an existing segment (`populate`: every page at once, see `create_segment`). `name`
+comes from another process, so it is checked against `akb-{pid}-{32 hex}` before anything is
+opened; a bad name, a missing or empty segment is an `InvalidArray`.
 """
-function map_segment(name::AbstractString; readonly::Bool = true)
+function map_segment(name::AbstractString; readonly::Bool = true, populate::Bool = false)
     is_segment_name(name) ||
         throw(InvalidArray("segment name $(repr(name)) is not of the form akb-{pid}-{32 hex digits}"))
     flags = readonly ? Base.Filesystem.JL_O_RDONLY : Base.Filesystem.JL_O_RDWR
@@ -189,7 +199,7 @@ function map_segment(name::AbstractString; readonly::Bool = true)
         size = ccall(:lseek, Int64, (Cint, Int64, Cint), fd, 0, SEEK_END)
         size < 0 && throw(SystemError("lseek on shared-memory segment $name"))
         size == 0 && throw(InvalidArray("shared-memory segment $name is empty"))
-        return Segment(String(name), mmap_fd(fd, Int(size), !readonly, name), Int(size), !readonly)
+        return Segment(String(name), mmap_fd(fd, Int(size), !readonly, name; populate = populate), Int(size), !readonly)
     finally
         close_fd(fd)
     end

@@ -12,12 +12,14 @@ const ZMQ_FD = Cint(14)
 const ZMQ_EVENTS = Cint(15)
 const ZMQ_LINGER = Cint(17)
 const ZMQ_MAXMSGSIZE = Cint(22)
+const ZMQ_RCVTIMEO = Cint(27)
 const ZMQ_LAST_ENDPOINT = Cint(32)
 const ZMQ_ROUTER_MANDATORY = Cint(33)
 
 const ZMQ_POLLIN = Cint(1)
 
 const ZMQ_EAGAIN = Cint(11)
+const ZMQ_EINTR = Cint(4)
 
 # sizeof(zmq_msg_t): 64 bytes, pointer-aligned.
 const ZMQ_MSG_WORDS = 8
@@ -218,13 +220,13 @@ end
     zmq_send(s, data::Vector{UInt8}, flags) -> Bool
 
 Queue one frame (libzmq copies it). `false` when the socket would block (`EAGAIN` under
-`ZMQ_DONTWAIT`); any other failure throws.
+`ZMQ_DONTWAIT`) or a signal interrupted a waiting send (`EINTR`); any other failure throws.
 """
 function zmq_send(s::Ptr{Cvoid}, data::Vector{UInt8}, flags::Cint)
     rc = GC.@preserve data ccall(libzmq().zmq_send, Cint, (Ptr{Cvoid}, Ptr{UInt8}, Csize_t, Cint),
                                  s, data, length(data), flags)
     rc >= 0 && return true
-    zmq_errno() == ZMQ_EAGAIN && return false
+    zmq_errno() in (ZMQ_EAGAIN, ZMQ_EINTR) && return false
     throw(zmq_error("zmq_send"))
 end
 
@@ -232,7 +234,8 @@ end
     zmq_msg_recv(s, msg::Vector{UInt64}, flags) -> Union{Nothing,Tuple{Vector{UInt8},Bool}}
 
 Receive one frame into the scratch `zmq_msg_t` `msg` and return a copy of its bytes and whether
-more frames of the same message follow; `nothing` when none is waiting (`EAGAIN`).
+more frames of the same message follow; `nothing` when none is waiting (`EAGAIN`: at once under
+`ZMQ_DONTWAIT`, else after the socket's `ZMQ_RCVTIMEO`) or a signal interrupted the wait (`EINTR`).
 """
 function zmq_msg_recv(s::Ptr{Cvoid}, msg::Vector{UInt64}, flags::Cint)
     lib = libzmq()
@@ -241,7 +244,7 @@ function zmq_msg_recv(s::Ptr{Cvoid}, msg::Vector{UInt64}, flags::Cint)
         ccall(lib.zmq_msg_init, Cint, (Ptr{UInt64},), m)
         if ccall(lib.zmq_msg_recv, Cint, (Ptr{UInt64}, Ptr{Cvoid}, Cint), m, s, flags) < 0
             ccall(lib.zmq_msg_close, Cint, (Ptr{UInt64},), m)
-            zmq_errno() == ZMQ_EAGAIN && return nothing
+            zmq_errno() in (ZMQ_EAGAIN, ZMQ_EINTR) && return nothing
             throw(zmq_error("zmq_msg_recv"))
         end
         n = ccall(lib.zmq_msg_size, Csize_t, (Ptr{UInt64},), m)

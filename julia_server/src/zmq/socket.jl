@@ -1,9 +1,11 @@
-# The Julian socket: non-blocking multipart send and receive, and waiting for readiness on
-# `ZMQ_FD` through libuv (FileWatching), so no Julia thread ever blocks inside libzmq (a thread
-# stuck in a ccall stops garbage collection on every thread). `ZMQ_FD` is edge-triggered: it
-# signals that `ZMQ_EVENTS` may have changed, and any send or receive may consume that signal,
-# so callers re-check `events` after each one. A socket is not thread-safe: threads that share
-# one must take turns under a lock.
+# The Julian socket: multipart send and receive. The server's threads never block inside
+# libzmq (a thread stuck in a ccall stops garbage collection on every thread): they send and
+# receive without waiting and wait for readiness on `ZMQ_FD` through libuv (FileWatching). An
+# executor, whose main task must not wait in Julia's scheduler (executor/link.jl), waits inside
+# libzmq instead (`wait = true`). `ZMQ_FD` is edge-triggered: it signals that `ZMQ_EVENTS` may
+# have changed, and any send or receive may consume that signal, so callers re-check `events`
+# after each one. A socket is not thread-safe: threads that share one must take turns under a
+# lock.
 
 """
     Context()
@@ -104,12 +106,13 @@ Whether a message is waiting.
 readable(s::Socket) = events(s) & ZMQ_POLLIN != 0
 
 """
-    try_recv(s) -> Union{Nothing,Vector{Vector{UInt8}}}
+    try_recv(s; wait=false) -> Union{Nothing,Vector{Vector{UInt8}}}
 
-All frames of the next message, or `nothing` when none is waiting.
+All frames of the next message, or `nothing` when none is waiting. With `wait`, the calling
+thread waits inside libzmq for up to the socket's `ZMQ_RCVTIMEO`, or until a signal arrives.
 """
-function try_recv(s::Socket)
-    first = zmq_msg_recv(s.ptr, s.msg, ZMQ_DONTWAIT)
+function try_recv(s::Socket; wait::Bool = false)
+    first = zmq_msg_recv(s.ptr, s.msg, wait ? Cint(0) : ZMQ_DONTWAIT)
     first === nothing && return nothing
     bytes, more = first
     frames = [bytes]
@@ -124,15 +127,17 @@ function try_recv(s::Socket)
 end
 
 """
-    try_send(s, frames...) -> Bool
+    try_send(s, frames...; wait=false) -> Bool
 
-Queue one message made of `frames`; `false` when the socket would block. A ROUTER without
-`ZMQ_ROUTER_MANDATORY` never blocks: it drops messages to unknown or full peers.
+Queue one message made of `frames`; `false` when the socket would block (or, with `wait`, when
+a signal interrupted the wait for room). A ROUTER without `ZMQ_ROUTER_MANDATORY` never blocks:
+it drops messages to unknown or full peers.
 """
-function try_send(s::Socket, frames::Vector{UInt8}...)
+function try_send(s::Socket, frames::Vector{UInt8}...; wait::Bool = false)
     last = length(frames)
+    nowait = wait ? Cint(0) : ZMQ_DONTWAIT
     for (i, frame) in enumerate(frames)
-        flags = i == last ? ZMQ_DONTWAIT : ZMQ_DONTWAIT | ZMQ_SNDMORE
+        flags = i == last ? nowait : nowait | ZMQ_SNDMORE
         # libzmq queues a multipart message atomically, so only its first frame can block.
         zmq_send(s.ptr, frame, flags) || return false
     end

@@ -3,15 +3,15 @@
 # up; nothing from the request is ever evaluated.
 
 """
-    resolve_function(state, client, fn) -> Any
+    resolve_function(executor, fn) -> Any
 
 The value `fn` names (`"path_length"`, `"Base.sum"`, `"LinearAlgebra.norm"`); a name that
 resolves to nothing is a `FunctionNotFound` naming it.
 """
-function resolve_function(state::ServerState, client::Client, fn::String)
+function resolve_function(executor::ExecutorState, fn::String)
     parts = split(fn, '.')
     any(isempty, parts) && throw(FunctionNotFound("$(repr(fn)) is not a Julia name"))
-    value = lookup_root(state, client, Symbol(parts[1]))
+    value = lookup_root(executor, Symbol(parts[1]))
     for part in parts[2:end]
         value isa Module && isdefined(value, Symbol(part)) || (value = nothing; break)
         value = getfield(value, Symbol(part))
@@ -21,13 +21,14 @@ function resolve_function(state::ServerState, client::Client, fn::String)
     return value
 end
 
-function lookup_root(state::ServerState, client::Client, name::Symbol)
-    mod = client.mod
+function lookup_root(executor::ExecutorState, name::Symbol)
+    mod = executor.mod
     # `isdefined` on a name the module only gets through `using` (Base's `sum`) binds it, and a
     # later `sum(x) = …` in the client's eval would then fail to define its own function, so the
-    # client's module is first asked only for names its code already made or used.
-    Base.isbindingresolved(mod, name) && isdefined(mod, name) && return getfield(mod, name)
-    isdefined(state.shared, name) && return getfield(state.shared, name)
+    # client's module is first asked only for the names it defined itself (`names` lists those
+    # without binding anything, on every Julia version).
+    name in names(mod; all = true) && isdefined(mod, name) && return getfield(mod, name)
+    isdefined(executor.shared, name) && return getfield(executor.shared, name)
     # Last, what the client's own `using` brings in (LinearAlgebra after `using LinearAlgebra`).
     isdefined(mod, name) && return getfield(mod, name)
     return nothing

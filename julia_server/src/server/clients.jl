@@ -1,6 +1,7 @@
 # What the server holds for each client (docs/ownership.md): the handles it placed with `send`
 # (the server holds a lease on the client's segments) and the results it was sent (the client
-# holds a lease on the server's segments), with the monotonic time it was last heard from.
+# holds a lease on the server's segments), with the monotonic time it was last heard from. The
+# views themselves live in the client's executor; the server keeps where the arrays are.
 
 """
 Silence after which a client is forgotten, in units of its lease TTL. The half period beyond
@@ -10,42 +11,62 @@ delays and a slow heartbeat thread, so a live client that pings every TTL/4 is n
 const LEASE_MARGIN = 1.5
 
 """
-    Handle(view, segments)
+    Handle(ref, nbytes)
 
-An array a client placed with `send`: the view validated then, and the names of the client
-segments it keeps mapped.
+An array a client placed with `send`: where its buffers are, and how many bytes they hold.
 """
 struct Handle
-    view::Any
-    segments::Vector{String}
+    ref::ArrayRef
+    nbytes::Int
 end
 
 """
-    Client(id, pid, name, lease_ttl, mod)
+    Forgotten()
+
+What a client's executor must forget before its next job: dropped handles, freed result blocks
+(whose views it keeps for when they are sent back), and segments that no longer exist.
+"""
+struct Forgotten
+    handles::Vector{Int}
+    blocks::Vector{Tuple{String,Int}}
+    segments::Vector{String}
+end
+
+Forgotten() = Forgotten(Int[], Tuple{String,Int}[], String[])
+
+Base.isempty(f::Forgotten) = isempty(f.handles) && isempty(f.blocks) && isempty(f.segments)
+
+"""
+    Client(id, pid, name, lease_ttl)
 
 A registered client: its id, the pid that owns its segments, an optional display name, its
-granted lease TTL (seconds), the module its `eval`s run in, its handles, and its result leases
-with the arena their blocks come from.
+granted lease TTL (seconds), its handles, and its result leases with the arena their blocks
+come from.
 """
 mutable struct Client
     id::String
     pid::Int
     name::String
     lease_ttl::Float64
-    mod::Module
     last_heard::UInt64                 # time_ns() of its last message
     handles::Dict{Int,Handle}
     results::Dict{Int,Tuple{String,Int}}   # result lease id → (arena chunk, block offset)
     arena::Arena
-    views::Dict{Tuple{String,Int},Tuple{ArrayRef,Any}}   # by block: its result, sent back and validated once
     unlinked::Vector{String}           # chunks dropped since the client's last reply told it
+    forgotten::Forgotten               # for its executor, before its next job
     next_id::Int                       # handle and lease ids share one counter per client
 end
 
-Client(id::String, pid::Int, name::String, lease_ttl::Float64, mod::Module) =
-    Client(id, pid, name, lease_ttl, mod, time_ns(), Dict{Int,Handle}(),
-           Dict{Int,Tuple{String,Int}}(), Arena(), Dict{Tuple{String,Int},Tuple{ArrayRef,Any}}(),
-           String[], 0)
+Client(id::String, pid::Int, name::String, lease_ttl::Float64) =
+    Client(id, pid, name, lease_ttl, time_ns(), Dict{Int,Handle}(), Dict{Int,Tuple{String,Int}}(),
+           Arena(), String[], Forgotten(), 0)
+
+"""
+    label(client) -> String
+
+How the log and `stats` name a client: the start of its id, and its name if it gave one.
+"""
+label(c::Client) = isempty(c.name) ? first(c.id, 8) : "$(first(c.id, 8)) ($(c.name))"
 
 """
     touch!(client, now=time_ns())
@@ -72,26 +93,11 @@ Seconds since the client was last heard from.
 silence(client::Client, now::UInt64) = now > client.last_heard ? (now - client.last_heard) / 1e9 : 0.0
 
 """
-    add_handle!(client, view, segments) -> Int
+    new_id!(client) -> Int
 
-Store a handle and return its id.
+A fresh handle or lease id of the client.
 """
-function add_handle!(client::Client, view, segments::Vector{String})
-    id = client.next_id += 1
-    client.handles[id] = Handle(view, segments)
-    return id
-end
-
-"""
-    remove_handle!(client, id) -> Union{Handle,Nothing}
-
-Forget handle `id`; `nothing` if the client has no such handle.
-"""
-function remove_handle!(client::Client, id::Integer)
-    h = get(client.handles, id, nothing)
-    h === nothing || delete!(client.handles, id)
-    return h
-end
+new_id!(client::Client) = client.next_id += 1
 
 """
     add_result!(client, chunk, offset) -> Int
@@ -100,7 +106,7 @@ Lease the block at `offset` in the client's arena chunk `chunk` to the client an
 lease id.
 """
 function add_result!(client::Client, chunk::String, offset::Int)
-    id = client.next_id += 1
+    id = new_id!(client)
     client.results[id] = (chunk, offset)
     return id
 end
@@ -116,3 +122,10 @@ function remove_result!(client::Client, id::Integer)
     block === nothing || delete!(client.results, id)
     return block
 end
+
+"""
+    handle_bytes(client) -> Int
+
+Bytes of shared memory the client's handles hold.
+"""
+handle_bytes(client::Client) = mapreduce(h -> h.nbytes, +, values(client.handles); init = 0)

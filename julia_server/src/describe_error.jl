@@ -1,10 +1,11 @@
 # Turning an exception into the `error` map of a reply: the Julia type name, the message as
-# `showerror` prints it, and the backtrace of the user's code without the server's own frames.
+# `showerror` prints it, and the backtrace of the user's code without the bridge's own frames.
 
 const BridgeException = Union{ProtocolError,UnknownClient,InvalidArray,FunctionNotFound,
-                              ResultTypeError,SharedMemoryFull,ShuttingDown}
+                              ResultTypeError,SharedMemoryFull,ShuttingDown,CallInterrupted,
+                              CallTimedOut,ExecutorDied}
 
-const SERVER_SRC = dirname(@__DIR__)
+const BRIDGE_SRC = @__DIR__
 
 """
     describe(e, bt) -> (type, message, backtrace)
@@ -31,7 +32,7 @@ end
 function format_backtrace(bt)
     frames = Base.StackTraces.StackFrame[]
     for frame in stacktrace(bt)
-        startswith(string(frame.file), SERVER_SRC) && break
+        startswith(string(frame.file), BRIDGE_SRC) && break
         push!(frames, frame)
     end
     # Between the user's frames and the server's lies the machinery that entered the user's

@@ -1,0 +1,61 @@
+# Running one job the server sent (`run`: a client's `call`, `eval` or `send`) and the `done`
+# message that answers it. User code runs here, on the executor's main task, where the server's
+# SIGINT reaches it as an `InterruptException`.
+
+"""
+    run_job(executor, message) -> Dict{String,Any}
+
+Run the job in `message` and return its `done` message: `ok` with the result as a wire value,
+or the error; either way with the job's validation count and the executor's mapped bytes.
+"""
+function run_job(executor::ExecutorState, message::Dict{String,Any})
+    job = int_field(message, "job", "run")
+    scope = Scope(executor, job)
+    done = Dict{String,Any}("op" => "done", "job" => job)
+    try
+        kind = str_field(message, "kind", "run")
+        done["result"] = kind == "call" ? run_call(scope, message) :
+                         kind == "eval" ? run_eval(scope, message) :
+                         kind == "send" ? run_send(scope, message) :
+                         throw(ProtocolError("run: unknown kind $(repr(kind))"))
+        done["ok"] = true
+    catch e
+        type, text, backtrace = describe(e, catch_backtrace())
+        done["ok"] = false
+        done["error"] = Dict{String,Any}("type" => type, "message" => text, "backtrace" => backtrace)
+    finally
+        finish!(scope)
+    end
+    done["validations"] = scope.validations[]
+    done["mapped_bytes"] = mapped_bytes(executor.mappings)
+    done["cached_bytes"] = cached_bytes(executor.mappings)
+    return done
+end
+
+function run_call(scope::Scope, message::Dict{String,Any})
+    f = resolve_function(scope.executor, str_field(message, "fn", "call"))
+    values = Any[from_wire(arg, scope) for arg in list_field(message, "args", "call")]
+    # In the newest world, so a call sees what an eval defined just before it.
+    result = Base.invokelatest(f, values...)
+    return Base.invokelatest(to_wire, result, scope)
+end
+
+function run_eval(scope::Scope, message::Dict{String,Any})
+    code = str_field(message, "code", "eval")
+    filename = str_field(message, "filename", "eval"; default = "eval")
+    value = include_string(scope.executor.mod, code, filename)
+    try
+        return Base.invokelatest(to_wire, value, scope)
+    catch e
+        # A definition, a module, …: no Python equivalent, so nil. A block already written for it
+        # is not named in the reply, so the server frees it.
+        e isa ResultTypeError || rethrow()
+        return nothing
+    end
+end
+
+function run_send(scope::Scope, message::Dict{String,Any})
+    id = int_field(message, "handle", "send")
+    handle_view!(scope, id, array_ref(map_field(message, "array", "send")))
+    return Dict{String,Any}("\$" => "handle", "id" => id)
+end

@@ -1,0 +1,132 @@
+# What one job (`eval`, `call`, `send`) may touch: the segments it maps, pinned until it ends,
+# and the server's answers it needs on the way. `resolve!` and `allocate!` are the callbacks the
+# codec (`open_array`, `place_array`) is given. The server already checked that the client may
+# name every segment of the job's arguments; the executor maps them and checks the byte ranges.
+
+"""
+    Scope(executor, job)
+
+One job's view of the executor: `pins` are segment names it holds a use of, `returned` the
+array arguments by view, with where they lie (should the call return one unchanged).
+"""
+struct Scope
+    executor::ExecutorState
+    job::Int
+    pins::Vector{String}
+    returned::IdDict{Any,ArrayRef}
+    validations::Base.RefValue{Int}    # arrays this job checked in full
+end
+
+Scope(executor::ExecutorState, job::Int) = Scope(executor, job, String[], IdDict{Any,ArrayRef}(), Ref(0))
+
+"""
+    resolve!(scope, b::BufferRef) -> Ptr{UInt8}
+
+The address of buffer `b`, its segment mapped and pinned for the job, after checking the byte
+range lies inside the segment (`InvalidArray` otherwise).
+"""
+function resolve!(scope::Scope, b::BufferRef)
+    seg = acquire!(scope.executor.mappings, b.segment)
+    push!(scope.pins, seg.name)
+    (b.offset >= 0 && b.nbytes >= 0 && b.offset <= seg.nbytes - b.nbytes) ||
+        throw(InvalidArray("$(b.nbytes) bytes at offset $(b.offset) run past the end of segment $(b.segment) ($(seg.nbytes) bytes)"))
+    return seg.ptr + b.offset
+end
+
+"""
+    open_checked!(scope, ref) -> AbstractVector
+
+The validated view of `ref`, counted as one validation.
+"""
+function open_checked!(scope::Scope, ref::ArrayRef)
+    view = open_array(ref, b -> resolve!(scope, b))
+    scope.validations[] += 1
+    return view
+end
+
+"""
+    result_view!(scope, ref, block) -> AbstractVector
+
+The view of an earlier result of the client sent back as `ref`, lying in the result `block`
+(chunk, offset) the server named: validated the first time, then kept until the server says
+the block was freed.
+"""
+function result_view!(scope::Scope, ref::ArrayRef, block::Tuple{String,Int})
+    results = scope.executor.results
+    known = get(results, block, nothing)
+    known !== nothing && same_array(known[1], ref) && return known[2]
+    first_pin = length(scope.pins) + 1
+    view = open_checked!(scope, ref)
+    known === nothing || unpin!(scope.executor, known[3])
+    results[block] = (ref, view, pin!(scope.executor, scope.pins[first_pin:end]))
+    return view
+end
+
+"""
+    handle_view!(scope, id, ref) -> AbstractVector
+
+The view behind the client's handle `id`, whose array is `ref`: validated the first time this
+executor sees it (at `send`, or after a restart), then kept until the handle is dropped.
+"""
+function handle_view!(scope::Scope, id::Int, ref::ArrayRef)
+    handles = scope.executor.handles
+    known = get(handles, id, nothing)
+    known === nothing || return known[1]
+    first_pin = length(scope.pins) + 1
+    view = open_checked!(scope, ref)
+    handles[id] = (view, pin!(scope.executor, scope.pins[first_pin:end]))
+    return view
+end
+
+"""
+    allocate!(scope, nbytes) -> NamedTuple
+
+A block of `nbytes` bytes in the client's result arena, from the server, leased to the client:
+`(segment, offset, ptr, lease)`, the chunk mapped read-write.
+"""
+function allocate!(scope::Scope, nbytes::Integer)
+    answer = answer_of(ask!(scope.executor.link, scope.job, "alloc", "nbytes" => Int(nbytes)))
+    name = str_field(answer, "segment", "alloc answer")
+    offset = int_field(answer, "offset", "alloc answer")
+    seg = writable!(scope.executor.mappings, name; populate = get(answer, "populate", false) === true)
+    offset <= seg.nbytes - nbytes || throw(ProtocolError("the server allocated past the end of chunk $name"))
+    return (segment = seg.name, offset = offset, ptr = seg.ptr + offset,
+            lease = int_field(answer, "lease", "alloc answer"))
+end
+
+"""
+    relend!(scope, ref) -> Union{Int,Nothing,Bool}
+
+For an argument returned unchanged: the new lease on its result block when it is an earlier
+result (no copy), `true` when it lies in the client's own memory (the reply names it as it is,
+without a lease), `false` when it must be copied.
+"""
+function relend!(scope::Scope, ref::ArrayRef)
+    answer = answer_of(ask!(scope.executor.link, scope.job, "relend", "array" => wire_array(ref, nothing)))
+    lease = get(answer, "lease", nothing)
+    lease isa Int64 && return lease
+    return get(answer, "by_reference", false) === true
+end
+
+const ANSWER_ERRORS = Dict("SharedMemoryFull" => SharedMemoryFull, "ShuttingDown" => ShuttingDown,
+                           "UnknownClient" => UnknownClient, "ProtocolError" => ProtocolError,
+                           "InvalidArray" => InvalidArray)
+
+# The server's answer, or the error it answered thrown as the bridge's own exception.
+function answer_of(answer::Dict{String,Any})
+    get(answer, "ok", false) === true && return answer
+    error = map_field(answer, "error", "answer")
+    type = get(ANSWER_ERRORS, str_field(error, "type", "answer error"), ProtocolError)
+    throw(type(str_field(error, "message", "answer error")))
+end
+
+"""
+    finish!(scope)
+
+End the job: unpin its segments.
+"""
+function finish!(scope::Scope)
+    unpin!(scope.executor, scope.pins)
+    empty!(scope.pins)
+    return nothing
+end

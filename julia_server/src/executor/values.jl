@@ -1,0 +1,123 @@
+# Values between the wire (docs/protocol.md, section 4) and Julia, in the executor: arguments as
+# the server forwards them (arrays it has checked the client may name, handles with their
+# arrays) become Julia values and views; results become wire values, their arrays written into
+# blocks of the client's result arena.
+
+"""Deepest nesting of tuples, lists and maps in a result (a self-containing vector stops here)."""
+const MAX_VALUE_DEPTH = 32
+
+"""
+    open_wire_array(x, scope) -> AbstractVector
+
+The validated view of a forwarded array value. One the server marked as lying in a result
+`block` of the client's arena is an earlier result sent back: validated the first time only.
+"""
+function open_wire_array(x::Dict{String,Any}, scope::Scope)
+    ref = array_ref(x)
+    block = get(x, "block", nothing)
+    view = block isa Vector{Any} ? result_view!(scope, ref, (block[1]::String, Int(block[2]))) :
+           open_checked!(scope, ref)
+    scope.returned[view] = ref   # should the call return it unchanged, `relend!` decides
+    return view
+end
+
+"""
+    from_wire(x, scope) -> Any
+
+An argument as Julia sees it: scalars as decoded (a float32 widened to `Float64`), lists as
+`Vector{Any}`, maps as `Dict{String,Any}`, tagged tuples as `Tuple`, handles as the view kept
+since `send`, arrays as validated views on shared memory (`open_array`).
+"""
+function from_wire(x, scope::Scope)
+    (x === nothing || x isa Union{Bool,Int64,UInt64,Float64,String}) && return x
+    x isa Float32 && return Float64(x)
+    x isa Vector{Any} && return Any[from_wire(item, scope) for item in x]
+    x isa Dict{String,Any} || throw(ProtocolError("a $(wire_type(x)) is not a value; arrays travel in shared memory"))
+    tag = get(x, "\$", nothing)
+    tag === nothing && return Dict{String,Any}(k => from_wire(v, scope) for (k, v) in x)
+    tag == "tuple" && return Tuple(from_wire(item, scope) for item in list_field(x, "items", "tuple value"))
+    tag == "handle" && return handle_view!(scope, int_field(x, "id", "handle value"),
+                                           array_ref(map_field(x, "array", "handle value")))
+    tag == "array" && return open_wire_array(x, scope)
+    throw(ProtocolError("unknown tagged value \"\$\": $(repr(tag))"))
+end
+
+"""
+    to_wire(x, scope) -> Any
+
+A Julia result as a wire value: `nothing`, `Bool`, integers that fit 64 bits, `Float64`,
+`Float32` (kept single precision), strings; `Tuple` → tagged tuple; `NamedTuple` and string-keyed
+dicts → maps; anything `is_placeable` → an array placed in a block of the client's result
+arena, leased to the client, or, for a vector the codec cannot lay out, a list. Anything else is a
+`ResultTypeError`.
+"""
+to_wire(x, scope::Scope) = to_wire(x, scope, 0)
+
+to_wire(::Nothing, ::Scope, ::Int) = nothing
+to_wire(x::Union{Bool,Float32,Float64}, ::Scope, ::Int) = x
+to_wire(x::Union{Int8,Int16,Int32,Int64,UInt8,UInt16,UInt32,UInt64}, ::Scope, ::Int) = x
+to_wire(x::Float16, ::Scope, ::Int) = Float32(x)
+to_wire(x::AbstractString, ::Scope, ::Int) = String(x)
+
+function to_wire(x::Integer, ::Scope, ::Int)
+    typemin(Int64) <= x <= typemax(UInt64) ||
+        throw(ResultTypeError("the integer $x does not fit in 64 bits"))
+    return x < 0 ? Int64(x) : UInt64(x)
+end
+
+function to_wire(x::Tuple, scope::Scope, depth::Int)
+    items = Any[to_wire(item, scope, nested(depth)) for item in x]
+    return Dict{String,Any}("\$" => "tuple", "items" => items)
+end
+
+function to_wire(x::NamedTuple, scope::Scope, depth::Int)
+    return Dict{String,Any}(string(k) => to_wire(v, scope, nested(depth)) for (k, v) in pairs(x))
+end
+
+function to_wire(x::AbstractDict, scope::Scope, depth::Int)
+    all(k -> k isa AbstractString, keys(x)) ||
+        throw(ResultTypeError("a $(typeof(x)) has keys that are not strings; Python dicts from Julia need string keys"))
+    haskey(x, "\$") && throw(ResultTypeError("a dict with the key \"\$\" would read as a tagged value"))
+    return Dict{String,Any}(String(k) => to_wire(v, scope, nested(depth)) for (k, v) in x)
+end
+
+function to_wire(x, scope::Scope, depth::Int)
+    if is_placeable(x)
+        try
+            return placed(x, scope)
+        catch e
+            # An Awkward layout or nothing: a vector the codec cannot lay out (of dicts, of
+            # `nothing`, …) still travels as a list of values.
+            e isa ResultTypeError && x isa AbstractVector || rethrow()
+        end
+    end
+    x isa AbstractVector && return Any[to_wire(item, scope, nested(depth)) for item in x]
+    throw(ResultTypeError("a Julia $(typeof(x)) has no Python equivalent"))
+end
+
+function nested(depth::Int)
+    depth < MAX_VALUE_DEPTH ||
+        throw(ResultTypeError("the result is nested deeper than $MAX_VALUE_DEPTH levels (or contains itself)"))
+    return depth + 1
+end
+
+# An array result: an argument returned unchanged by reference where the server allows it,
+# else written into a new block. A block the codec fails to fill is not freed here: the server
+# ends every lease a job made that its reply does not name.
+function placed(x, scope::Scope)
+    ref = get(scope.returned, x, nothing)
+    if ref !== nothing
+        relent = relend!(scope, ref)
+        relent isa Int && return wire_array(ref, relent)
+        # The client's own memory, which it frees after the reply: it answers with the array it
+        # passed instead (docs/protocol.md), so neither side copies anything.
+        relent === true && return wire_array(ref, nothing)
+    end
+    lease = Ref(0)
+    ref = place_array(x, function (nbytes)
+        block = allocate!(scope, nbytes)
+        lease[] = block.lease
+        return block.segment, block.offset, block.ptr
+    end)
+    return wire_array(ref, lease[])
+end

@@ -1,0 +1,136 @@
+# Executors: the Julia processes that run clients' code (bin/executor.jl), one per client, so
+# that one client's long loop, crash or memory use never reaches the server or another client.
+# Like Jupyter's kernel manager, the server starts them, watches them, interrupts them (SIGINT)
+# and kills them (SIGKILL); when one ends, its exit status or signal says why.
+
+"""
+    ExecutorOptions(; threads, memory, spares, includes, libzmq)
+
+How the server runs executors: `threads` for user code's `Threads.@threads`, the `memory`
+limit of each (bytes of anonymous memory; 0: none), how many `spares` it keeps started and
+ready for new clients, the `--include` files every executor loads, and the libzmq they use.
+"""
+Base.@kwdef struct ExecutorOptions
+    threads::Int = 1
+    memory::Int = 0
+    spares::Int = 1
+    includes::Vector{String} = String[]
+    libzmq::String = ""
+end
+
+"""Seconds an interrupted call has to stop before its executor is killed."""
+const INTERRUPT_GRACE = 1.0
+
+"""Seconds an executor asked to exit has before it is killed."""
+const EXIT_GRACE = 2.0
+
+"""
+    Executor(token, process, client)
+
+A started executor: the secret it says `ready` with, its process and pid, the routing id of its
+connection (empty until ready), its client (`nothing` for a spare), the job it runs, when it
+started, why the server ended it (once it did), and the mapped bytes it last reported.
+"""
+mutable struct Executor
+    token::String
+    process::Base.Process
+    pid::Int                           # kept: `getpid` fails once the process has exited
+    routing::Vector{UInt8}
+    client::Union{Nothing,Client}
+    job::Union{Nothing,Job}
+    started::UInt64
+    ended_by_server::Union{Nothing,String}
+    mapped_bytes::Int
+    cached_bytes::Int
+end
+
+Executor(token::String, process::Base.Process, client::Union{Nothing,Client}) =
+    Executor(token, process, getpid(process), UInt8[], client, nothing, time_ns(), nothing, 0, 0)
+
+pid(ex::Executor) = ex.pid
+is_ready(ex::Executor) = !isempty(ex.routing)
+is_alive(ex::Executor) = process_running(ex.process)
+
+"""
+    executor_command(options, address) -> Cmd
+
+The command line of a new executor that connects to the server's executor socket `address`.
+From Julia 1.9 on, `--threads=N,0` asks for no interactive thread, which 1.12 adds by default.
+"""
+function executor_command(options::ExecutorOptions, address::String)
+    package = dirname(@__DIR__) |> dirname
+    threads = @static VERSION >= v"1.9" ? "$(options.threads),0" : string(options.threads)
+    cmd = `$(Base.julia_cmd()) --startup-file=no --project=$package --threads=$threads
+           $(joinpath(package, "bin", "executor.jl")) --server $address --libzmq $(options.libzmq)`
+    for path in options.includes
+        cmd = `$cmd --include $path`
+    end
+    return cmd
+end
+
+"""
+    start_executor(options, address, client) -> Executor
+
+Start an executor process for `client` (or a spare, for `nothing`). Its output goes to the
+server's stderr; the secret it answers with travels in its environment, never on a command line.
+"""
+function start_executor(options::ExecutorOptions, address::String, client::Union{Nothing,Client})
+    token = string(rand(RandomDevice(), UInt128), base = 16, pad = 32)
+    env = copy(ENV)
+    env["AWKWARD_BRIDGE_EXECUTOR_TOKEN"] = token
+    env["AWKWARD_BRIDGE_SERVER_PID"] = string(getpid())
+    cmd = setenv(executor_command(options, address), env)
+    process = run(pipeline(cmd; stdin = devnull, stdout = stderr, stderr = stderr); wait = false)
+    return Executor(token, process, client)
+end
+
+"""
+    end_executor!(ex, why)
+
+Kill the executor (SIGKILL) and remember `why`, which its exit is then reported with.
+"""
+function end_executor!(ex::Executor, why::String)
+    ex.ended_by_server === nothing && (ex.ended_by_server = why)
+    is_alive(ex) && kill(ex.process, SIGKILL)
+    return nothing
+end
+
+"""
+    interrupt!(ex)
+
+Send the executor SIGINT: the running call gets an `InterruptException`.
+"""
+interrupt!(ex::Executor) = (is_alive(ex) && kill(ex.process, SIGINT); nothing)
+
+"""
+    exit_cause(ex) -> String
+
+Why an executor that has exited ended: what the server ended it for, else its signal (a crash)
+or its exit status (`exit()` in user code).
+"""
+function exit_cause(ex::Executor)
+    ex.ended_by_server === nothing || return ex.ended_by_server
+    p = ex.process
+    if p.termsignal != 0
+        name = get(SIGNAL_NAMES, Int(p.termsignal), "signal $(p.termsignal)")
+        why = p.termsignal == 9 ? " (not sent by the server: the kernel's out-of-memory killer, or another process)" : ""
+        return "killed by $name$why"
+    end
+    return "exited with status $(p.exitcode)"
+end
+
+"""
+    anonymous_memory(ex) -> Int
+
+The executor's resident anonymous memory in bytes (`RssAnon`: its heap, not the shared memory
+it maps); 0 when it cannot be read.
+"""
+function anonymous_memory(ex::Executor)
+    status = try
+        read("/proc/$(pid(ex))/status", String)
+    catch
+        return 0
+    end
+    m = match(r"RssAnon:\s+(\d+) kB", status)
+    return m === nothing ? 0 : parse(Int, m.captures[1]) * 1024
+end

@@ -1,0 +1,237 @@
+# A job is one `eval`, `call` or `send` from a client, from its arrival to its reply. The server
+# checks it on arrival (what the client may name, its quota) and turns it into the `run` message
+# its client's executor gets: arrays keep their buffer locations, with the result block named
+# when an array is an earlier result sent back, and handles travel with their arrays so that a
+# fresh executor can open them.
+
+"""Operations that run in the client's executor."""
+const JOB_OPS = (:eval, :call, :send)
+
+"""
+    Job(number, routing, request, client)
+
+A job: its server-wide `number` (`stats`, `cancel`), the ROUTER routing id its reply goes to,
+its request and client, the `run` message for the executor, the shared memory its arguments
+hold, the result leases made for it, when it arrived and started (0 while queued), its timeout
+timer, and, once something asked it to stop, the error it then gets.
+"""
+mutable struct Job
+    number::Int
+    routing::Vector{UInt8}
+    request::Request
+    client::Client
+    run::Dict{String,Any}
+    nbytes::Int
+    handle::Union{Nothing,Handle}     # `send`: the handle it makes
+    leases::Vector{Int}
+    arrived::UInt64
+    started::UInt64
+    timer::Union{Nothing,Timer}
+    stopping::Union{Nothing,Exception}
+end
+
+Job(number::Int, routing::Vector{UInt8}, request::Request, client::Client) =
+    Job(number, routing, request, client, Dict{String,Any}("op" => "run", "job" => number), 0,
+        nothing, Int[], time_ns(), 0, nothing, nothing)
+
+"""
+    describe_job(job) -> String
+
+`call "fn"`, `eval` or `send`, for the log and `stats`.
+"""
+describe_job(job::Job) = job.request.op === :call ?
+    "call $(repr(get(job.request.fields, "fn", "?")))" : string(job.request.op)
+
+"""
+    prepare!(job, state)
+
+Check the job's request and fill in its `run` message; `ProtocolError`, `InvalidArray` (a
+segment the client may not name, a handle it does not have) or `SharedMemoryFull` (its quota).
+"""
+function prepare!(job::Job, state::ServerState, running_bytes::Int)
+    fields, run, client = job.request.fields, job.run, job.client
+    op = job.request.op
+    if op === :call
+        run["kind"] = "call"
+        run["fn"] = str_field(fields, "fn", "call")
+        run["args"] = Any[forward_value(arg, job, state) for arg in list_field(fields, "args", "call")]
+    elseif op === :eval
+        run["kind"] = "eval"
+        run["code"] = str_field(fields, "code", "eval")
+        run["filename"] = str_field(fields, "filename", "eval"; default = "eval")
+    else
+        array = map_field(fields, "array", "send")
+        get(array, "\$", nothing) == "array" ||
+            throw(ProtocolError("send: field \"array\" must be an array value {\"\$\": \"array\", …}"))
+        run["kind"] = "send"
+        run["array"] = forward_array(array, job, state)
+        run["handle"] = new_id!(client)
+        job.handle = Handle(array_ref(array), job.nbytes)
+    end
+    check_quota(state, client, job.nbytes, op === :send ? "this send" : "this $(op)'s arguments", running_bytes)
+    return nothing
+end
+
+"""
+    timeout_of(job) -> Float64
+
+The job's `timeout` field in seconds (0: none); a `ProtocolError` unless it is positive.
+"""
+function timeout_of(job::Job)
+    haskey(job.request.fields, "timeout") || return 0.0
+    timeout = float_field(job.request.fields, "timeout", string(job.request.op))
+    timeout > 0 || throw(ProtocolError("$(job.request.op): timeout must be positive, not $timeout"))
+    return timeout
+end
+
+# An argument for the executor: values as they came, arrays checked, handles with their arrays.
+function forward_value(x, job::Job, state::ServerState)
+    (x === nothing || x isa Union{Bool,Int64,UInt64,Float32,Float64,String}) && return x
+    x isa Vector{Any} && return Any[forward_value(item, job, state) for item in x]
+    x isa Dict{String,Any} || throw(ProtocolError("a $(wire_type(x)) is not a value; arrays travel in shared memory"))
+    tag = get(x, "\$", nothing)
+    tag === nothing && return Dict{String,Any}(k => forward_value(v, job, state) for (k, v) in x)
+    if tag == "tuple"
+        items = Any[forward_value(item, job, state) for item in list_field(x, "items", "tuple value")]
+        return Dict{String,Any}("\$" => "tuple", "items" => items)
+    end
+    tag == "handle" && return forward_handle(int_field(x, "id", "handle value"), job.client)
+    tag == "array" && return forward_array(x, job, state)
+    throw(ProtocolError("unknown tagged value \"\$\": $(repr(tag))"))
+end
+
+function forward_handle(id::Int, client::Client)
+    h = get(client.handles, id, nothing)
+    h === nothing &&
+        throw(InvalidArray("handle $id does not exist (dropped, expired, or not sent by this client)"))
+    return Dict{String,Any}("\$" => "handle", "id" => id, "array" => wire_array(h.ref, nothing))
+end
+
+# An array argument, after checking the client may name every segment it uses: its own (by pid)
+# or a chunk of its result arena. One that lies in a single result block is marked with it.
+function forward_array(x::Dict{String,Any}, job::Job, state::ServerState)
+    ref = array_ref(x)
+    client = job.client
+    for (key, b) in ref.buffers
+        try
+            may_name(state, client, b.segment)
+        catch e
+            e isa InvalidArray && throw(InvalidArray("buffer $key: $(e.msg)"))
+            rethrow()
+        end
+        job.nbytes += b.nbytes
+    end
+    forwarded = wire_array(ref, nothing)
+    block = result_block(client, ref)
+    block === nothing || (forwarded["block"] = Any[block...])
+    return forwarded
+end
+
+"""
+    may_name(state, client, name)
+
+`InvalidArray` unless `name` is the client's own segment (its pid) or a chunk of its result
+arena. Another client's result chunk is refused even when the two share a pid with the server.
+"""
+function may_name(state::ServerState, client::Client, name::String)
+    if haskey(state.owned, name)
+        has_chunk(client.arena, name) && return nothing
+        throw(InvalidArray("segment $name belongs to the server and holds no results of this client"))
+    end
+    is_segment_name(name) ||
+        throw(InvalidArray("segment name $(repr(name)) is not of the form akb-{pid}-{32 hex digits}"))
+    segment_pid(name) == client.pid ||
+        throw(InvalidArray("segment $name is not owned by this client (pid $(client.pid)) nor one of its result chunks"))
+    return nothing
+end
+
+"""
+    result_block(client, ref) -> Union{Nothing,Tuple{String,Int}}
+
+The block of the client's result arena that holds every buffer of `ref` (an earlier result sent
+back): its chunk and offset; `nothing` when there is none.
+"""
+function result_block(client::Client, ref::ArrayRef)
+    span = byte_span(ref)
+    span === nothing && return nothing
+    has_chunk(client.arena, span[1]) || return nothing
+    offset = block_holding(client.arena, span...)
+    return offset === nothing ? nothing : (span[1], offset)
+end
+
+# The one segment all of `ref`'s buffers lie in, and the bytes they span; `nothing` when they
+# lie in several (or there are none).
+function byte_span(ref::ArrayRef)
+    isempty(ref.buffers) && return nothing
+    name = first(values(ref.buffers)).segment
+    all(b -> b.segment == name, values(ref.buffers)) || return nothing
+    lo = minimum(b.offset for b in values(ref.buffers))
+    hi = maximum(b.offset + b.nbytes for b in values(ref.buffers))
+    return name, lo:max(hi, lo + 1)-1
+end
+
+"""
+    relend!(state, job, ref) -> Dict{String,Any}
+
+The answer to an executor's `relend` for an argument its call returns unchanged: a new lease
+when all of `ref`'s buffers lie in one block of the client's result arena (the result goes back
+by reference, not copied), `by_reference` when they all lie in the client's own segments (the
+client answers with the array it passed), else neither (the executor copies it).
+"""
+function relend!(state::ServerState, job::Job, ref::ArrayRef)
+    client = job.client
+    check_open(state, client)
+    span = byte_span(ref)
+    if span !== nothing && has_chunk(client.arena, span[1])
+        offset = share_block!(client.arena, span...)
+        if offset !== nothing
+            lease = add_result!(client, span[1], offset)
+            push!(job.leases, lease)
+            return Dict{String,Any}("lease" => lease)
+        end
+    end
+    own = !isempty(ref.buffers) && all(b -> !has_chunk(client.arena, b.segment) && segment_pid(b.segment) == client.pid,
+                                       values(ref.buffers))
+    return Dict{String,Any}("by_reference" => own)
+end
+
+"""
+    lease_block!(state, job, nbytes) -> Union{Dict{String,Any},Int}
+
+The answer to an executor's `alloc`: a block of the client's result arena leased to the client,
+or, when no chunk has room, the size of the chunk to create (`add_chunk!`, then ask again).
+"""
+function lease_block!(state::ServerState, job::Job, nbytes::Int, running_bytes::Int)
+    client = job.client
+    check_open(state, client)
+    nbytes > 0 || throw(ProtocolError("alloc: nbytes must be positive, not $nbytes"))
+    size = block_size(nbytes)
+    check_quota(state, client, size, "this result", running_bytes)
+    block = take_block!(client.arena, size)
+    block === nothing && return chunk_size!(client.arena, size)
+    chunk, offset = block
+    lease = add_result!(client, chunk, offset)
+    push!(job.leases, lease)
+    # a chunk made for this one result is written whole: its pages are best mapped in one go
+    return Dict{String,Any}("segment" => chunk, "offset" => offset, "lease" => lease,
+                            "populate" => offset == 0 && state.owned[chunk] == size)
+end
+
+"""
+    result_leases(value) -> Vector{Int}
+
+The leases an executor's result names (its arrays' `lease` keys, nested values included).
+"""
+function result_leases(value, found::Vector{Int} = Int[])
+    if value isa Vector{Any}
+        foreach(item -> result_leases(item, found), value)
+    elseif value isa Dict{String,Any}
+        if get(value, "\$", nothing) == "array"
+            lease = get(value, "lease", nothing)
+            lease isa Int64 && push!(found, lease)
+        else
+            foreach(item -> result_leases(item, found), values(value))
+        end
+    end
+    return found
+end

@@ -1,0 +1,438 @@
+# The supervisor: which executor runs which client's jobs, and what happens when a job ends, an
+# executor asks for something, a call must stop, or an executor ends. Every function runs on
+# the loop's task (server/loop.jl).
+
+"""
+    admit_job!(server, routing, request, client)
+
+Check a new `eval`, `call` or `send`, queue it for the client's executor, and start it when the
+executor is free. Bad requests throw (the loop answers the error).
+"""
+function admit_job!(server::Server, routing::Vector{UInt8}, request::Request, client::Client)
+    server.next_job += 1
+    job = Job(server.next_job, routing, request, client)
+    prepare!(job, server.state, running_bytes(server, client))
+    timeout = timeout_of(job)
+    if timeout > 0
+        number = job.number
+        job.timer = Timer(_ -> put!(server.events, (:timeout, number)), timeout)
+    end
+    server.jobs[job.number] = job
+    push!(get!(() -> Job[], server.queues, client.id), job)
+    server.log_calls && log_event("$(describe_job(job)) from client $(label(client)) (job $(job.number))")
+    dispatch!(server, client)
+    return nothing
+end
+
+"""
+    dispatch!(server, client)
+
+Send the client's next queued job to its executor when that is ready and idle, starting an
+executor for the client first if it has none.
+"""
+function dispatch!(server::Server, client::Client)
+    queue = get(server.queues, client.id, Job[])
+    isempty(queue) && return nothing
+    ex = executor_for!(server, client)
+    (ex !== nothing && is_ready(ex) && ex.job === nothing && ex.ended_by_server === nothing) || return nothing
+    job = popfirst!(queue)
+    flush_forgotten!(server, ex)
+    job.started = time_ns()
+    ex.job = job
+    send_to_executor(server, ex, job.run)
+    return nothing
+end
+
+"""
+    executor_for!(server, client) -> Union{Executor,Nothing}
+
+The client's executor: the one it has, else a spare (ready ones first), else a new one. Taking
+a spare starts another, up to `options.spares`. `nothing` once the server stops.
+"""
+function executor_for!(server::Server, client::Client)
+    ex = get(server.executors, client.id, nothing)
+    (ex !== nothing || server.stopping) && return ex
+    i = something(findfirst(is_ready, server.spares), isempty(server.spares) ? 0 : 1)
+    if i == 0
+        ex = start_executor!(server, client)
+    else
+        ex = popat!(server.spares, i)
+        ex.client = client
+        log_event("executor pid $(pid(ex)) now serves client $(label(client))")
+    end
+    server.executors[client.id] = ex
+    while length(server.spares) < server.options.spares
+        push!(server.spares, start_executor!(server, nothing))
+    end
+    return ex
+end
+
+function start_executor!(server::Server, client::Union{Nothing,Client})
+    ex = start_executor(server.options, server.executor_address, client)
+    server.by_token[ex.token] = ex
+    @async begin
+        wait(ex.process)
+        put!(server.events, (:exited, ex))
+    end
+    log_event("executor pid $(pid(ex)) started " * (client === nothing ? "as a spare" : "for client $(label(client))"))
+    return ex
+end
+
+"""
+    flush_forgotten!(server, ex)
+
+Tell the executor what its client's handles, result blocks and segments it must forget.
+"""
+function flush_forgotten!(server::Server, ex::Executor)
+    client = ex.client
+    (client === nothing || !is_ready(ex) || isempty(client.forgotten)) && return nothing
+    f = client.forgotten
+    send_to_executor(server, ex, Dict{String,Any}("op" => "forget", "handles" => f.handles,
+                                                  "blocks" => Any[Any[b...] for b in f.blocks],
+                                                  "segments" => f.segments))
+    client.forgotten = Forgotten()
+    return nothing
+end
+
+"""
+    tell_executor!(server, client)
+
+Send the client's executor, if it has a ready one, what it must forget now rather than before its
+next job.
+"""
+function tell_executor!(server::Server, client::Client)
+    ex = get(server.executors, client.id, nothing)
+    ex === nothing || flush_forgotten!(server, ex)
+    return nothing
+end
+
+"""
+    mapped_report!(ex, message)
+
+An executor's report of the memory it maps (`done` carries it too).
+"""
+function mapped_report!(ex::Executor, message::Dict{String,Any})
+    ex.mapped_bytes = something(tryparse_int(get(message, "mapped_bytes", 0)), 0)
+    ex.cached_bytes = something(tryparse_int(get(message, "cached_bytes", 0)), 0)
+    return nothing
+end
+
+"""
+    executor_ready!(server, routing, message)
+
+An executor said `ready` with its token: it can take jobs.
+"""
+function executor_ready!(server::Server, routing::Vector{UInt8}, message::Dict{String,Any})
+    ex = get(server.by_token, get(message, "token", ""), nothing)
+    if ex === nothing || is_ready(ex)
+        log_event("dropped a ready message with an unknown token")
+        return nothing
+    end
+    ex.routing = routing
+    server.by_routing[routing] = ex
+    log_event("executor pid $(pid(ex)) ready in $(round((time_ns() - ex.started) / 1e9, digits = 2)) s")
+    if !server.announced
+        server.announced = true
+        println(stdout, READY_PREFIX, " ", server.address)
+        flush(stdout)
+    end
+    ex.client === nothing || dispatch!(server, ex.client)
+    return nothing
+end
+
+"""
+    answer_ask!(server, ex, message)
+
+Answer an executor's `ask` during its job: `alloc` (a block of the client's result arena,
+once a new chunk is made if none has room) or `relend` (an argument returned unchanged).
+"""
+function answer_ask!(server::Server, ex::Executor, message::Dict{String,Any})
+    job = running_job(ex, message, "ask")
+    what = str_field(message, "what", "ask")
+    answer = try
+        if what == "alloc"
+            nbytes = int_field(message, "nbytes", "alloc")
+            got = lease_block!(server.state, job, nbytes, running_bytes(server, job.client))
+            got isa Int && return make_chunk!(server, job, got, nbytes)
+            got
+        elseif what == "relend"
+            relend!(server.state, job, array_ref(map_field(message, "array", "relend")))
+        else
+            throw(ProtocolError("ask: unknown what $(repr(what))"))
+        end
+    catch e
+        e isa Union{SharedMemoryFull,ShuttingDown,UnknownClient} || rethrow()
+        error_answer(e)
+    end
+    send_answer(server, ex, job, answer)
+    return nothing
+end
+
+function send_answer(server::Server, ex::Executor, job::Job, answer::Dict{String,Any})
+    answer["op"] = "answer"
+    answer["job"] = job.number
+    get!(answer, "ok", true)
+    send_to_executor(server, ex, answer)
+    return nothing
+end
+
+error_answer(e::Exception) = Dict{String,Any}("ok" => false, "error" => Dict{String,Any}(
+    "type" => string(nameof(typeof(e))), "message" => e.msg))
+
+# The job `ex` runs, which `message` must name.
+function running_job(ex::Executor, message::Dict{String,Any}, what::String)
+    number = int_field(message, "job", what)
+    job = ex.job
+    (job !== nothing && job.number == number) ||
+        throw(ProtocolError("$what for job $number, which the executor is not running"))
+    return job
+end
+
+# No chunk had room: reserve one of `size` bytes on a background thread, then answer the alloc.
+function make_chunk!(server::Server, job::Job, size::Int, nbytes::Int)
+    number, events = job.number, server.events
+    run_in_background() do
+        outcome = try
+            reserve_segment(size)
+        catch e
+            e
+        end
+        put!(events, (:chunk, number, size, nbytes, outcome))
+    end
+    return nothing
+end
+
+"""
+    chunk_made!(server, number, size, nbytes, outcome)
+
+A chunk reserved for job `number` (its name, or the exception that stopped it): add it to the
+client's arena and answer the job's `alloc`, or unlink it when the job is gone.
+"""
+function chunk_made!(server::Server, number::Int, size::Int, nbytes::Int, outcome)
+    job = get(server.jobs, number, nothing)
+    ex = job === nothing ? nothing : get(server.executors, job.client.id, nothing)
+    running = ex !== nothing && ex.job === job
+    if outcome isa String
+        if !running || server.state.closing || !is_registered(server.state, job.client)
+            unlink(outcome)
+            return nothing
+        end
+        add_chunk!(server.state, job.client, outcome, size)
+        answer = try
+            lease_block!(server.state, job, nbytes, running_bytes(server, job.client))::Dict{String,Any}
+        catch e
+            e isa Union{SharedMemoryFull,ShuttingDown,UnknownClient} || rethrow()
+            error_answer(e)
+        end
+    else
+        running || return nothing
+        answer = outcome isa SharedMemoryFull ? error_answer(outcome) :
+                 error_answer(SharedMemoryFull("cannot make a result chunk: $(first_line(sprint(showerror, outcome)))"))
+    end
+    send_answer(server, ex, job, answer)
+    return nothing
+end
+
+"""
+    job_done!(server, ex, message)
+
+An executor's `done`: reply to the client, end the result leases the reply does not name (all of
+them after an error), keep a `send`'s handle, and start the client's next job.
+"""
+function job_done!(server::Server, ex::Executor, message::Dict{String,Any})
+    job = running_job(ex, message, "done")
+    ex.job = nothing
+    state, client = server.state, job.client
+    state.validations += something(tryparse_int(get(message, "validations", 0)), 0)
+    mapped_report!(ex, message)
+    if get(message, "ok", false) === true
+        result = get(message, "result", nothing)
+        named = result_leases(result)
+        release_results!(state, client, filter(lease -> !(lease in named), job.leases))
+        job.request.op === :send && (client.handles[job.run["handle"]] = job.handle)
+        job.request.op === :call && (state.calls += 1)
+        answer_job!(server, job, encode_ok(job.request.id, result, take_unlinked!(state, client)))
+    else
+        release_results!(state, client, job.leases)
+        error = map_field(message, "error", "done")
+        type, text = str_field(error, "type", "done error"), str_field(error, "message", "done error")
+        backtrace = str_field(error, "backtrace", "done error"; default = "")
+        if type == "InterruptException"
+            if job.stopping !== nothing
+                type = string(nameof(typeof(job.stopping)))
+                text = "$(job.stopping.msg); the executor kept this client's definitions"
+            else
+                # Thrown by the user's code, not by the server's interrupt: it ends the executor,
+                # as it ends a Julia script.
+                end_executor!(ex, "its call threw an InterruptException")
+                type = "ExecutorDied"
+                text = "the call threw an InterruptException, which ends its executor as it ends a Julia " *
+                       "script: this client's definitions are lost, and its next call gets a fresh executor"
+            end
+        end
+        log_event("$(describe_job(job)) from client $(label(client)) failed: $(error_summary(type, text))")
+        answer_job!(server, job, encode_error(job.request.id, type, text, backtrace))
+    end
+    dispatch!(server, client)
+    return nothing
+end
+
+tryparse_int(x) = x isa Int64 ? x : nothing
+
+"""
+    answer_job!(server, job, frame)
+
+Send a job's reply and forget the job.
+"""
+function answer_job!(server::Server, job::Job, frame::Vector{UInt8})
+    job.timer === nothing || close(job.timer)
+    delete!(server.jobs, job.number)
+    send_to_client(server, job.routing, frame)
+    server.last_sent = time_ns()
+    return nothing
+end
+
+"""
+    stop_job!(server, job, e)
+
+Stop a job with the error `e` (`CallInterrupted`, `CallTimedOut`): a queued one is answered at
+once; a running one's executor gets SIGINT, and is killed if the call has not stopped within
+`INTERRUPT_GRACE` seconds.
+"""
+function stop_job!(server::Server, job::Job, e::Exception)
+    if job.started == 0
+        filter!(queued -> queued !== job, get(server.queues, job.client.id, Job[]))
+        answer_job!(server, job, encode_error(job.request.id, string(nameof(typeof(e))), "$(e.msg) before it started"))
+        return nothing
+    end
+    job.stopping === nothing || return nothing
+    job.stopping = e
+    ex = get(server.executors, job.client.id, nothing)
+    (ex !== nothing && ex.job === job) || return nothing
+    log_event("interrupting $(describe_job(job)) of client $(label(job.client)) (job $(job.number)): $(e.msg)")
+    interrupt!(ex)
+    number = job.number
+    Timer(_ -> put!(server.events, (:grace, number)), INTERRUPT_GRACE)
+    return nothing
+end
+
+"""
+    grace_over!(server, number)
+
+The grace period of an interrupted job is over: kill its executor if the call still runs.
+"""
+function grace_over!(server::Server, number::Int)
+    job = get(server.jobs, number, nothing)
+    job === nothing && return nothing
+    ex = get(server.executors, job.client.id, nothing)
+    (ex !== nothing && ex.job === job) || return nothing
+    end_executor!(ex, "$(job.stopping.msg), and the call did not stop within $INTERRUPT_GRACE s of its interrupt")
+    return nothing
+end
+
+"""
+    cancel!(server, client, request) -> Bool
+
+The `cancel` op: stop the client's own job by its request id (`request`), or any job by its
+number (`call`, as `stats` lists it). Whether there was such a job.
+"""
+function cancel!(server::Server, client::Client, request::Request)
+    fields = request.fields
+    if haskey(fields, "call")
+        job = get(server.jobs, int_field(fields, "call", "cancel"), nothing)
+        why = "cancelled by client $(label(client))"
+    else
+        id = int_field(fields, "request", "cancel")
+        job = nothing
+        for candidate in values(server.jobs)
+            candidate.client === client && candidate.request.id == id && (job = candidate; break)
+        end
+        why = "interrupted by its client"
+    end
+    job === nothing && return false
+    stop_job!(server, job, CallInterrupted(why))
+    return true
+end
+
+"""
+    retire_executor!(server, client, why)
+
+End the client's executor (`bye`, expiry): an idle one is asked to exit, and killed if it has not
+within `EXIT_GRACE` seconds; a busy one is killed.
+"""
+function retire_executor!(server::Server, client::Client, why::String)
+    delete!(server.queues, client.id)
+    ex = pop!(server.executors, client.id, nothing)
+    ex === nothing && return nothing
+    # what it maps is no client's any more: `stats` stops counting it now, not when it has exited
+    ex.mapped_bytes = ex.cached_bytes = 0
+    if is_ready(ex) && ex.job === nothing
+        ex.ended_by_server = why
+        send_to_executor(server, ex, Dict{String,Any}("op" => "exit"))
+        Timer(_ -> put!(server.events, (:kill, ex)), EXIT_GRACE)
+    else
+        end_executor!(ex, why)
+    end
+    return nothing
+end
+
+"""
+    executor_exited!(server, ex)
+
+An executor's process ended. Its running job gets `ExecutorDied` (or the error it was being
+stopped with), naming the cause; the client's queued jobs go to a fresh executor, unless this
+one never became ready (then they fail too, rather than start one executor after another).
+"""
+function executor_exited!(server::Server, ex::Executor)
+    delete!(server.by_token, ex.token)
+    delete!(server.by_routing, ex.routing)
+    filter!(spare -> spare !== ex, server.spares)
+    cause = exit_cause(ex)
+    client = ex.client
+    owner = client === nothing ? "spare" : "of client $(label(client))"
+    log_event("executor pid $(pid(ex)) ($owner) ended after $(round((time_ns() - ex.started) / 1e9, digits = 1)) s: $cause")
+    if !server.announced && !server.stopping
+        begin_shutdown!(server, "the first executor did not start (see its error above)"; asked = false)
+    end
+    job = ex.job
+    if job !== nothing
+        ex.job = nothing
+        release_results!(server.state, job.client, job.leases)
+        lost = "this client's definitions (eval, include) are lost, and its next call gets a fresh executor"
+        type, text = !is_registered(server.state, job.client) ?
+            ("UnknownClient", "client $(job.client.id) is no longer registered (bye, or its leases expired): its call was stopped") :
+            job.stopping === nothing ?
+            ("ExecutorDied", "the executor running this call ended: $cause; $lost") :
+            (string(nameof(typeof(job.stopping))), "$(job.stopping.msg); its executor ended ($cause): $lost")
+        answer_job!(server, job, encode_error(job.request.id, type, text))
+    end
+    (client !== nothing && get(server.executors, client.id, nothing) === ex) || return nothing
+    delete!(server.executors, client.id)
+    client.forgotten = Forgotten()   # a fresh executor has nothing to forget
+    if !is_ready(ex)
+        queue = get(server.queues, client.id, Job[])
+        for queued in splice!(queue, 1:length(queue))
+            answer_job!(server, queued, encode_error(queued.request.id, "ExecutorDied",
+                        "the executor started for this client ended before it was ready: $cause (the server log has its output)"))
+        end
+    end
+    dispatch!(server, client)
+    return nothing
+end
+
+"""
+    check_memory!(server)
+
+Kill every executor over its memory limit (`--executor-memory`), naming the limit.
+"""
+function check_memory!(server::Server)
+    limit = server.options.memory
+    for ex in values(server.by_token)
+        ex.ended_by_server === nothing || continue
+        used = anonymous_memory(ex)
+        used > limit || continue
+        end_executor!(ex, "it used $(format_bytes(used)) of memory, over its limit of " *
+                          "$(format_bytes(limit)) (--executor-memory)")
+    end
+    return nothing
+end

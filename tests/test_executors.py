@@ -1,0 +1,314 @@
+"""Executors: every client's Julia code runs in a process of its own that the server supervises
+(docs/architecture.md). A long loop, Ctrl-C, a timeout, a crash or a memory limit reaches only
+the client whose code it is; the server and the other clients go on. Every wait here is on an
+event (a marker file, a running call in ``stats``, a process exit), never a guessed sleep."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from bridge import (Bridge, CallInterrupted, CallTimedOut, ExecutorDied, FunctionNotFound,
+                    SharedMemoryFull)
+from _clients import python_client, read_report, reap, segments_of, wait_until
+from test_served import Served
+
+# Kernels every executor loads (`serve --include`). `spin` never reaches a safepoint on Julia 1.5
+# (no allocation, no yield), so it can neither be interrupted nor let a garbage collection in
+# its own process run; `churn` allocates all the time.
+KERNELS = """
+function spin(seconds)
+    s, i = 0.0, 0
+    deadline = time_ns() + round(UInt64, seconds * 1e9)
+    while time_ns() < deadline
+        i += 1
+        s += sqrt(Float64(i))
+    end
+    return s > 0
+end
+churn(n) = sum(length(rand(100)) for _ in 1:n)
+hog(bytes) = sum(fill!(Vector{UInt8}(undef, bytes), 0x01))
+function meet(mine, theirs)   # true once the other client's call is running at the same time
+    touch(mine)
+    for _ in 1:3000
+        isfile(theirs) && return true
+        Libc.systemsleep(0.01)
+    end
+    return false
+end
+"""
+
+# What user code does to end its process, and the cause ExecutorDied must name.
+CRASHES = {
+    "segfault": ("unsafe_load(Ptr{Int}(0))", "SIGSEGV"),
+    "abort": ("ccall(:abort, Cvoid, ())", "SIGABRT"),
+    "exit": ("exit()", "exited with status 0"),
+    "exit-status": ("exit(3)", "exited with status 3"),
+    "interrupt-exception": ("throw(InterruptException())", "InterruptException"),
+}
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("executors")
+    kernels = directory / "kernels.jl"
+    kernels.write_text(KERNELS)
+    with Served(directory, "--include", str(kernels), "--executor-memory", "1G",
+                "--client-shm-quota", "64M") as server:
+        yield server
+        assert server.stop() == 0
+
+
+def _running(bridge: Bridge, fn: str) -> list[dict]:
+    return [call for call in bridge.stats()["running"] if call["fn"] == fn and call["state"] == "running"]
+
+
+def test_a_long_loop_in_one_client_holds_up_no_one_else(served, shm_clean):
+    with Bridge(served.address) as a, Bridge(served.address) as b, Bridge(served.address) as c:
+        outcome: dict = {}
+        looping = threading.Thread(target=lambda: outcome.update(a=a.call("spin", 40.0)))
+        looping.start()
+        assert wait_until(lambda: bool(_running(b, "spin")))
+        answered = {"b": 0, "c": 0}
+
+        def work(bridge: Bridge, key: str) -> None:
+            while answered[key] < 20:
+                assert bridge.call("churn", 2000) == 200_000   # allocates: a GC each time
+                answered[key] += 1
+
+        workers = [threading.Thread(target=work, args=(bridge, key)) for bridge, key in ((b, "b"), (c, "c"))]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+        # every one of B's and C's calls was answered while A's loop still ran
+        assert answered == {"b": 20, "c": 20} and looping.is_alive()
+        looping.join()
+        assert outcome["a"] is True   # and A's result came back
+
+
+def test_two_clients_compute_at_the_same_time(served, tmp_path):
+    ends = [tmp_path / "a", tmp_path / "b"]
+    results: dict = {}
+    with Bridge(served.address) as a, Bridge(served.address) as b:
+        calls = [threading.Thread(target=lambda bridge=bridge, i=i: results.update(
+                     {i: bridge.call("meet", str(ends[i]), str(ends[1 - i]))}))
+                 for i, bridge in enumerate((a, b))]
+        for call in calls:
+            call.start()
+        for call in calls:
+            call.join()
+    assert results == {0: True, 1: True}
+
+
+# A client process that defines `kept`, starts `name` (which touches the marker file first) and
+# reports what the call raised after the test sends it SIGINT, and what `kept` gives afterwards.
+CTRL_C_CLIENT = """
+import json, sys, time
+from bridge import Bridge, CallInterrupted, FunctionNotFound
+address, marker, name = sys.argv[1:4]
+with Bridge(address) as b:
+    b.eval("kept() = 42")
+    b.eval(f'''
+    looping() = (touch("{marker}"); v = 0; while true; v += length(rand(100)); end)
+    forever() = (touch("{marker}"); while true end)
+    ''')
+    try:
+        b.call(name)
+        outcome = "returned"
+    except CallInterrupted as error:
+        outcome, message = "CallInterrupted", str(error)
+    raised = time.monotonic()
+    try:
+        kept = b.call("kept")
+    except FunctionNotFound:
+        kept = "FunctionNotFound"
+    print(json.dumps({"outcome": outcome, "message": message, "raised": raised, "kept": kept,
+                      "after": b.call("length", [1, 2, 3])}), flush=True)
+"""
+
+
+@pytest.mark.parametrize("name, definitions", [("looping", "kept"), ("forever", "lost")])
+def test_ctrl_c_interrupts_the_julia_call(served, tmp_path, name, definitions):
+    marker = tmp_path / "started"
+    client = python_client(CTRL_C_CLIENT, served.address, str(marker), name)
+    try:
+        assert wait_until(marker.exists, timeout=120)
+        sent = time.monotonic()
+        client.send_signal(signal.SIGINT)
+        report = read_report(client)
+    finally:
+        reap(client, grace=10)
+    assert report["outcome"] == "CallInterrupted", report
+    assert report["after"] == 3   # the client's next call is served
+    print(f"\nCtrl-C on {name}: CallInterrupted {report['raised'] - sent:.3f} s after SIGINT")
+    if definitions == "kept":      # the loop reached a safepoint: the interrupt stopped it
+        assert report["kept"] == 42 and "kept this client's definitions" in report["message"]
+    else:                          # `while true end` never does: killed after the grace period
+        assert report["kept"] == "FunctionNotFound" and "definitions (eval, include) are lost" in report["message"]
+
+
+@pytest.mark.parametrize("body, definitions", [("v = 0; while true; v += length(rand(100)); end", "kept"),
+                                               ("while true end", "lost")])
+def test_a_timeout_stops_the_call(served, body, definitions):
+    with Bridge(served.address) as a:
+        a.eval(f"kept() = 42\nendless() = ({body})")
+        with pytest.raises(CallTimedOut, match="timed out after 1.0 s") as raised:
+            a.call("endless", timeout=1.0)
+        assert isinstance(raised.value, CallInterrupted)
+        if definitions == "kept":
+            assert a.call("kept") == 42
+        else:
+            assert "lost" in str(raised.value)
+            with pytest.raises(FunctionNotFound):
+                a.call("kept")
+        assert a.call("churn", 10) == 1000   # a fresh executor, with the shared kernels
+        with pytest.raises(ValueError, match="timeout"):
+            a.call("kept", timeout=0)
+
+
+@pytest.mark.parametrize("kind", sorted(CRASHES))
+def test_a_crash_reaches_only_its_own_client(served, kind, shm_clean):
+    code, cause = CRASHES[kind]
+    with Bridge(served.address) as a, Bridge(served.address) as b:
+        server_pid = a.server_info["server_pid"]
+        server_segments = segments_of(server_pid)
+        b.eval('mine() = "still here"')
+        held = b.call("copy", np.arange(10.0))   # B's result, in the server's memory
+        a.eval(f"mine() = 1\ncrash() = {code}")
+        victim = a.stats()["executor_pid"]
+        with pytest.raises(ExecutorDied, match=re.escape(cause)) as died:
+            a.call("crash")
+        assert "definitions (eval, include) are lost" in str(died.value)
+        assert not os.path.exists(f"/proc/{victim}")   # ended, and reaped by the server
+        # A's next call gets a fresh executor, without A's definitions
+        assert a.call("churn", 1) == 100
+        assert a.stats()["executor_pid"] not in (None, victim)
+        with pytest.raises(FunctionNotFound):
+            a.call("mine")
+        # B saw nothing: its definitions, its result and its executor are intact
+        assert b.call("mine") == "still here"
+        assert held.tolist() == list(np.arange(10.0)) and b.call("sum", held) == 45.0
+        del held
+    # the server lives on, and nothing of A's or B's is left in /dev/shm
+    assert wait_until(lambda: segments_of(server_pid) <= server_segments)
+    served.wait_for_log(f"executor pid {victim} (of client")
+    assert cause in served.log()
+
+
+def test_going_over_the_memory_limit_ends_only_that_executor(served):
+    with Bridge(served.address) as a, Bridge(served.address) as b:
+        b.eval("mine() = 7")
+        with pytest.raises(ExecutorDied, match=r"over its limit of 1\.0 GiB .*--executor-memory"):
+            a.call("hog", 3 << 30)
+        assert a.call("hog", 1000) == 1000
+        assert b.call("mine") == 7
+
+
+def test_the_client_quota_caps_arguments_handles_and_results(served, shm_clean):
+    with Bridge(served.address) as a:
+        big = np.ones(10_000_000)   # 80 MB, over the 64 MiB quota
+        with pytest.raises(SharedMemoryFull, match="quota"):
+            a.send(big)
+        with pytest.raises(SharedMemoryFull, match="64.0 MiB"):
+            a.call("sum", big)
+        with pytest.raises(SharedMemoryFull, match="quota"):
+            a.call("ones", 10_000_000)
+        handle = a.send(np.ones(4_000_000))   # 32 MB: within it
+        with pytest.raises(SharedMemoryFull, match="already holds"):
+            a.call("ones", 5_000_000)         # 40 MB more would pass it
+        assert a.call("sum", handle) == 4_000_000.0
+        handle.drop()
+        assert len(a.call("ones", 5_000_000)) == 5_000_000
+
+
+def test_stats_lists_running_calls_and_an_operator_cancels_one(served):
+    with Bridge(served.address) as a, Bridge(served.address) as operator:
+        a.eval("looping() = (v = 0; while true; v += length(rand(100)); end)")
+        outcome: dict = {}
+
+        def run() -> None:
+            try:
+                a.call("looping")
+            except CallInterrupted as error:
+                outcome["error"] = str(error)
+
+        caller = threading.Thread(target=run)
+        caller.start()
+        assert wait_until(lambda: bool(_running(operator, "looping")))
+        call = _running(operator, "looping")[0]
+        assert call["client"] == a.client_id[:8] and call["op"] == "call" and call["seconds"] >= 0
+        shown = subprocess.run([sys.executable, "-m", "bridge.cli", "stats", served.address],
+                               capture_output=True, text=True, timeout=120)
+        assert shown.returncode == 0 and json.loads(shown.stdout)["running"][0]["fn"] == "looping"
+        done = subprocess.run([sys.executable, "-m", "bridge.cli", "cancel", served.address, str(call["call"])],
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        caller.join()
+        assert "cancelled by client" in outcome["error"]
+        assert a.call("churn", 1) == 100   # the interrupt kept its executor
+        again = subprocess.run([sys.executable, "-m", "bridge.cli", "cancel", served.address, str(call["call"])],
+                               capture_output=True, text=True, timeout=120)
+        assert again.returncode == 1 and "no call" in again.stderr
+
+
+VICTIM = """
+import json, os, sys, time
+import numpy as np
+from bridge import Bridge
+b = Bridge(sys.argv[1])
+h = b.send(np.arange(100_000.0))    # a handle: a segment of this process, which the server keeps
+print(json.dumps({"pid": os.getpid()}), flush=True)
+time.sleep(600)
+"""
+
+
+def test_a_killed_clients_own_segments_are_removed_by_the_server(served):
+    victim = python_client(VICTIM, served.address)
+    try:
+        pid = read_report(victim)["pid"]
+        assert segments_of(pid)
+        victim.send_signal(signal.SIGKILL)
+        victim.wait(30)
+        ttl = 4.0   # Served's --lease-ttl
+        assert wait_until(lambda: not segments_of(pid), timeout=3 * ttl)
+        served.wait_for_log("segments of its dead process")
+    finally:
+        reap(victim)
+
+
+def test_executor_threads_are_the_users(served, tmp_path):
+    with Bridge(served.address) as a:
+        assert a.server_info["threads"] == 2 == a.eval("Threads.nthreads()")   # Served: --threads 2
+        assert a.eval("s = zeros(Int, 2); Threads.@threads for i in 1:2; s[i] = Threads.threadid(); end; sort(s)") \
+            .tolist() == [1, 2]
+
+
+def test_the_log_says_when_executors_start_and_end_and_why(served):
+    with Bridge(served.address) as a:
+        a.eval("crash() = ccall(:abort, Cvoid, ())")
+        pid = a.stats()["executor_pid"]
+        with pytest.raises(ExecutorDied):
+            a.call("crash")
+    served.wait_for_log(f"executor pid {pid}")
+    log = served.log()
+    assert re.search(rf"executor pid {pid} (started|now serves client {a.client_id[:8]})", log)
+    assert re.search(rf"executor pid {pid} \(of client {a.client_id[:8]}\) ended after [0-9.]+ s: killed by SIGABRT", log)
+
+
+def test_serve_exits_non_zero_when_it_was_not_asked_to_stop(tmp_path):
+    broken = tmp_path / "broken.jl"
+    broken.write_text('error("this kernel file is broken")\n')
+    done = subprocess.run([sys.executable, "-m", "bridge.cli", "serve", "--address", f"ipc://{tmp_path}/s",
+                           "--include", str(broken)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1
+    assert "this kernel file is broken" in done.stderr and "the first executor did not start" in done.stderr
