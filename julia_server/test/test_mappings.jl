@@ -3,7 +3,7 @@
 # use, its last user does), and result chunks are mapped read-write once.
 
 using AwkwardBridge: create_segment, unmap, unlink, Mappings, acquire!, release!, writable!, forget!,
-                     mapped_bytes, cached_bytes, IDLE_CAP
+                     cached_bytes, IDLE_CAP
 
 # how many times this process maps segment `name` (one line of /proc/pid/maps per mapping)
 maps_of(name) = count(line -> endswith(line, name), eachline("/proc/$(getpid())/maps"))
@@ -13,11 +13,11 @@ maps_of(name) = count(line -> endswith(line, name), eachline("/proc/$(getpid())/
     mappings = Mappings()
     first = acquire!(mappings, chunk.name)
     release!(mappings, chunk.name)
-    @test mapped_bytes(mappings) == 0 && cached_bytes(mappings) == 8192
+    @test mappings.readonly[chunk.name].users == 0 && cached_bytes(mappings) == 8192
     @test maps_of(chunk.name) == 2          # the creator's mapping and the cached one
     again = acquire!(mappings, chunk.name)  # the next call maps nothing new
     @test again.ptr == first.ptr && maps_of(chunk.name) == 2
-    @test mapped_bytes(mappings) == 8192 && cached_bytes(mappings) == 0
+    @test mappings.readonly[chunk.name].users == 1 && cached_bytes(mappings) == 0
     forget!(mappings, [chunk.name])         # in use: unmapped when its user lets go
     @test maps_of(chunk.name) == 2
     release!(mappings, chunk.name)

@@ -63,8 +63,7 @@ function serve_jobs(executor::ExecutorState)
                 running = nothing
             elseif op == "forget"
                 forget!(executor, message)
-                send!(executor.link, Dict{String,Any}("op" => "mapped", "mapped_bytes" => mapped_bytes(executor.mappings),
-                                                      "cached_bytes" => cached_bytes(executor.mappings)))
+                send!(executor.link, Dict{String,Any}("op" => "mapped", "cached_bytes" => cached_bytes(executor.mappings)))
             elseif op == "exit"
                 return nothing
             end

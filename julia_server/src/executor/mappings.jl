@@ -6,7 +6,8 @@
 # random and never reused: a name always means the same memory. At most `IDLE_CAP` idle mappings
 # are kept (least recently used go first); the server's `forget` (the client unlinked a segment,
 # or the server dropped a chunk) drops them sooner. The result chunks the executor writes are
-# mapped read-write, separately, until the server drops them.
+# mapped read-write until the server drops them; a result sent back as an argument is read
+# through that same mapping.
 
 const IDLE_CAP = 16
 
@@ -33,9 +34,12 @@ Mappings() = Mappings(Dict{String,Mapping}(), String[], Dict{String,Segment}())
     acquire!(mappings, name) -> Segment
 
 One more user of segment `name`, mapping it read-only on first use (`InvalidArray` when it does
-not exist). The server checked that the client may name it.
+not exist), unless it is a result chunk this executor maps read-write already. The server
+checked that the client may name it.
 """
 function acquire!(mappings::Mappings, name::AbstractString)
+    seg = get(mappings.writable, name, nothing)
+    seg === nothing || return seg
     m = get(mappings.readonly, name, nothing)
     if m === nothing
         seg = map_segment(name; readonly = true)
@@ -54,7 +58,8 @@ One user fewer of segment `name`; the last one leaves it mapped, idle, unless th
 it is gone.
 """
 function release!(mappings::Mappings, name::AbstractString)
-    m = mappings.readonly[name]
+    m = get(mappings.readonly, name, nothing)
+    m === nothing && return nothing   # a result chunk's read-write mapping: it stays
     m.users -= 1
     m.users == 0 || return nothing
     if m.gone
@@ -100,14 +105,6 @@ function forget!(mappings::Mappings, names)
     end
     return nothing
 end
-
-"""
-    mapped_bytes(mappings) -> Int
-
-Bytes of read-only mappings in use (by a running call, a handle or a kept result view).
-"""
-mapped_bytes(mappings::Mappings) =
-    mapreduce(m -> m.users > 0 ? m.segment.nbytes : 0, +, values(mappings.readonly); init = 0)
 
 """
     cached_bytes(mappings) -> Int

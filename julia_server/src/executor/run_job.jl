@@ -6,7 +6,7 @@
     run_job(executor, message) -> Dict{String,Any}
 
 Run the job in `message` and return its `done` message: `ok` with the result as a wire value,
-or the error; either way with the job's validation count and the executor's mapped bytes.
+or the error; either way with the job's validation count and the executor's idle mappings.
 """
 function run_job(executor::ExecutorState, message::Dict{String,Any})
     job = int_field(message, "job", "run")
@@ -27,7 +27,6 @@ function run_job(executor::ExecutorState, message::Dict{String,Any})
         finish!(scope)
     end
     done["validations"] = scope.validations[]
-    done["mapped_bytes"] = mapped_bytes(executor.mappings)
     done["cached_bytes"] = cached_bytes(executor.mappings)
     return done
 end

@@ -29,7 +29,7 @@ const EXIT_GRACE = 2.0
 
 A started executor: the secret it says `ready` with, its process and pid, the routing id of its
 connection (empty until ready), its client (`nothing` for a spare), the job it runs, when it
-started, why the server ended it (once it did), and the mapped bytes it last reported.
+started, why the server ended it (once it did), and the idle mappings it last reported.
 """
 mutable struct Executor
     token::String
@@ -40,12 +40,11 @@ mutable struct Executor
     job::Union{Nothing,Job}
     started::UInt64
     ended_by_server::Union{Nothing,String}
-    mapped_bytes::Int
     cached_bytes::Int
 end
 
 Executor(token::String, process::Base.Process, client::Union{Nothing,Client}) =
-    Executor(token, process, getpid(process), UInt8[], client, nothing, time_ns(), nothing, 0, 0)
+    Executor(token, process, getpid(process), UInt8[], client, nothing, time_ns(), nothing, 0)
 
 pid(ex::Executor) = ex.pid
 is_ready(ex::Executor) = !isempty(ex.routing)

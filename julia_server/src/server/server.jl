@@ -102,6 +102,7 @@ function stats(server::Server, client::Client)
     executors = values(server.by_token)
     now = time_ns()
     handles = mapreduce(c -> length(c.handles), +, clients; init = 0)
+    handle_bytes_all = mapreduce(handle_bytes, +, clients; init = 0)
     results = mapreduce(c -> length(c.results), +, clients; init = 0)
     running = [Dict{String,Any}("call" => job.number, "client" => label(job.client),
                                 "op" => string(job.request.op),
@@ -115,7 +116,8 @@ function stats(server::Server, client::Client)
         "leases" => results + handles,
         "shm_bytes" => reduce(+, values(state.owned); init = 0),
         "reserve_bytes" => mapreduce(c -> idle_bytes(c.arena), +, clients; init = 0),
-        "mapped_bytes" => mapreduce(ex -> ex.mapped_bytes, +, executors; init = 0),
+        # the client arrays the executors map for handles and unanswered calls
+        "mapped_bytes" => handle_bytes_all + reduce(+, (job.nbytes for job in values(server.jobs)); init = 0),
         "cached_bytes" => mapreduce(ex -> ex.cached_bytes, +, executors; init = 0),
         "calls" => state.calls,
         "validations" => state.validations,

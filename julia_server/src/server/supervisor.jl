@@ -2,6 +2,8 @@
 # executor asks for something, a call must stop, or an executor ends. Every function runs on
 # the loop's task (server/loop.jl).
 
+const DEFINITIONS_LOST = "this client's definitions (eval, include) are lost, and its next call gets a fresh executor"
+
 """
     admit_job!(server, routing, request, client)
 
@@ -109,10 +111,9 @@ end
 """
     mapped_report!(ex, message)
 
-An executor's report of the memory it maps (`done` carries it too).
+An executor's report of the client segments it keeps mapped while idle (`done` carries it too).
 """
 function mapped_report!(ex::Executor, message::Dict{String,Any})
-    ex.mapped_bytes = something(tryparse_int(get(message, "mapped_bytes", 0)), 0)
     ex.cached_bytes = something(tryparse_int(get(message, "cached_bytes", 0)), 0)
     return nothing
 end
@@ -241,8 +242,15 @@ them after an error), keep a `send`'s handle, and start the client's next job.
 """
 function job_done!(server::Server, ex::Executor, message::Dict{String,Any})
     job = running_job(ex, message, "done")
-    ex.job = nothing
     state, client = server.state, job.client
+    error = get(message, "ok", false) === true ? nothing : map_field(message, "error", "done")
+    if error !== nothing && get(error, "type", nothing) == "InterruptException" && job.stopping === nothing
+        # Thrown by the user's code, not by the server's interrupt: it ends the executor, as it
+        # ends a Julia script, and the job is answered when the executor has ended.
+        end_executor!(ex, "its call threw an InterruptException, which ends an executor as it ends a Julia script")
+        return nothing
+    end
+    ex.job = nothing
     state.validations += something(tryparse_int(get(message, "validations", 0)), 0)
     mapped_report!(ex, message)
     if get(message, "ok", false) === true
@@ -254,21 +262,11 @@ function job_done!(server::Server, ex::Executor, message::Dict{String,Any})
         answer_job!(server, job, encode_ok(job.request.id, result, take_unlinked!(state, client)))
     else
         release_results!(state, client, job.leases)
-        error = map_field(message, "error", "done")
         type, text = str_field(error, "type", "done error"), str_field(error, "message", "done error")
         backtrace = str_field(error, "backtrace", "done error"; default = "")
-        if type == "InterruptException"
-            if job.stopping !== nothing
-                type = string(nameof(typeof(job.stopping)))
-                text = "$(job.stopping.msg); the executor kept this client's definitions"
-            else
-                # Thrown by the user's code, not by the server's interrupt: it ends the executor,
-                # as it ends a Julia script.
-                end_executor!(ex, "its call threw an InterruptException")
-                type = "ExecutorDied"
-                text = "the call threw an InterruptException, which ends its executor as it ends a Julia " *
-                       "script: this client's definitions are lost, and its next call gets a fresh executor"
-            end
+        if type == "InterruptException"   # the server's own interrupt reached the call
+            type = string(nameof(typeof(job.stopping)))
+            text = "$(job.stopping.msg); the executor kept this client's definitions"
         end
         log_event("$(describe_job(job)) from client $(label(client)) failed: $(error_summary(type, text))")
         answer_job!(server, job, encode_error(job.request.id, type, text, backtrace))
@@ -365,7 +363,7 @@ function retire_executor!(server::Server, client::Client, why::String)
     ex = pop!(server.executors, client.id, nothing)
     ex === nothing && return nothing
     # what it maps is no client's any more: `stats` stops counting it now, not when it has exited
-    ex.mapped_bytes = ex.cached_bytes = 0
+    ex.cached_bytes = 0
     if is_ready(ex) && ex.job === nothing
         ex.ended_by_server = why
         send_to_executor(server, ex, Dict{String,Any}("op" => "exit"))
@@ -398,12 +396,11 @@ function executor_exited!(server::Server, ex::Executor)
     if job !== nothing
         ex.job = nothing
         release_results!(server.state, job.client, job.leases)
-        lost = "this client's definitions (eval, include) are lost, and its next call gets a fresh executor"
         type, text = !is_registered(server.state, job.client) ?
             ("UnknownClient", "client $(job.client.id) is no longer registered (bye, or its leases expired): its call was stopped") :
             job.stopping === nothing ?
-            ("ExecutorDied", "the executor running this call ended: $cause; $lost") :
-            (string(nameof(typeof(job.stopping))), "$(job.stopping.msg); its executor ended ($cause): $lost")
+            ("ExecutorDied", "the executor running this call ended: $cause; $DEFINITIONS_LOST") :
+            (string(nameof(typeof(job.stopping))), "$(job.stopping.msg); its executor ended ($cause): $DEFINITIONS_LOST")
         answer_job!(server, job, encode_error(job.request.id, type, text))
     end
     (client !== nothing && get(server.executors, client.id, nothing) === ex) || return nothing
