@@ -15,7 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bridge import Bridge  # noqa: E402
 
-import latency, memory, seed_workload, throughput, transfer  # noqa: E402,E401
+import latency, memory, seed_workload, supervision, throughput, transfer  # noqa: E402,E401
 from _report import print_table  # noqa: E402
 
 GIB = 1 << 30
@@ -37,13 +37,14 @@ def main() -> None:
     args = parser.parse_args()
     max_size = args.max_size or ((16 << 20) if args.quick else default_max_size())
     print(f"load average at start: {os.getloadavg()}")
-    with Bridge(threads=2) as bridge:
+    with Bridge() as bridge:
         lat = latency.run(bridge, args.quick)
         xfer = transfer.report(transfer.run(bridge, max_size, args.quick), lat["floor"])
         seed = seed_workload.run(bridge, args.quick)
         thr = throughput.run(bridge, args.quick)
         mem = memory.run(bridge, min(max_size, GIB))
-    stc = thr["socket_thread_calls"]["spin"]
+    sup = supervision.run(args.quick)
+    spin, noop = thr["spin"], thr["noop"]
     targets = [
         ("no-argument call", "≤ 1.5× floor", lat["noarg"] / lat["floor"], lat["noarg"] / lat["floor"] <= 1.5),
         ("call with a small array", "≤ 2× floor", lat["small"] / lat["floor"], lat["small"] / lat["floor"] <= 2),
@@ -54,10 +55,12 @@ def main() -> None:
         ("seed path_length vs ak.sum", "≤ 3×", seed["fresh"] / seed["ak_sum"], seed["fresh"] / seed["ak_sum"] <= 3),
         ("peak memory (PSS), ordinary array", "≤ 1.2× data", mem["from ordinary memory"], mem["from ordinary memory"] <= 1.2),
         ("peak memory (PSS), a Julia result (in shm)", "≤ 1.2× data", mem["a Julia result (in shm)"], mem["a Julia result (in shm)"] <= 1.2),
-        ("throughput 2 vs 1 client (~0.5 ms call)", "≥ 1.5×", thr["spin"][1] / thr["spin"][0], thr["spin"][1] / thr["spin"][0] >= 1.5),
-        ("the same, --socket-thread-calls", "≥ 1.5×", stc[1] / stc[0], stc[1] / stc[0] >= 1.5),
+        ("throughput 2 vs 1 client (~0.5 ms call)", "≥ 1.8×", spin[1] / spin[0], spin[1] / spin[0] >= 1.8),
+        (f"throughput {thr['clients'][-1]} vs 1 client (no-arg call)", "≥ 1×", noop[-1] / noop[0], noop[-1] / noop[0] >= 1),
+        ("an interrupt to CallInterrupted (code that stops)", "≤ 2 s", sup["interrupt"], sup["interrupt"] <= 2),
+        ("a crash to ExecutorDied", "≤ 1 s", sup["crash"], sup["crash"] <= 1),
     ]
-    print_table("targets (issue 5)", ["figure", "target", "measured", "pass"],
+    print_table("targets (issues 5 and 11)", ["figure", "target", "measured", "pass"],
                 [(f, t, m, "pass" if ok else "FAIL") for f, t, m, ok in targets])
     print(f"load average at end: {os.getloadavg()}")
 

@@ -114,7 +114,7 @@ class NodeServer:
         log_path = self.directory / _LOG
         command = [sys.executable, "-m", "bridge.cli", "serve", "--address", self.address, "--lease-ttl", repr(float(lease_ttl))]
         if threads is not None:
-            command += ["--threads", str(threads)]
+            command += ["--executor-threads", str(threads)]
         if julia is not None:
             command += ["--julia", julia]
         with open(log_path, "w") as log:
@@ -143,7 +143,8 @@ class BridgePlugin(WorkerPlugin):
 
     With ``address`` the workers connect to a server already running there (``awkward-bridge
     serve``); without, to the node server in ``directory`` (default ``node_directory()``),
-    started with ``threads``, ``julia`` and ``lease_ttl`` by the first worker that finds none.
+    started with ``threads`` (each executor's threads), ``julia`` and ``lease_ttl`` by the first
+    worker that finds none.
     ``include`` files are evaluated into each worker's client module, so every worker has the
     kernels ``map_partitions`` calls.
     """
