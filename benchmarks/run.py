@@ -44,7 +44,7 @@ def main() -> None:
         thr = throughput.run(bridge, args.quick)
         mem = memory.run(bridge, min(max_size, GIB))
     sup = supervision.run(args.quick)
-    spin, noop = thr["spin"], thr["noop"]
+    spin, noop, comp = thr["spin"], thr["noop"], thr["compute"]
     targets = [
         ("no-argument call", "≤ 1.5× floor", lat["noarg"] / lat["floor"], lat["noarg"] / lat["floor"] <= 1.5),
         ("call with a small array", "≤ 2× floor", lat["small"] / lat["floor"], lat["small"] / lat["floor"] <= 2),
@@ -55,7 +55,8 @@ def main() -> None:
         ("seed path_length vs ak.sum", "≤ 3×", seed["fresh"] / seed["ak_sum"], seed["fresh"] / seed["ak_sum"] <= 3),
         ("peak memory (PSS), ordinary array", "≤ 1.2× data", mem["from ordinary memory"], mem["from ordinary memory"] <= 1.2),
         ("peak memory (PSS), a Julia result (in shm)", "≤ 1.2× data", mem["a Julia result (in shm)"], mem["a Julia result (in shm)"] <= 1.2),
-        ("throughput 2 vs 1 client (~0.5 ms call)", "≥ 1.8×", spin[1] / spin[0], spin[1] / spin[0] >= 1.8),
+        ("throughput 2 vs 1 client (10 ms compute call)", "≥ 1.8×", comp[1] / comp[0], comp[1] / comp[0] >= 1.8),
+        ("the same, ~0.5 ms compute call", "≥ 1.8×", spin[1] / spin[0], spin[1] / spin[0] >= 1.8),
         (f"throughput {thr['clients'][-1]} vs 1 client (no-arg call)", "≥ 1×", noop[-1] / noop[0], noop[-1] / noop[0] >= 1),
         ("an interrupt to CallInterrupted (code that stops)", "≤ 2 s", sup["interrupt"], sup["interrupt"] <= 2),
         ("a crash to ExecutorDied", "≤ 1 s", sup["crash"], sup["crash"] <= 1),

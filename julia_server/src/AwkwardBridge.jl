@@ -62,6 +62,7 @@ include("executor/scope.jl")
 include("executor/values.jl")
 include("executor/functions.jl")
 include("executor/run_job.jl")
+include("executor/warm_up.jl")
 include("executor/main.jl")
 
 # The server: clients, leases, result arenas, and the executors it supervises.

@@ -4,7 +4,7 @@
 
 const EXECUTOR_USAGE = """
 usage: julia --project=julia_server julia_server/bin/executor.jl --server ADDRESS [--libzmq PATH]
-             [--include FILE]...
+             [--include FILE]... [--warm-up]
 The server starts executors itself, with AWKWARD_BRIDGE_EXECUTOR_TOKEN and
 AWKWARD_BRIDGE_SERVER_PID in their environment."""
 
@@ -30,6 +30,12 @@ function executor_main(args::AbstractVector{<:AbstractString})
     executor = ExecutorState(Link(options.server), shared)
     send!(executor.link, Dict{String,Any}("op" => "ready", "token" => token, "pid" => getpid(),
                                           "threads" => user_threads()))
+    options.warm_up && try
+        warm_up()
+    catch e
+        # an interrupt meant for a first job that arrived meanwhile: the job is still to run
+        e isa InterruptException || rethrow()
+    end
     serve_jobs(executor)
     return nothing
 end
@@ -88,8 +94,14 @@ function parse_executor_arguments(args::AbstractVector{<:AbstractString})
     server = nothing
     libzmq = nothing
     includes = String[]
+    warm = false
     i = 1
     while i <= length(args)
+        if args[i] == "--warm-up"
+            warm = true
+            i += 1
+            continue
+        end
         i < length(args) || (println(stderr, EXECUTOR_USAGE); exit(2))
         flag, value = args[i], args[i+1]
         if flag == "--server"
@@ -105,5 +117,5 @@ function parse_executor_arguments(args::AbstractVector{<:AbstractString})
         i += 2
     end
     server === nothing && (println(stderr, EXECUTOR_USAGE); exit(2))
-    return (server = String(server), libzmq = libzmq, includes = includes)
+    return (server = String(server), libzmq = libzmq, includes = includes, warm_up = warm)
 end

@@ -64,7 +64,8 @@ function executor_command(options::ExecutorOptions, address::String)
     for path in options.includes
         cmd = `$cmd --include $path`
     end
-    return cmd
+    # spares compile the common layouts before a client needs them (executor/warm_up.jl)
+    return options.spares > 0 ? `$cmd --warm-up` : cmd
 end
 
 """
