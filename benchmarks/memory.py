@@ -1,7 +1,8 @@
-"""Benchmark 5: peak memory of client and server together while a large array crosses both ways.
+"""Benchmark 5: peak memory of client, server and the client's executor together while a large
+array crosses both ways.
 
-Resident set sizes double-count shared memory: a page of a bridge segment mapped by both
-processes is in both VmRSS figures. The honest total is the sum of the two processes' PSS
+Resident set sizes double-count shared memory: a page of a bridge segment mapped by several
+processes is in each one's VmRSS. The honest total is the sum of the processes' PSS
 (proportional set size, /proc/<pid>/smaps_rollup), which charges each shared page 1/n to each
 of its n mappers, so that pages are counted once. VmRSS sums and VmHWM are printed alongside.
 """
@@ -90,7 +91,7 @@ def run(bridge: Bridge, size: int) -> dict:
 
 def _run(bridge: Bridge, size: int) -> dict:
     bridge.eval(REWRITE_JL)
-    pids = [os.getpid(), bridge.server_info["server_pid"]]
+    pids = [os.getpid(), bridge.server_info["server_pid"], bridge.stats()["executor_pid"]]
     idle_pss, idle_rss = Sampler(pids).sample()
     rows, result = [], {}
     for label, in_shm, function in SCENARIOS:
@@ -110,6 +111,6 @@ def _run(bridge: Bridge, size: int) -> dict:
         del array
         gc.collect()
         assert total > 0
-    print_table(f"peak memory, client + server (idle PSS {idle_pss / 1e6:.0f} MB subtracted)",
+    print_table(f"peak memory, client + server + executor (idle PSS {idle_pss / 1e6:.0f} MB subtracted)",
                 ["array", "data GB", "peak PSS GB", "PSS × data", "RSS sum × data", "VmHWM sum GB"], rows)
     return result
