@@ -54,5 +54,5 @@ function cached_form(cache::FormCache, json::String)
     end
 end
 
-"""The cache `open_array` parses forms through, shared by every worker thread."""
+"""The cache `open_array` parses forms through, shared by every call of the process."""
 const FORM_CACHE = FormCache()
