@@ -26,19 +26,20 @@ end
     address = "ipc://$dir/bridge.sock"
     shared = joinpath(dir, "shared.jl")
     write(shared, "shared_double(x) = 2x\n")
-    server = @async serve(; address = address, lease_ttl = 2.0, libzmq = TEST_LIBZMQ, includes = [shared])
+    # test clients send no heartbeats: the lease TTL must outlast an executor's start-up
+    server = @async serve(; address = address, lease_ttl = 10.0, libzmq = TEST_LIBZMQ, includes = [shared])
     ctx = Context()
     c = TestClient(ctx, address; id = "runtests-client-1")
     c2 = TestClient(ctx, address; id = "runtests-client-2")
     mine = create_segment(80)       # the client's own segment (same pid: it is this process)
     try
         @test error_of(request(c, "ping"))["type"] == "UnknownClient"
-        hello = result(c, "hello"; pid = getpid(), lease_ttl = 10.0, name = "runtests")
+        hello = result(c, "hello"; pid = getpid(), lease_ttl = 60.0, name = "runtests")
         @test hello["server_pid"] == getpid() && hello["protocol"] == 1
-        @test hello["lease_ttl"] == 2.0                      # capped by the server
+        @test hello["lease_ttl"] == 10.0                     # capped by the server
         @test hello["threads"] == 1                          # each executor's threads
         @test hello["julia_version"] == string(VERSION)
-        @test result(c2, "hello"; pid = getpid(), lease_ttl = 2.0)["lease_ttl"] == 2.0
+        @test result(c2, "hello"; pid = getpid(), lease_ttl = 10.0)["lease_ttl"] == 10.0
         @test result(c, "ping") == "pong"
 
         @testset "eval and call" begin
@@ -200,7 +201,7 @@ end
         @testset "silent clients are forgotten" begin
             c3 = TestClient(ctx, address; id = "runtests-short-lived")
             try
-                result(c3, "hello"; pid = getpid(), lease_ttl = 0.5)
+                result(c3, "hello"; pid = getpid(), lease_ttl = 2.0)   # outlasts its first eval
                 result(c3, "eval"; code = "collect(1.0:4.0)")   # a result it never releases
                 count = result(c, "stats")["clients"]
                 @test wait_until(() -> result(c, "stats")["clients"] == count - 1)

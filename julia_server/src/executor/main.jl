@@ -31,7 +31,7 @@ function executor_main(args::AbstractVector{<:AbstractString})
     send!(executor.link, Dict{String,Any}("op" => "ready", "token" => token, "pid" => getpid(),
                                           "threads" => user_threads()))
     options.warm_up && try
-        warm_up()
+        warm_up(executor.link)
     catch e
         # an interrupt meant for a first job that arrived meanwhile: the job is still to run
         e isa InterruptException || rethrow()
