@@ -150,8 +150,10 @@ def test_client_reconnects_when_its_server_restarts_at_the_same_address(tmp_path
 
 
 def test_a_call_waiting_across_a_restart_gets_a_clear_error(tmp_path, shm_clean):
-    first = Served(tmp_path)
-    bridge = Bridge(first.address, lease_ttl=4)
+    # a lease TTL that outlasts the restart (a Julia server takes seconds to start): the client
+    # must find the new server, not declare the old one dead first
+    first = Served(tmp_path, "--lease-ttl", "20")
+    bridge = Bridge(first.address, lease_ttl=20)
     try:
         started = tmp_path / "started"
         bridge.eval(f"stuck() = (touch(\"{started}\"); sleep(600); 1)")
@@ -169,7 +171,7 @@ def test_a_call_waiting_across_a_restart_gets_a_clear_error(tmp_path, shm_clean)
         # the server gives the stuck call its grace period, then stops without its answer
         assert first.stop() == 0
         assert "abandoned 1 calls still running" in first.log()
-        with Served(tmp_path, address=first.address):
+        with Served(tmp_path, "--lease-ttl", "20", address=first.address):
             caller.join(120)  # the heartbeat (lease TTL / 4) re-registers, ending the old epoch
             assert not caller.is_alive()
             assert len(failures) == 1 and isinstance(failures[0], ServerRestarted), failures

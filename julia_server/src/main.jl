@@ -25,8 +25,9 @@ each has `executor_threads` threads, loads the `includes` files, in order, into 
 every client's `call` can reach, and is killed past `executor_memory` bytes (0: no limit).
 `spare_executors` are kept started and ready for new clients. `client_shm_quota` caps the shared
 memory one client's handles, arguments and results hold (0: no quota). `log_calls` logs one
-line per `eval`, `call` and `send`. Prints `AWKWARD_BRIDGE_READY <endpoint>` on stdout once the
-first executor is ready. Must run on thread 1.
+line per `eval`, `call` and `send`. Prints `AWKWARD_BRIDGE_READY <endpoint>` on stdout once
+bound; should the first executor die before it is ready, the server stops with status 1. Must
+run on thread 1.
 """
 function serve(; address::AbstractString, lease_ttl::Real = 30.0,
                libzmq::Union{Nothing,AbstractString} = nothing,

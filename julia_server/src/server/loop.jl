@@ -35,6 +35,10 @@ function run!(server::Server; exit_on_stdin_eof::Bool = false)
         for _ in 1:max(server.options.spares, 1)
             push!(server.spares, start_executor!(server, nothing))
         end
+        # Clients may connect now: jobs wait for an executor, and if the first one never becomes
+        # ready (a `--include` file that does not load) the server stops with status 1.
+        println(stdout, READY_PREFIX, " ", server.address)
+        flush(stdout)
         drain!(server)
         while !(server.stopping && stopped_waiting(server, time_ns()))
             try

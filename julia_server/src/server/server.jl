@@ -27,7 +27,7 @@ mutable struct Server
     queues::Dict{String,Vector{Job}}   # by client id: jobs waiting for their executor
     jobs::Dict{Int,Job}                # every job not yet answered, by number
     next_job::Int
-    announced::Bool                    # the READY line was printed
+    proven::Bool                       # an executor has become ready: the --include files load
     stopping::Bool
     status::Int                        # the exit status: 0 when asked to stop
     deadline::UInt64                   # stopping: when calls still running are abandoned

@@ -132,11 +132,7 @@ function executor_ready!(server::Server, routing::Vector{UInt8}, message::Dict{S
     ex.routing = routing
     server.by_routing[routing] = ex
     log_event("executor pid $(pid(ex)) ready in $(round((time_ns() - ex.started) / 1e9, digits = 2)) s")
-    if !server.announced
-        server.announced = true
-        println(stdout, READY_PREFIX, " ", server.address)
-        flush(stdout)
-    end
+    server.proven = true
     ex.client === nothing || dispatch!(server, ex.client)
     return nothing
 end
@@ -389,7 +385,7 @@ function executor_exited!(server::Server, ex::Executor)
     client = ex.client
     owner = client === nothing ? "spare" : "of client $(label(client))"
     log_event("executor pid $(pid(ex)) ($owner) ended after $(round((time_ns() - ex.started) / 1e9, digits = 1)) s: $cause")
-    if !server.announced && !server.stopping
+    if !server.proven && !server.stopping
         begin_shutdown!(server, "the first executor did not start (see its error above)"; asked = false)
     end
     job = ex.job
