@@ -352,10 +352,13 @@ end
     retire_executor!(server, client, why)
 
 End the client's executor (`bye`, expiry): an idle one is asked to exit, and killed if it has not
-within `EXIT_GRACE` seconds; a busy one is killed.
+within `EXIT_GRACE` seconds; a busy one is killed. Its queued jobs are answered `UnknownClient`.
 """
 function retire_executor!(server::Server, client::Client, why::String)
-    delete!(server.queues, client.id)
+    for job in pop!(server.queues, client.id, Job[])
+        answer_job!(server, job, encode_error(job.request.id, "UnknownClient",
+                    "client $(label(client)) is no longer registered ($why) and this call did not run"))
+    end
     ex = pop!(server.executors, client.id, nothing)
     ex === nothing && return nothing
     # what it maps is no client's any more: `stats` stops counting it now, not when it has exited
