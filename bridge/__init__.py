@@ -2,6 +2,7 @@
 
 from .client import Bridge, Handle
 from .errors import (
+    AuthenticationFailed,
     BridgeError,
     CallInterrupted,
     CallTimedOut,
@@ -13,6 +14,7 @@ from .errors import (
     ProtocolError,
     ResultTypeError,
     ServerDied,
+    ServerNotFound,
     ServerRestarted,
     SharedMemoryFull,
     ShuttingDown,
@@ -22,6 +24,7 @@ from .errors import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "AuthenticationFailed",
     "Bridge",
     "BridgeError",
     "CallInterrupted",
@@ -35,6 +38,7 @@ __all__ = [
     "ProtocolError",
     "ResultTypeError",
     "ServerDied",
+    "ServerNotFound",
     "ServerRestarted",
     "SharedMemoryFull",
     "ShuttingDown",

@@ -39,14 +39,21 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                        help="executors kept started for new clients (default 1)")
     serve.add_argument("--exit-on-stdin-eof", action="store_true", help="also stop when standard input closes")
     serve.add_argument("--log-calls", action="store_true", help="log every eval, call and send (busy servers: a line per request)")
+    serve.add_argument("--key-file", default=None, metavar="PATH",
+                       help="a tcp:// server's CURVE key file, created (mode 0600) when missing; clients need it "
+                            "(default: $AWKWARD_BRIDGE_KEY_FILE, else the user's default key file)")
+    serve.add_argument("--log-values", action="store_true",
+                       help="put error messages in the log; they carry users' values (off: the log names error types only)")
 
     commands.add_parser("gc", help="remove shared-memory segments whose owner process is gone")
 
     stats = commands.add_parser("stats", help="print a running server's counters and the calls it is running")
     stats.add_argument("address", help="the server's ZeroMQ endpoint")
+    stats.add_argument("--key-file", default=None, metavar="PATH", help="a tcp:// server's key file")
 
     cancel = commands.add_parser("cancel", help="stop a running call (its number from `stats`) without restarting the server")
     cancel.add_argument("address", help="the server's ZeroMQ endpoint")
+    cancel.add_argument("--key-file", default=None, metavar="PATH", help="a tcp:// server's key file")
     cancel.add_argument("call", type=int, help="the call's number, as `awkward-bridge stats` lists it")
 
     args = parser.parse_args(argv)
@@ -59,18 +66,24 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 print(f"removed {name}")
             print(f"{len(removed)} segment(s) removed")
         elif args.command == "stats":
-            with Bridge(args.address) as bridge:
+            with _operator_bridge(args) as bridge:
                 print(json.dumps(bridge.stats(), indent=2, sort_keys=True))
         elif args.command == "cancel":
-            with Bridge(args.address) as bridge:
+            with _operator_bridge(args) as bridge:
                 if not bridge._request("cancel", call=args.call):
                     print(f"awkward-bridge cancel: no call {args.call} is running or queued", file=sys.stderr)
                     return 1
                 print(f"call {args.call}: interrupted")
-    except (BridgeError, ValueError) as error:
+    except (BridgeError, ValueError, PermissionError) as error:
         print(f"awkward-bridge {args.command}: {error}", file=sys.stderr)
         return 1
     return 0
+
+
+def _operator_bridge(args: argparse.Namespace) -> Bridge:
+    """A client for an operator's command, with the key file for a tcp:// address."""
+    key_file = args.key_file if args.address.startswith("tcp://") else None
+    return Bridge(args.address, key_file=key_file)
 
 
 def _size(text: str) -> int:
@@ -98,6 +111,8 @@ def _serve(args: argparse.Namespace) -> int:
         includes=args.include,
         exit_on_stdin_eof=True,
         log_calls=args.log_calls,
+        log_values=args.log_values,
+        key_file=args.key_file,
         executor_memory=args.executor_memory,
         client_shm_quota=args.client_shm_quota,
         spare_executors=args.spare_executors,

@@ -15,10 +15,12 @@ from typing import Any, Optional, Sequence, Union
 import awkward as ak
 import numpy as np
 
+from .address import check_reachable
 from .arena import DEFAULT_LINGER, DEFAULT_RESERVE, Arena
 from .codec import PlacedArray, open_array, place_array
 from .errors import BridgeError, JuliaError, ServerRestarted
 from .gc import collect_dead_segments
+from .keys import load_client_keys
 from .launcher import ServerProcess, spawn_server
 from .leases import ResultLeases
 from .protocol import PROTOCOL_VERSION, ArrayRef, HandleRef, from_wire, to_wire
@@ -96,6 +98,10 @@ class Bridge:
     reuses its chunk instead of having it created, reserved and mapped anew; raise
     ``shm_reserve`` above its size to keep the chunk for good.
 
+    A ``tcp://`` server admits only clients with its CURVE keys: ``key_file`` is the key file
+    its ``awkward-bridge serve --key-file`` wrote (default: $AWKWARD_BRIDGE_KEY_FILE, else the
+    user's default key file, docs/security.md).
+
     When a served server restarts at the same address, the bridge registers again by itself
     (docs/farm.md): calls waiting at the restart raise ``ServerRestarted``, handles and ``eval``
     definitions from before are gone, later calls work.
@@ -110,12 +116,19 @@ class Bridge:
         lease_ttl: float = 30.0,
         shm_reserve: int = DEFAULT_RESERVE,
         shm_linger: float = DEFAULT_LINGER,
+        key_file: Optional[Union[str, os.PathLike]] = None,
     ) -> None:
+        curve = None
         if address is not None:
             if not address.startswith(("ipc://", "tcp://")):
                 raise ValueError(f"address must start with ipc:// or tcp://, not {address!r}")
             if threads is not None or julia is not None:
                 raise ValueError("threads and julia apply only to a private server (no address)")
+            check_reachable(address)
+            if address.startswith("tcp://"):
+                curve = load_client_keys(key_file)
+        elif key_file is not None:
+            raise ValueError("key_file applies only to a tcp:// address")
         if not lease_ttl > 0:
             raise ValueError(f"lease_ttl must be positive, not {lease_ttl}")
         collect_dead_segments()  # regions of dead clients go at the next start-up (docs/ownership.md)
@@ -143,6 +156,7 @@ class Bridge:
                 server_alive=self._server.alive if self._server is not None else None,
                 rehello=self._rehello,
                 on_unlinked=self._results.forget,
+                curve=curve,
             )
             self.server_info = self._hello(lease_ttl)
         except BaseException:
@@ -271,14 +285,19 @@ class Bridge:
         self._shut_down()
 
     def _hello(self, lease_ttl: float) -> dict:
-        info = self._request("hello", pid=os.getpid(), lease_ttl=float(lease_ttl))
+        assert self._connection is not None
+        # a second hello (a reconnect) shows the token of the registration it continues
+        token = {"token": self._connection.token} if self._connection.token is not None else {}
+        info = self._request("hello", pid=os.getpid(), lease_ttl=float(lease_ttl), **token)
         granted = info.get("lease_ttl") if isinstance(info, dict) else None
         if not isinstance(granted, (int, float)) or isinstance(granted, bool) or not granted > 0:
             raise BridgeError(f"hello answered {info!r:.200}, without a positive lease_ttl")
         if info.get("protocol") != PROTOCOL_VERSION:
             raise BridgeError(f"the server speaks protocol {info.get('protocol')!r}, this client {PROTOCOL_VERSION}")
-        assert self._connection is not None
+        if not isinstance(info.get("token"), str):
+            raise BridgeError(f"hello answered {info!r:.200}, without a token")
         self._connection.lease_ttl = float(granted)
+        self._connection.token = info.pop("token")   # a secret: not kept in server_info
         return info
 
     def _request(self, op: str, **fields: Any) -> Any:

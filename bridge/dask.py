@@ -146,7 +146,8 @@ class BridgePlugin(WorkerPlugin):
     started with ``threads`` (each executor's threads), ``julia`` and ``lease_ttl`` by the first
     worker that finds none.
     ``include`` files are evaluated into each worker's client module, so every worker has the
-    kernels ``map_partitions`` calls.
+    kernels ``map_partitions`` calls. A ``tcp://`` address needs the server's ``key_file``, a path
+    that must hold on every node (docs/security.md); the node server is ipc, private to its user.
     """
 
     name = PLUGIN_NAME
@@ -160,8 +161,10 @@ class BridgePlugin(WorkerPlugin):
         threads: Optional[int] = None,
         julia: Optional[str] = None,
         lease_ttl: float = 30.0,
+        key_file: Optional[Union[str, os.PathLike]] = None,
     ) -> None:
         self.address = address
+        self.key_file = None if key_file is None else str(key_file)
         self.directory = None if directory is None else str(directory)
         # the files' text travels with the plugin: workers on other nodes may not see the paths
         self.sources = [(str(Path(path).resolve()), Path(path).read_text(encoding="utf-8")) for path in include]
@@ -177,7 +180,8 @@ class BridgePlugin(WorkerPlugin):
         if address is None:
             self._node = NodeServer(self.directory, threads=self.threads, julia=self.julia, lease_ttl=self.lease_ttl)
             address = self._node.address
-        self.bridge = Bridge(address, lease_ttl=self.lease_ttl)
+        tcp = address.startswith("tcp://")
+        self.bridge = Bridge(address, lease_ttl=self.lease_ttl, key_file=self.key_file if tcp else None)
         for filename, code in self.sources:
             self.bridge.eval(code, filename=filename)
 

@@ -70,6 +70,16 @@ class ServerDied(BridgeError):
     """The server stopped answering (killed, crashed or unreachable) while a request was pending."""
 
 
+class ServerNotFound(BridgeError):
+    """No server listens at the address: the ipc socket file does not exist, or was left by a
+    server that is gone."""
+
+
+class AuthenticationFailed(BridgeError):
+    """The server refused this client's credentials (docs/security.md): no key for a ``tcp://``
+    server, the wrong key, or a connection that is not one of this client's."""
+
+
 class ServerRestarted(ServerDied):
     """The server restarted (or forgot this client) while a request was pending, or after its
     arguments referred to handles that the new server does not have; the request was not answered."""
@@ -93,4 +103,6 @@ def error_from_reply(error: dict) -> BridgeError:
     backtrace = str(error.get("backtrace", ""))
     if julia_type == "SharedMemoryFull":
         return SharedMemoryFull(message)
+    if julia_type == "AuthenticationFailed":
+        return AuthenticationFailed(message)
     return _BY_JULIA_TYPE.get(julia_type, JuliaError)(julia_type, message, backtrace)

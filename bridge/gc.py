@@ -1,28 +1,47 @@
-"""Removal of segments left behind by dead processes (``awkward-bridge gc``, ``Bridge`` start-up)."""
+"""Removal of segments left behind by dead processes (``awkward-bridge gc``, ``Bridge`` start-up).
+
+Whether a segment's owner is alive is decided by its owner lock (bridge/owner_lock.py), which
+holds from any pid namespace: a ``gc`` in a container that cannot see the owner's pid still sees
+its lock held. Only for an owner without a lock file (a bridge older than owner locks) does the
+pid decide, in this namespace.
+"""
 
 from __future__ import annotations
 
 import os
+from collections import defaultdict
 
+from bridge.owner_lock import dead_owner, parse_lock_pid
 from bridge.shm import SHM_DIR, parse_owner_pid
 
 
 def collect_dead_segments(shm_dir: str = SHM_DIR) -> list[str]:
-    """Unlink every ``akb-{pid}-*`` segment whose owner process is gone; returns the names removed.
+    """Unlink every ``akb-{pid}-*`` segment whose owner is gone, and the owner lock files of dead
+    owners; returns the segment names removed.
 
     Files that are not segment names, and segments of live owners, are never touched. A pid
     reused by an unrelated process keeps its segments until that process exits too.
     """
-    removed = []
+    by_owner: dict[int, list[str]] = defaultdict(list)
     for name in sorted(os.listdir(shm_dir)):
         pid = parse_owner_pid(name)
-        if pid is None or owner_is_alive(pid):
-            continue
-        try:
-            os.unlink(os.path.join(shm_dir, name))
-        except (FileNotFoundError, PermissionError):
-            continue  # another collector got there first, or another user's segment
-        removed.append(name)
+        if pid is not None:
+            by_owner[pid].append(name)
+        elif parse_lock_pid(name) is not None:
+            by_owner.setdefault(parse_lock_pid(name), [])  # a lock file alone: removed if dead
+    removed = []
+    for pid, names in by_owner.items():
+        with dead_owner(pid, shm_dir) as gone:
+            if gone is None:
+                gone = not owner_is_alive(pid)
+            if not gone:
+                continue
+            for name in names:
+                try:
+                    os.unlink(os.path.join(shm_dir, name))
+                except (FileNotFoundError, PermissionError):
+                    continue  # another collector got there first, or another user's segment
+                removed.append(name)
     return removed
 
 

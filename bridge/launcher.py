@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Iterable, Optional, Sequence
 
 from .errors import JuliaNotFound, ServerDied
+from .keys import default_key_file
 
 READY_PREFIX = "AWKWARD_BRIDGE_READY "
 _LOG = logging.getLogger("bridge.server")
@@ -91,6 +92,8 @@ def server_command(
     includes: Iterable[str] = (),
     exit_on_stdin_eof: bool = False,
     log_calls: bool = False,
+    log_values: bool = False,
+    key_file: Optional[str] = None,
     executor_memory: Optional[int] = None,
     client_shm_quota: Optional[int] = None,
     spare_executors: Optional[int] = None,
@@ -103,7 +106,10 @@ def server_command(
     ``default_executor_memory()``; 0: no limit), ``spare_executors`` how many the server keeps
     started for new clients (default 1), ``client_shm_quota`` the shared memory one client's
     handles, arguments and results may hold (default: no quota).
-    ``log_calls`` makes the server log one line per ``eval``, ``call`` and ``send``.
+    ``log_calls`` makes the server log one line per ``eval``, ``call`` and ``send``;
+    ``log_values`` puts error messages, which carry users' values, in its log. A ``tcp://``
+    server authenticates its clients with the CURVE keys of ``key_file`` (default
+    ``default_key_file()``), which it creates when missing (docs/security.md).
     """
     if threads is not None and threads < 1:
         raise ValueError(f"threads must be >= 1, not {threads}")
@@ -135,15 +141,20 @@ def server_command(
         command.append("--exit-on-stdin-eof")
     if log_calls:
         command.append("--log-calls")
+    if log_values:
+        command.append("--log-values")
+    if address.startswith("tcp://"):
+        command += ["--key-file", str(Path(key_file) if key_file is not None else default_key_file())]
     return command
 
 
 class ServerProcess:
     """A running Julia server child; ``stop()`` ends it and removes its private directory."""
 
-    def __init__(self, process: subprocess.Popen, private_dir: Optional[str]) -> None:
+    def __init__(self, process: subprocess.Popen, private_dir: Optional[str], key_file: Optional[str] = None) -> None:
         self.process = process
         self.address = ""
+        self.key_file = key_file  # a tcp server's CURVE key file, which its clients read
         self._private_dir = private_dir
         self._tail: collections.deque[str] = collections.deque(maxlen=_TAIL_LINES)
         self._ready = threading.Event()
@@ -262,9 +273,10 @@ def spawn_server(
     executor_memory: Optional[int] = None,
     client_shm_quota: Optional[int] = None,
     spare_executors: Optional[int] = None,
+    key_file: Optional[str] = None,
 ) -> ServerProcess:
     """Start a Julia server and wait until it listens; without ``address`` it gets a private ipc
-    socket. The executor options are those of ``server_command``."""
+    socket. The executor options and ``key_file`` are those of ``server_command``."""
     private_dir = None
     if address is None:
         private_dir = tempfile.mkdtemp(prefix="akb-server-")  # mode 0700: only this user can connect
@@ -273,7 +285,7 @@ def spawn_server(
         command = server_command(
             address=address, threads=threads, julia=julia, lease_ttl=lease_ttl,
             includes=includes, exit_on_stdin_eof=True, executor_memory=executor_memory,
-            client_shm_quota=client_shm_quota, spare_executors=spare_executors,
+            client_shm_quota=client_shm_quota, spare_executors=spare_executors, key_file=key_file,
         )
         process = subprocess.Popen(
             command,
@@ -288,6 +300,7 @@ def spawn_server(
         if private_dir is not None:
             shutil.rmtree(private_dir, ignore_errors=True)
         raise
-    server = ServerProcess(process, private_dir)
+    tcp_keys = str(key_file if key_file is not None else default_key_file()) if address.startswith("tcp://") else None
+    server = ServerProcess(process, private_dir, tcp_keys)
     server.wait_ready(ready_timeout)
     return server

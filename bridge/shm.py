@@ -28,6 +28,7 @@ import _posixshmem
 import numpy as np
 
 from bridge.errors import BridgeError, SharedMemoryFull
+from bridge.owner_lock import hold_owner_lock
 
 SEGMENT_PREFIX = "akb-"
 SHM_DIR = "/dev/shm"
@@ -156,6 +157,7 @@ class Segment:
         """
         if nbytes < 1:
             raise ValueError(f"a segment needs at least 1 byte, not {nbytes}")
+        hold_owner_lock()  # before the first segment: gc must see its owner alive (owner_lock.py)
         name = segment_name()
         fd = _posixshmem.shm_open("/" + name, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600)
         try:

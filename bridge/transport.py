@@ -11,7 +11,10 @@ from typing import Any, Callable, Dict, Iterable, Optional, Tuple
 
 import zmq
 
-from .errors import BridgeError, ServerDied, ServerRestarted, UnknownClient, error_from_reply
+import zmq.utils.monitor as zmq_monitor
+
+from .errors import AuthenticationFailed, BridgeError, ServerDied, ServerRestarted, UnknownClient, error_from_reply
+from .keys import ClientKeys
 from .protocol import PROTOCOL_VERSION, decode, encode
 
 MAX_FRAME_BYTES = 16 * 1024 * 1024  # the server's ZMQ_MAXMSGSIZE (docs/protocol.md, section 1)
@@ -26,14 +29,52 @@ _LOG = logging.getLogger("bridge")
 Outbox = Callable[[], Iterable[Tuple[str, Dict[str, Any]]]]
 
 
-class _Channel:
-    """One thread's DEALER socket; ``busy`` while its thread is inside ``request``."""
+_HANDSHAKE_FAILED = (zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
+                     | zmq.EVENT_HANDSHAKE_FAILED_AUTH)
 
-    def __init__(self, socket: zmq.Socket) -> None:
+
+class _Channel:
+    """One thread's DEALER socket; ``busy`` while its thread is inside ``request``.
+
+    ``attached`` is the client token this connection has shown the server (docs/security.md).
+    A CURVE connection watches its handshake until it succeeds, so that a refused key raises
+    ``AuthenticationFailed`` at once instead of a time-out.
+    """
+
+    def __init__(self, socket: zmq.Socket, monitor: Optional[zmq.Socket]) -> None:
         self.socket = socket
+        self.monitor = monitor
+        self.attached: Optional[str] = None
         self.busy = False
         # runs at most once: from close(), or when the owning thread ends and drops its channel
-        self.close = weakref.finalize(self, socket.close, 0)
+        self.close = weakref.finalize(self, _close_channel_sockets, socket, monitor)
+
+    def check_handshake(self, address: str) -> None:
+        """Raise ``AuthenticationFailed`` if the CURVE handshake failed; stop watching once it
+        succeeded."""
+        if self.monitor is None:
+            return
+        while True:
+            try:
+                event = zmq_monitor.recv_monitor_message(self.monitor, zmq.NOBLOCK)["event"]
+            except zmq.Again:
+                return
+            if event & _HANDSHAKE_FAILED:
+                raise AuthenticationFailed(
+                    f"the server at {address} refused this client's CURVE keys (wrong or stale key file); "
+                    "a tcp:// server admits only the client keys of its own key file"
+                )
+            if event == zmq.EVENT_HANDSHAKE_SUCCEEDED:
+                self.socket.disable_monitor()
+                self.monitor.close(0)
+                self.monitor = None
+                return
+
+
+def _close_channel_sockets(socket: zmq.Socket, monitor: Optional[zmq.Socket]) -> None:
+    if monitor is not None and not monitor.closed:
+        monitor.close(0)
+    socket.close(0)
 
 
 class Connection:
@@ -67,9 +108,13 @@ class Connection:
         server_alive: Optional[Callable[[], bool]] = None,
         rehello: Optional[Callable[[], None]] = None,
         on_unlinked: Optional[Callable[[list[str]], None]] = None,
+        curve: Optional[ClientKeys] = None,
     ) -> None:
         self.address = address
         self.client_id = client_id
+        self.curve = curve
+        # the secret the server gave at hello; each new connection shows it once (``attach``)
+        self.token: Optional[str] = None
         self.lease_ttl = float(lease_ttl)
         self._outbox = outbox
         self._server_alive = server_alive
@@ -164,12 +209,16 @@ class Connection:
                 epoch = self.epoch
                 if pinned is not None and pinned != epoch:
                     raise ServerRestarted(f"the server at {self.address} restarted; {op!r} refers to handles it no longer has")
+                if op != "hello" and self.token is not None and channel.attached != self.token:
+                    # this thread's connection speaks for the client from now on
+                    self._send(channel.socket, next(self._ids), "attach", {"token": self.token})
+                    channel.attached = self.token
                 if self._outbox is not None:
                     for posted_op, posted_fields in self._outbox():
                         self._send(channel.socket, next(self._ids), posted_op, posted_fields)
                 request_id = next(self._ids)
                 self._send(channel.socket, request_id, op, fields)
-            reply = self._await(channel.socket, request_id, op, epoch)
+            reply = self._await(channel, request_id, op, epoch)
         finally:
             channel.busy = False
             if self._closed:
@@ -200,8 +249,14 @@ class Connection:
             socket = self._context.socket(zmq.DEALER)
             socket.setsockopt(zmq.LINGER, 0)
             socket.setsockopt(zmq.RCVTIMEO, int(POLL_SLICE * 1000))
+            monitor = None
+            if self.curve is not None:
+                socket.curve_serverkey = self.curve.server_public
+                socket.curve_publickey = self.curve.client_public
+                socket.curve_secretkey = self.curve.client_secret
+                monitor = socket.get_monitor_socket(_HANDSHAKE_FAILED | zmq.EVENT_HANDSHAKE_SUCCEEDED)
             socket.connect(self.address)
-            channel = _Channel(socket)
+            channel = _Channel(socket, monitor)
             with self._channels_lock:
                 self._channels.add(channel)
             self._local.channel = channel
@@ -219,30 +274,31 @@ class Connection:
         except zmq.Again:
             raise ServerDied(f"the server at {self.address} is not taking messages (send queue full)") from None
 
-    def _await(self, socket: zmq.Socket, request_id: int, op: str, epoch: int) -> dict:
+    def _await(self, channel: _Channel, request_id: int, op: str, epoch: int) -> dict:
         try:
-            reply = self._await_reply(socket, request_id, op, epoch)
+            reply = self._await_reply(channel, request_id, op, epoch)
         except KeyboardInterrupt as interrupt:
             if op not in CANCELLABLE:
                 raise
             # Ask the server to stop the Julia call, then wait for the call's own reply, which is
             # then CallInterrupted (or its result, had it just finished).
-            self._send(socket, next(self._ids), "cancel", {"request": request_id})
-            reply = self._await_reply(socket, request_id, op, epoch, patience=INTERRUPT_PATIENCE)
+            self._send(channel.socket, next(self._ids), "cancel", {"request": request_id})
+            reply = self._await_reply(channel, request_id, op, epoch, patience=INTERRUPT_PATIENCE)
             if reply is None:
                 raise interrupt
         assert reply is not None
         return reply
 
-    def _await_reply(self, socket: zmq.Socket, request_id: int, op: str, epoch: int,
+    def _await_reply(self, channel: _Channel, request_id: int, op: str, epoch: int,
                      patience: Optional[float] = None) -> Optional[dict]:
         """The reply to ``request_id``; with ``patience``, None when none came within that many
         seconds."""
         sent = time.monotonic()
         while True:
             try:
-                frame = socket.recv()
+                frame = channel.socket.recv()
             except zmq.Again:
+                channel.check_handshake(self.address)
                 self._check_alive(sent, op, epoch)
                 if patience is not None and time.monotonic() - sent > patience:
                     return None

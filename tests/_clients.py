@@ -54,9 +54,11 @@ def settled(stats: dict, clients: int) -> bool:
     )
 
 
-def running_server(threads: int = 2, lease_ttl: float = LEASE_TTL) -> Iterator[ServerProcess]:
-    """A served bridge granting ``lease_ttl``, warmed up, for a module fixture; stopped at the end."""
-    server = spawn_server(threads=threads, lease_ttl=lease_ttl)
+def running_server(threads: int = 2, lease_ttl: float = LEASE_TTL, address: Optional[str] = None,
+                   key_file: Optional[str] = None) -> Iterator[ServerProcess]:
+    """A served bridge granting ``lease_ttl``, warmed up, for a module fixture; stopped at the end.
+    A ``tcp://`` ``address`` takes the CURVE ``key_file`` (created when missing)."""
+    server = spawn_server(threads=threads, lease_ttl=lease_ttl, address=address, key_file=key_file)
     try:
         warm_up(server)
         yield server
@@ -139,4 +141,4 @@ def reap(process: subprocess.Popen, grace: float = 0.0) -> Optional[int]:
 
 def observer(server: ServerProcess) -> Bridge:
     """A well-behaved client (it gets the server's own lease TTL, the longest it grants)."""
-    return Bridge(server.address, lease_ttl=60.0)
+    return Bridge(server.address, lease_ttl=60.0, key_file=server.key_file)

@@ -8,11 +8,19 @@ import os
 import pytest
 
 from bridge.gc import owner_is_alive
+from bridge.owner_lock import parse_lock_pid
 from bridge.shm import SHM_DIR, parse_owner_pid
 
 
 def _segments() -> set[str]:
-    return {name for name in os.listdir(SHM_DIR) if parse_owner_pid(name) is not None}
+    """Segments, and the owner lock files of processes that are gone (a live owner, this one
+    included, removes its own at exit)."""
+    names = set()
+    for name in os.listdir(SHM_DIR):
+        lock_pid = parse_lock_pid(name)
+        if parse_owner_pid(name) is not None or (lock_pid is not None and not owner_is_alive(lock_pid)):
+            names.add(name)
+    return names
 
 
 def _ours_or_orphaned(name: str) -> bool:
@@ -20,7 +28,7 @@ def _ours_or_orphaned(name: str) -> bool:
 
     Segments of other live processes are ignored: other test runs may share the machine.
     """
-    pid = parse_owner_pid(name)
+    pid = parse_owner_pid(name) or parse_lock_pid(name)
     return pid == os.getpid() or not owner_is_alive(pid)
 
 

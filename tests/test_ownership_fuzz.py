@@ -17,6 +17,7 @@ import zmq
 from zmq.utils.monitor import recv_monitor_message
 
 from _clients import CALM_TTL, observer, segments_of, settled, running_server
+from bridge.keys import load_client_keys
 from bridge.shm import Segment, segment_name
 
 MESSAGES = 3000
@@ -24,15 +25,31 @@ SEED = 20261125
 REPLY_TIMEOUT = 60.0  # seconds; generous, the machine is shared
 # what a malformed request may legitimately be answered with; anything else (BoundsError,
 # an internal error, …) means some input reached code that did not check it
-EXPECTED_ERRORS = {"ProtocolError", "InvalidArray", "UnknownClient", "FunctionNotFound", "MethodError"}
+EXPECTED_ERRORS = {"ProtocolError", "InvalidArray", "UnknownClient", "FunctionNotFound", "MethodError",
+                   "AuthenticationFailed"}
 ARRAY = ak.Array([[1.0, 2.0], [], [3.0]])
 FORM = ak.forms.from_dict({"class": "ListOffsetArray", "offsets": "i64", "form_key": "node0",
                            "content": {"class": "NumpyArray", "primitive": "float64", "form_key": "node1"}}).to_json()
 
 
-@pytest.fixture(scope="module")
-def server():
-    yield from running_server(threads=2, lease_ttl=CALM_TTL)
+@pytest.fixture(scope="module", params=["ipc", "tcp"])
+def server(request, tmp_path_factory):
+    """The same server over ipc, and over tcp authenticated with CURVE keys."""
+    if request.param == "ipc":
+        yield from running_server(threads=2, lease_ttl=CALM_TTL)
+    else:
+        key_file = str(tmp_path_factory.mktemp("keys") / "server.key")
+        yield from running_server(threads=2, lease_ttl=CALM_TTL, address="tcp://127.0.0.1:0", key_file=key_file)
+
+
+def raw_dealer(server) -> zmq.Socket:
+    """A DEALER connected to the server, with the key file's client keys for tcp."""
+    socket = zmq.Context.instance().socket(zmq.DEALER)
+    socket.setsockopt(zmq.LINGER, 0)
+    if server.key_file is not None:
+        keys = load_client_keys(server.key_file)
+        socket.curve_serverkey, socket.curve_publickey, socket.curve_secretkey = keys
+    return socket
 
 
 class Fuzzer:
@@ -151,9 +168,7 @@ def test_fuzzed_server_keeps_serving_everyone(server, shm_clean):
         own = Segment.create(4096)
         np.asarray(own.array()[:32]).view(np.int64)[:] = [0, 2, 2, 3]
         np.asarray(own.array()[64:88]).view(np.float64)[:] = [1.0, 2.0, 3.0]
-        context = zmq.Context.instance()
-        socket = context.socket(zmq.DEALER)
-        socket.setsockopt(zmq.LINGER, 0)
+        socket = raw_dealer(server)
         socket.connect(server.address)
         try:
             sync_id, fuzz_id = "sync" + secrets.token_hex(8), "fuzz" + secrets.token_hex(8)
@@ -223,8 +238,7 @@ def test_fuzzed_server_keeps_serving_everyone(server, shm_clean):
 
 def test_oversized_frame_cuts_off_only_its_sender(server, shm_clean):
     """A frame over the 16 MiB limit makes libzmq drop that peer, never the server."""
-    socket = zmq.Context.instance().socket(zmq.DEALER)
-    socket.setsockopt(zmq.LINGER, 0)
+    socket = raw_dealer(server)
     monitor = socket.get_monitor_socket(zmq.EVENT_DISCONNECTED)
     socket.connect(server.address)
     try:

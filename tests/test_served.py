@@ -41,6 +41,7 @@ class Served:
         if not (ready and ready[0].startswith("AWKWARD_BRIDGE_READY ")):
             self.stop(signal.SIGKILL, timeout=10)
             raise AssertionError(f"serve did not start: {ready}\n{self.log()}")
+        self.address = ready[0].split(" ", 1)[1].strip()   # a tcp port 0 resolved
         self.signalled = False
 
     def log(self) -> str:

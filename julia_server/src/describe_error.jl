@@ -3,7 +3,7 @@
 
 const BridgeException = Union{ProtocolError,UnknownClient,InvalidArray,FunctionNotFound,
                               ResultTypeError,SharedMemoryFull,ShuttingDown,CallInterrupted,
-                              CallTimedOut,ExecutorDied}
+                              CallTimedOut,ExecutorDied,AuthenticationFailed}
 
 const BRIDGE_SRC = @__DIR__
 

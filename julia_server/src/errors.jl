@@ -51,8 +51,13 @@ struct ExecutorDied <: Exception
     msg::String
 end
 
+"""A request from a connection that has not shown the client's token (docs/security.md)."""
+struct AuthenticationFailed <: Exception
+    msg::String
+end
+
 for E in (:ProtocolError, :UnknownClient, :InvalidArray, :FunctionNotFound,
           :ResultTypeError, :SharedMemoryFull, :ShuttingDown, :CallInterrupted, :CallTimedOut,
-          :ExecutorDied)
+          :ExecutorDied, :AuthenticationFailed)
     @eval Base.showerror(io::IO, e::$E) = print(io, $(string(E)), ": ", e.msg)
 end

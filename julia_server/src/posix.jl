@@ -7,6 +7,8 @@ const EEXIST = Cint(17)
 const EFBIG = Cint(27)
 const ENOSPC = Cint(28)
 
+const O_CLOEXEC = Cint(0o2000000)   # not in Julia 1.5's Base.Filesystem
+
 const SIGINT = Cint(2)
 const SIGKILL = Cint(9)
 

@@ -4,8 +4,9 @@
 
 using AwkwardBridge: ServerState, register!, known_client, expire!, forget!, close!, Job, Request,
                      prepare!, lease_block!, relend!, add_chunk!, release_results!, drop_handles!,
-                     result_leases, reserve_segment, segment_pid, ArrayRef, BufferRef, LEASE_MARGIN,
-                     InvalidArray, UnknownClient, ShuttingDown, SharedMemoryFull, ProtocolError
+                     result_leases, reserve_segment, segment_pid, unlink, attach!, check_connection,
+                     ArrayRef, BufferRef, LEASE_MARGIN, InvalidArray, UnknownClient, ShuttingDown,
+                     SharedMemoryFull, ProtocolError, AuthenticationFailed
 
 const LEASES_FORM = """{"class": "NumpyArray", "primitive": "float64", "form_key": "node0"}"""
 
@@ -26,17 +27,27 @@ end
 
 @testset "leases and ownership" begin
     state = ServerState(; lease_ttl = 10.0)
-    alice, reconnected = register!(state, "alice-0001", getpid(), 60.0, "alice")
+    home, other = UInt8[0, 1], UInt8[0, 2]          # two connections' routing ids
+    alice, reconnected = register!(state, "alice-0001", getpid(), 60.0, "alice", home, "")
     @test !reconnected
     @test alice.lease_ttl == 10.0                  # capped at the server's TTL
-    bob, _ = register!(state, "bob-000001", 1, 1.0, "")
+    bob, _ = register!(state, "bob-000001", 1, 1.0, "", other, "")
     @test bob.lease_ttl == 1.0
-    again, reconnected = register!(state, "alice-0001", getpid(), 5.0, "alice")
+    # a second hello continues a registration only with its token
+    @test_throws AuthenticationFailed register!(state, "alice-0001", getpid(), 5.0, "alice", other, "guess")
+    again, reconnected = register!(state, "alice-0001", getpid(), 5.0, "alice", home, alice.token)
     @test reconnected && again === alice && alice.lease_ttl == 5.0
     @test_throws UnknownClient known_client(state, "nobody-123", time_ns())
+    # a connection speaks for a client only once it showed the token
+    @test check_connection(alice, home) === nothing
+    @test_throws AuthenticationFailed check_connection(alice, other)
+    @test_throws AuthenticationFailed attach!(state, alice, other, bob.token)
+    attach!(state, alice, other, alice.token)
+    @test check_connection(alice, other) === nothing
 
-    # what a client may name: its own segments (by pid) and its result chunks, nothing else
-    mine = "akb-$(getpid())-$(repeat("ab", 16))"
+    # what a client may name: its own segments (by pid, of the server's user) and its result
+    # chunks, nothing else
+    mine = reserve_segment(64)                     # alice's pid is this process's
     call = job_for(alice, :call, "fn" => "f", "args" => Any[array_arg(mine, 8, 56), 1.5])
     prepare!(call, state, 0)
     @test call.nbytes == 56 && call.run["kind"] == "call" && call.run["args"][2] == 1.5
@@ -47,6 +58,13 @@ end
                                                "args" => Any[Dict{String,Any}("\$" => "handle", "id" => 7)]), state, 0)
     @test_throws ProtocolError prepare!(job_for(alice, :call, "fn" => "f",
                                                 "args" => Any[Dict{String,Any}("\$" => "what")]), state, 0)
+    if ccall(:getuid, UInt32, ()) == 0   # root can give a segment away: another user's, with alice's pid
+        foreign = reserve_segment(64)
+        chown("/dev/shm/$foreign", 1)
+        err = try prepare!(job_for(alice, :call, "fn" => "f", "args" => Any[array_arg(foreign, 0, 8)]), state, 0) catch e e end
+        @test err isa InvalidArray && occursin("belongs to another user", err.msg)
+        unlink(foreign)
+    end
 
     # results: a block of the client's arena leased to it; a name only it may use afterwards
     job = job_for(alice, :call)
@@ -90,4 +108,5 @@ end
     close!(state)
     @test !isfile("/dev/shm/$name") && isempty(state.clients) && isempty(state.owned)
     @test_throws ShuttingDown lease_block!(state, job_for(alice, :call), 10, 0)
+    unlink(mine)
 end

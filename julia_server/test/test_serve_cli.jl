@@ -35,8 +35,8 @@ function start_server(args...)
 end
 
 # Talk to the server, leaving a result leased; returns the server's pid and the result's segment.
-function leave_a_result(ctx, address)
-    client = TestClient(ctx, address; id = "cli-test-client")
+function leave_a_result(ctx, address; keys = nothing)
+    client = TestClient(ctx, address; id = "cli-test-client", keys = keys)
     try
         pid = result(client, "hello"; pid = getpid(), lease_ttl = 30.0)["server_pid"]
         segment = result(client, "eval"; code = "collect(1:10)")["buffers"]["node0-data"][1]
@@ -50,12 +50,14 @@ end
 @testset "the server process" begin
     ctx = Context()
     try
-        @testset "stdin EOF ends it cleanly" begin
+        @testset "stdin EOF ends it cleanly; tcp takes a key file it creates" begin
+            key_file = joinpath(mktempdir(), "keys", "server.key")
             process, address = start_server("--address", "tcp://127.0.0.1:0", "--libzmq", TEST_LIBZMQ,
-                                            "--exit-on-stdin-eof")
+                                            "--exit-on-stdin-eof", "--key-file", key_file)
             try
                 @test startswith(address, "tcp://127.0.0.1:") && !endswith(address, ":0")
-                pid, segment = leave_a_result(ctx, address)
+                @test filemode(key_file) & 0o777 == 0o600 && filemode(dirname(key_file)) & 0o777 == 0o700
+                pid, segment = leave_a_result(ctx, address; keys = AwkwardBridge.parse_json(read(key_file, String)))
                 close(process.in)
                 @test timedwait(() -> process_exited(process), 30.0) === :ok
                 @test process.exitcode == 0

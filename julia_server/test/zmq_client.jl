@@ -1,7 +1,7 @@
 # A minimal DEALER client over the server's own ZeroMQ layer, for the in-process server tests.
 
 using AwkwardBridge: Context, Socket, ZMQ_DEALER, connect, try_send, try_recv, readable, pack, unpack,
-                     load_libzmq
+                     load_libzmq, setsockopt
 
 """
     find_test_libzmq() -> String
@@ -41,8 +41,24 @@ mutable struct TestClient
     next_id::Int
 end
 
-function TestClient(ctx::Context, address::AbstractString; id::AbstractString)
+# CURVE client options, which only the tests set (the Python client is the bridge's client)
+const ZMQ_CURVE_PUBLICKEY = Cint(48)
+const ZMQ_CURVE_SECRETKEY = Cint(49)
+const ZMQ_CURVE_SERVERKEY = Cint(50)
+
+"""
+    TestClient(context, address; id, keys=nothing)
+
+A DEALER connected to `address` that sends requests as client `id`; with `keys`, the parsed key
+file of a tcp server, over CURVE.
+"""
+function TestClient(ctx::Context, address::AbstractString; id::AbstractString, keys = nothing)
     s = Socket(ctx, ZMQ_DEALER)
+    if keys !== nothing
+        setsockopt(s, ZMQ_CURVE_SERVERKEY, keys["server_public"])
+        setsockopt(s, ZMQ_CURVE_PUBLICKEY, keys["client_public"])
+        setsockopt(s, ZMQ_CURVE_SECRETKEY, keys["client_secret"])
+    end
     connect(s, address)
     return TestClient(s, String(id), 0)
 end

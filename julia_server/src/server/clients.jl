@@ -40,33 +40,55 @@ Base.isempty(f::Forgotten) = isempty(f.handles) && isempty(f.blocks) && isempty(
     Client(id, pid, name, lease_ttl)
 
 A registered client: its id, the pid that owns its segments, an optional display name, its
-granted lease TTL (seconds), its handles, and its result leases with the arena their blocks
-come from.
+granted lease TTL (seconds), the secret token its connections show (`hello`, `attach`) and the
+connections that showed it, its handles, and its result leases with the arena their blocks come
+from.
 """
 mutable struct Client
     id::String
     pid::Int
     name::String
     lease_ttl::Float64
+    token::String
+    connections::Set{Vector{UInt8}}    # ROUTER routing ids of the connections that may speak for it
     last_heard::UInt64                 # time_ns() of its last message
     handles::Dict{Int,Handle}
     results::Dict{Int,Tuple{String,Int}}   # result lease id → (arena chunk, block offset)
     arena::Arena
     unlinked::Vector{String}           # chunks dropped since the client's last reply told it
     forgotten::Forgotten               # for its executor, before its next job
+    own_segments::Set{String}          # its segments the server checked belong to the server's user
     next_id::Int                       # handle and lease ids share one counter per client
 end
 
 Client(id::String, pid::Int, name::String, lease_ttl::Float64) =
-    Client(id, pid, name, lease_ttl, time_ns(), Dict{Int,Handle}(), Dict{Int,Tuple{String,Int}}(),
-           Arena(), String[], Forgotten(), 0)
+    Client(id, pid, name, lease_ttl, random_token(), Set{Vector{UInt8}}(), time_ns(), Dict{Int,Handle}(),
+           Dict{Int,Tuple{String,Int}}(), Arena(), String[], Forgotten(), Set{String}(), 0)
+
+"""
+    random_token() -> String
+
+128 random bits in hex, from the operating system.
+"""
+random_token() = string(rand(RandomDevice(), UInt128), base = 16, pad = 32)
+
+"""
+    check_connection(client, routing)
+
+`AuthenticationFailed` unless the connection `routing` showed the client's token.
+"""
+function check_connection(client::Client, routing::Vector{UInt8})
+    routing in client.connections && return nothing
+    throw(AuthenticationFailed("this connection is not one of client $(short_id(client.id))'s: " *
+                               "a connection speaks for a client only after its hello or an attach with its token"))
+end
 
 """
     label(client) -> String
 
 How the log and `stats` name a client: the start of its id, and its name if it gave one.
 """
-label(c::Client) = isempty(c.name) ? first(c.id, 8) : "$(first(c.id, 8)) ($(c.name))"
+label(c::Client) = isempty(c.name) ? short_id(c.id) : "$(short_id(c.id)) ($(c.name))"
 
 """
     touch!(client, now=time_ns())

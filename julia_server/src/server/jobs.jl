@@ -142,7 +142,22 @@ function may_name(state::ServerState, client::Client, name::String)
         throw(InvalidArray("segment name $(repr(name)) is not of the form akb-{pid}-{32 hex digits}"))
     segment_pid(name) == client.pid ||
         throw(InvalidArray("segment $name is not owned by this client (pid $(client.pid)) nor one of its result chunks"))
+    name in client.own_segments && return nothing
+    # The executor maps it with the server's rights: only a segment of the server's own user may
+    # be named, whatever pid a client claims. Names are never reused, so once is enough.
+    owner = segment_owner(name)
+    owner === nothing && throw(InvalidArray("shared-memory segment $name does not exist"))
+    owner == ccall(:getuid, UInt32, ()) ||
+        throw(InvalidArray("segment $name belongs to another user (uid $owner); the server maps its own user's segments only"))
+    push!(client.own_segments, name)
     return nothing
+end
+
+# The uid that owns segment `name` in /dev/shm; `nothing` when there is no such segment.
+function segment_owner(name::String)
+    path = "/dev/shm/$name"
+    ispath(path) || return nothing
+    return UInt32(stat(path).uid)
 end
 
 """

@@ -25,11 +25,21 @@ function first_line(text::AbstractString; limit::Int = 200)
 end
 
 """
-    error_summary(type, message) -> String
+    error_summary(type, message, values) -> String
 
-A one-line account of an error for the log, naming its type once.
+An error for the log: its type, and, with `values` (`serve --log-values`), the first line of its
+message. Messages carry users' values (`KeyError: key "…"`), which the log keeps out by default.
 """
-function error_summary(type::AbstractString, message::AbstractString)
+function error_summary(type::AbstractString, message::AbstractString, values::Bool)
+    values || return type
     line = first_line(message)
     return startswith(line, type) ? line : "$type: $line"
 end
+
+"""
+    short_id(id) -> String
+
+The first 8 characters of a client id, as the log shows it: enough to tell clients apart, too
+few to act as one (docs/security.md).
+"""
+short_id(id) = id isa AbstractString ? first(id, 8) : "?"

@@ -28,6 +28,7 @@ sockets. Returns the exit status: 0 when asked to stop, 1 otherwise.
 function run!(server::Server; exit_on_stdin_eof::Bool = false)
     background(() -> watch_socket(server, :socket, server.socket), server)
     background(() -> watch_socket(server, :executors, server.executor_socket), server)
+    server.authenticator === nothing || background(() -> watch_socket(server, :zap, server.authenticator.socket), server)
     background(() -> tick(server), server)
     server.options.memory > 0 && background(() -> watch_memory(server), server)
     exit_on_stdin_eof && background(() -> watch_stdin(server), server)
@@ -109,7 +110,7 @@ function watch_stdin(server::Server)
 end
 
 function handle_event!(server::Server, event)
-    if event === :socket || event === :executors
+    if event === :socket || event === :executors || event === :zap
         # drain first (`run!` does after every event), then let the watcher wait again
         drain!(server)
         put!(server.rearm[event], nothing)
@@ -129,7 +130,7 @@ function handle_event!(server::Server, event)
         kind === :grace && grace_over!(server, event[2])
         kind === :kill && end_executor!(event[2], event[2].ended_by_server)
     elseif event isa Exception
-        log_event("internal error: $(first_line(sprint(showerror, event)))")
+        log_event("internal error: $(first_line(sprint(showerror, event)))")   # the server's own bug, not user data
         begin_shutdown!(server, "internal error"; asked = false)
     end
     return nothing
@@ -201,8 +202,11 @@ function shut_down!(server::Server)
     close!(server.state)
     foreach(close, values(server.rearm))
     close(server.socket)
+    server.authenticator === nothing || close(server.authenticator.socket)
     close(server.executor_socket)
     close(server.context)
+    path = ipc_path(server.address)
+    path === nothing || release_ipc_path(path, server.socket_inode)
     rm(server.executor_dir; force = true, recursive = true)
     log_event("stopped")
     return nothing
@@ -216,6 +220,13 @@ function drain!(server::Server)
         frames === nothing || (busy = true; handle_client_message!(server, frames))
         frames = readable(server.executor_socket) ? try_recv(server.executor_socket) : nothing
         frames === nothing || (busy = true; handle_executor_message!(server, frames))
+        auth = server.authenticator
+        frames = auth !== nothing && readable(auth.socket) ? try_recv(auth.socket) : nothing
+        if frames !== nothing
+            busy = true
+            answer_zap!(auth, frames) ||
+                log_event("refused a connection from $(String(copy(frames[4]))): not the key file's client key")
+        end
         busy || return nothing
     end
 end
@@ -244,7 +255,8 @@ function handle_client_message!(server::Server, frames::Vector{Vector{UInt8}})
     catch e
         e isa InterruptException && rethrow()
         type, text, backtrace = describe(e, catch_backtrace())
-        log_event("request from $(repr(get(message, "client", nothing))) refused: $(error_summary(type, text))")
+        log_event("request from client $(short_id(get(message, "client", nothing))) refused: " *
+                  error_summary(type, text, server.log_values))
         encode_error(request_id(message), type, text, backtrace)
     end
     reply === nothing || send_to_client(server, routing, reply)
@@ -255,12 +267,17 @@ end
 function route!(server::Server, routing::Vector{UInt8}, request::Request)
     state = server.state
     if request.op === :hello
-        result, client, reconnected = hello!(server, request)
+        result, client, reconnected = hello!(server, routing, request)
         log_event("client $(label(client)) $(reconnected ? "reconnected" : "connected") " *
                   "(pid $(client.pid), lease TTL $(client.lease_ttl) s)")
         return encode_ok(request.id, result)
     end
     client = known_client(state, request.client, time_ns())
+    if request.op === :attach
+        attach!(state, client, routing, str_field(request.fields, "token", "attach"))
+        return encode_ok(request.id, nothing)
+    end
+    check_connection(client, routing)
     if request.op in JOB_OPS
         admit_job!(server, routing, request, client)
         return nothing
@@ -273,21 +290,22 @@ function route!(server::Server, routing::Vector{UInt8}, request::Request)
 end
 
 """
-    hello!(server, req) -> (result, client, reconnected)
+    hello!(server, routing, req) -> (result, client, reconnected)
 
-Register the client of a `hello` request.
+Register the client of a `hello` request from connection `routing`.
 """
-function hello!(server::Server, req::Request)
+function hello!(server::Server, routing::Vector{UInt8}, req::Request)
     what = "hello"
     pid = int_field(req.fields, "pid", what)
     pid > 0 || throw(ProtocolError("hello: pid must be positive, not $pid"))
     ttl = float_field(req.fields, "lease_ttl", what)
     ttl > 0 || throw(ProtocolError("hello: lease_ttl must be positive, not $ttl"))
     name = str_field(req.fields, "name", what; default = "")
-    client, reconnected = register!(server.state, req.client, pid, ttl, name)
+    token = str_field(req.fields, "token", what; default = "")
+    client, reconnected = register!(server.state, req.client, pid, ttl, name, routing, token)
     result = Dict{String,Any}("server_pid" => getpid(), "protocol" => PROTOCOL_VERSION,
                               "threads" => server.options.threads, "lease_ttl" => client.lease_ttl,
-                              "julia_version" => string(VERSION))
+                              "julia_version" => string(VERSION), "token" => client.token)
     return result, client, reconnected
 end
 

@@ -3,19 +3,24 @@
 # executors and jobs. Only the loop's task touches it (server/loop.jl).
 
 """
-    Server(state, address, options; log_calls=false)
+    Server(state, address, options; log_calls=false, log_values=false, key_file=nothing)
 
 A server bound to `address` for clients, and to a private ipc socket for its executors, which
-it starts with `options`. `log_calls` logs each job as it arrives.
+it starts with `options`. A `tcp://` address needs a `key_file` (created when missing,
+server/keys.jl): every tcp connection is then CURVE-authenticated. `log_calls` logs each job as
+it arrives; `log_values` puts error messages, which carry users' values, in the log.
 """
 mutable struct Server
     state::ServerState
     options::ExecutorOptions
     log_calls::Bool
+    log_values::Bool
     context::Context
     socket::Socket                     # clients'
+    authenticator::Union{Nothing,Authenticator}   # a tcp address: who may connect (CURVE + ZAP)
     executor_socket::Socket            # executors', in `executor_dir`
     address::String                    # the endpoint actually bound (tcp port 0 resolved)
+    socket_inode::UInt64               # an ipc address: its socket file, removed at the end (else 0)
     executor_address::String
     executor_dir::String
     events::Channel{Any}
@@ -34,17 +39,31 @@ mutable struct Server
     last_sent::UInt64                  # when the last job's reply left
 end
 
-function Server(state::ServerState, address::AbstractString, options::ExecutorOptions; log_calls::Bool = false)
+function Server(state::ServerState, address::AbstractString, options::ExecutorOptions;
+                log_calls::Bool = false, log_values::Bool = false,
+                key_file::Union{Nothing,AbstractString} = nothing)
     context = Context()
     sockets = Socket[]
     executor_dir = mktempdir(; prefix = "akb-executors-")   # mode 0700: only this user
     try
-        socket = router_socket!(sockets, context, address)
-        executor_socket = router_socket!(sockets, context, "ipc://$executor_dir/executors.sock")
-        return Server(state, options, log_calls, context, socket, executor_socket,
-                      last_endpoint(socket), last_endpoint(executor_socket), executor_dir,
+        path = ipc_path(address)
+        path === nothing || claim_ipc_path(path)
+        keys, authenticator = nothing, nothing
+        if startswith(address, "tcp://")
+            key_file === nothing &&
+                throw(ArgumentError("a tcp:// address needs a key file (--key-file PATH, created if missing): " *
+                                    "every tcp connection is authenticated"))
+            keys = load_or_create_keys(String(key_file))
+            authenticator = Authenticator(context, keys.client_public)   # before any connection
+            push!(sockets, authenticator.socket)
+        end
+        socket = router_socket!(sockets, context, address, keys)
+        inode = path === nothing ? UInt64(0) : stat(path).inode
+        executor_socket = router_socket!(sockets, context, "ipc://$executor_dir/executors.sock", nothing)
+        return Server(state, options, log_calls, log_values, context, socket, authenticator, executor_socket,
+                      last_endpoint(socket), inode, last_endpoint(executor_socket), executor_dir,
                       Channel{Any}(typemax(Int)),
-                      Dict(:socket => Channel{Nothing}(1), :executors => Channel{Nothing}(1)),
+                      Dict(tag => Channel{Nothing}(1) for tag in (:socket, :executors, :zap)),
                       Dict{String,Executor}(), Executor[], Dict{String,Executor}(),
                       Dict{Vector{UInt8},Executor}(), Dict{String,Vector{Job}}(), Dict{Int,Job}(),
                       0, false, false, 0, 0, 0)
@@ -56,12 +75,14 @@ function Server(state::ServerState, address::AbstractString, options::ExecutorOp
     end
 end
 
-function router_socket!(sockets::Vector{Socket}, context::Context, address::AbstractString)
+function router_socket!(sockets::Vector{Socket}, context::Context, address::AbstractString,
+                        keys::Union{Nothing,CurveKeys})
     socket = Socket(context, ZMQ_ROUTER)
     push!(sockets, socket)
     setsockopt(socket, ZMQ_MAXMSGSIZE, Int64(MSGPACK_MAX_BYTES))
     setsockopt(socket, ZMQ_ROUTER_MANDATORY, Cint(0))   # drop messages to vanished peers
-    bind(socket, address)
+    keys === nothing || use_curve!(socket, keys)
+    bind_private(socket, address)
     return socket
 end
 

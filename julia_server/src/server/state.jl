@@ -24,22 +24,42 @@ ServerState(; lease_ttl::Float64, client_shm_quota::Int = 0) =
     ServerState(Dict{String,Client}(), Dict{String,Int}(), lease_ttl, client_shm_quota, time_ns(), 0, 0, false)
 
 """
-    register!(state, id, pid, lease_ttl, name) -> (client, reconnected::Bool)
+    register!(state, id, pid, lease_ttl, name, routing, token) -> (client, reconnected::Bool)
 
-Register client `id` (`hello`), granting it `min(lease_ttl, state.lease_ttl)`. A known id keeps
-its handles, leases and executor: it is a reconnect.
+Register client `id` (`hello`) from connection `routing`, granting it `min(lease_ttl,
+state.lease_ttl)`. A known id keeps its handles, leases and executor (a reconnect), but only when
+the hello shows the client's `token`: otherwise it is `AuthenticationFailed`, so that knowing a
+client's id is not enough to speak for it.
 """
-function register!(state::ServerState, id::String, pid::Integer, lease_ttl::Float64, name::String)
+function register!(state::ServerState, id::String, pid::Integer, lease_ttl::Float64, name::String,
+                   routing::Vector{UInt8}, token::String)
     granted = min(lease_ttl, state.lease_ttl)
     client = get(state.clients, id, nothing)
     if client !== nothing
+        token == client.token ||
+            throw(AuthenticationFailed("client id $(short_id(id)) is registered already; a second hello must show its token"))
         client.pid, client.lease_ttl, client.name = pid, granted, name
+        push!(client.connections, routing)
         touch!(client)
         return client, true
     end
     client = Client(id, Int(pid), name, granted)
+    push!(client.connections, routing)
     state.clients[id] = client
     return client, false
+end
+
+"""
+    attach!(state, client, routing, token)
+
+Let connection `routing` speak for `client` (a client thread's own connection) once it shows
+the client's token; `AuthenticationFailed` otherwise.
+"""
+function attach!(state::ServerState, client::Client, routing::Vector{UInt8}, token::String)
+    token == client.token ||
+        throw(AuthenticationFailed("wrong token for client $(short_id(client.id))"))
+    push!(client.connections, routing)
+    return nothing
 end
 
 """
@@ -175,7 +195,9 @@ The client unlinked its segments `names` (`release.segments`): its executor can 
 among them it owns (by pid). Others' names are ignored.
 """
 function forget_segments!(state::ServerState, client::Client, names::Vector{String})
-    append!(client.forgotten.segments, (name for name in names if segment_pid(name) == client.pid))
+    gone = [name for name in names if segment_pid(name) == client.pid]
+    append!(client.forgotten.segments, gone)
+    foreach(name -> delete!(client.own_segments, name), gone)
     return nothing
 end
 
@@ -217,12 +239,14 @@ end
 """
     remove_dead_owner_segments(pid) -> Int
 
-Unlink every `akb-{pid}-…` segment when process `pid` is gone (or a zombie) in this pid
-namespace; how many there were. A client the server reclaimed leaves its own arguments and
-handles behind when it was killed.
+Unlink every `akb-{pid}-…` segment when its owner is gone, and return how many there were: a
+client the server reclaimed leaves its own arguments and handles behind when it was killed. Its
+owner lock decides (shm/owner_lock.jl), from any pid namespace; without one, whether process
+`pid` is gone, or a zombie, in this pid namespace.
 """
 function remove_dead_owner_segments(pid::Int)
-    owner_alive(pid) && return 0
+    gone = owner_gone(pid)
+    (gone === nothing ? !owner_alive(pid) : gone) || return 0
     removed = 0
     for name in readdir("/dev/shm")
         segment_pid(name) == pid || continue

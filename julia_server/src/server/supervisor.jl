@@ -264,7 +264,9 @@ function job_done!(server::Server, ex::Executor, message::Dict{String,Any})
             type = string(nameof(typeof(job.stopping)))
             text = "$(job.stopping.msg); the executor kept this client's definitions"
         end
-        log_event("$(describe_job(job)) from client $(label(client)) failed: $(error_summary(type, text))")
+        took = round((time_ns() - job.arrived) / 1e9, digits = 3)
+        log_event("$(describe_job(job)) from client $(label(client)) failed after $took s " *
+                  "($(job.nbytes) bytes of arguments): $(error_summary(type, text, server.log_values))")
         answer_job!(server, job, encode_error(job.request.id, type, text, backtrace))
     end
     dispatch!(server, client)

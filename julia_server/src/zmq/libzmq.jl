@@ -2,6 +2,7 @@
 # every entry point is a function pointer looked up with `dlsym`; Julia 1.5's `ccall` accepts a
 # run-time pointer but not a run-time library name.
 
+const ZMQ_REP = Cint(4)
 const ZMQ_DEALER = Cint(5)
 const ZMQ_ROUTER = Cint(6)
 
@@ -15,6 +16,9 @@ const ZMQ_MAXMSGSIZE = Cint(22)
 const ZMQ_RCVTIMEO = Cint(27)
 const ZMQ_LAST_ENDPOINT = Cint(32)
 const ZMQ_ROUTER_MANDATORY = Cint(33)
+const ZMQ_CURVE_SERVER = Cint(47)
+const ZMQ_CURVE_SECRETKEY = Cint(49)
+const ZMQ_ZAP_DOMAIN = Cint(55)
 
 const ZMQ_POLLIN = Cint(1)
 
@@ -60,6 +64,8 @@ struct LibZMQ
     zmq_msg_close::Ptr{Cvoid}
     zmq_errno::Ptr{Cvoid}
     zmq_strerror::Ptr{Cvoid}
+    zmq_curve_keypair::Ptr{Cvoid}
+    zmq_z85_encode::Ptr{Cvoid}
 end
 
 const LIBZMQ = Ref(LibZMQ(ntuple(_ -> C_NULL, fieldcount(LibZMQ))...))
@@ -186,6 +192,46 @@ function zmq_setsockopt(s::Ptr{Cvoid}, option::Cint, value::Union{Cint,Int64})
                s, option, ref, sizeof(value))
     rc == 0 || throw(zmq_error("zmq_setsockopt($option)"))
     return nothing
+end
+
+"""
+    zmq_setsockopt(s, option, value::AbstractString)
+
+Set a socket option whose C type is a string or a byte array (`ZMQ_CURVE_SECRETKEY` as 40
+characters of Z85, `ZMQ_ZAP_DOMAIN`).
+"""
+function zmq_setsockopt(s::Ptr{Cvoid}, option::Cint, value::AbstractString)
+    bytes = codeunits(String(value))
+    rc = GC.@preserve bytes ccall(libzmq().zmq_setsockopt, Cint, (Ptr{Cvoid}, Cint, Ptr{UInt8}, Csize_t),
+                                  s, option, bytes, length(bytes))
+    rc == 0 || throw(zmq_error("zmq_setsockopt($option)"))
+    return nothing
+end
+
+"""
+    zmq_curve_keypair() -> (public, secret)
+
+A new CURVE key pair, each key 40 characters of Z85; `ZMQError` when this libzmq was built
+without CURVE.
+"""
+function zmq_curve_keypair()
+    public, secret = zeros(UInt8, 41), zeros(UInt8, 41)
+    rc = ccall(libzmq().zmq_curve_keypair, Cint, (Ptr{UInt8}, Ptr{UInt8}), public, secret)
+    rc == 0 || throw(zmq_error("zmq_curve_keypair (is this libzmq built with CURVE?)"))
+    return String(public[1:40]), String(secret[1:40])
+end
+
+"""
+    zmq_z85_encode(key::Vector{UInt8}) -> String
+
+A 32-byte binary key in Z85, as CURVE key files and ZAP credentials are compared.
+"""
+function zmq_z85_encode(key::Vector{UInt8})
+    length(key) == 32 || throw(ArgumentError("a CURVE key has 32 bytes, not $(length(key))"))
+    text = zeros(UInt8, 41)
+    ccall(libzmq().zmq_z85_encode, Ptr{UInt8}, (Ptr{UInt8}, Ptr{UInt8}, Csize_t), text, key, 32) == C_NULL &&
+        throw(zmq_error("zmq_z85_encode"))
+    return String(text[1:40])
 end
 
 """

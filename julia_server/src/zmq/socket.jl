@@ -64,11 +64,12 @@ Whether the socket has not been closed.
 Base.isopen(s::Socket) = s.ptr != C_NULL
 
 """
-    setsockopt(s, option, value::Union{Cint,Int64})
+    setsockopt(s, option, value::Union{Cint,Int64,AbstractString})
 
-Set a socket option (`Cint` for C `int` options, `Int64` for `int64_t` ones).
+Set a socket option (`Cint` for C `int` options, `Int64` for `int64_t` ones, a string for
+string and key options).
 """
-setsockopt(s::Socket, option::Cint, value::Union{Cint,Int64}) = zmq_setsockopt(s.ptr, option, value)
+setsockopt(s::Socket, option::Cint, value::Union{Cint,Int64,AbstractString}) = zmq_setsockopt(s.ptr, option, value)
 
 """
     bind(s, address)

@@ -1,0 +1,69 @@
+# Owner locks, as bridge/owner_lock.py describes them: every process that owns segments holds a
+# shared `flock` on `/dev/shm/akb-{pid}.lock` while it lives, so that whether a segment's owner
+# is gone can be decided from any pid namespace. The server holds its own from start-up, and asks
+# a reclaimed client's lock before it removes that client's segments.
+
+const LOCK_SH = Cint(1)
+const LOCK_EX = Cint(2)
+const LOCK_NB = Cint(4)
+const EWOULDBLOCK = Cint(11)
+
+lock_path(pid::Integer) = "/dev/shm/akb-$pid.lock"
+
+"""
+    hold_owner_lock() -> Cint
+
+Take this process's owner lock and return its descriptor, held until `release_owner_lock`.
+"""
+function hold_owner_lock()
+    path = lock_path(getpid())
+    # close-on-exec: executors must not inherit it, or it would outlive the server
+    flags = Base.Filesystem.JL_O_CREAT | Base.Filesystem.JL_O_RDWR | O_CLOEXEC
+    while true
+        fd = ccall(:open, Cint, (Cstring, Cint, Base.Cmode_t), path, flags, 0o600)
+        fd < 0 && throw(SystemError("opening owner lock $path"))
+        # waits while a gc holds the file of a dead namesake exclusively
+        ccall(:flock, Cint, (Cint, Cint), fd, LOCK_SH) == 0 || throw(SystemError("flock($path)"))
+        same = ispath(path) && stat(path).inode == fd_inode(fd)
+        same && return fd
+        ccall(:close, Cint, (Cint,), fd)   # that gc removed the file meanwhile: take a new one
+    end
+end
+
+fd_inode(fd::Cint) = stat(RawFD(fd)).inode
+
+"""
+    release_owner_lock(fd)
+
+Remove this process's lock file and let go of the lock (a normal stop).
+"""
+function release_owner_lock(fd::Cint)
+    rm(lock_path(getpid()); force = true)
+    ccall(:close, Cint, (Cint,), fd)
+    return nothing
+end
+
+"""
+    owner_gone(pid) -> Union{Bool,Nothing}
+
+Whether the owner of `pid`'s segments is gone: `true` when nobody holds its lock (the lock file is
+then removed), `false` when a live process does, `nothing` when there is no lock file (an owner
+from before owner locks).
+"""
+function owner_gone(pid::Int)
+    path = lock_path(pid)
+    fd = ccall(:open, Cint, (Cstring, Cint), path, Base.Filesystem.JL_O_RDWR | O_CLOEXEC)
+    if fd < 0
+        return Libc.errno() == ENOENT ? nothing : false
+    end
+    try
+        if ccall(:flock, Cint, (Cint, Cint), fd, LOCK_EX | LOCK_NB) != 0
+            Libc.errno() == EWOULDBLOCK && return false
+            throw(SystemError("flock($path)"))
+        end
+        rm(path; force = true)
+        return true
+    finally
+        ccall(:close, Cint, (Cint,), fd)
+    end
+end
