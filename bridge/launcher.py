@@ -295,6 +295,9 @@ def spawn_server(
             text=True,
             bufsize=1,
             env=server_environment(),
+            # Ctrl-C in a terminal or a notebook signals the whole process group: the server must
+            # not take it for a stop (it stops when its stdin closes, at close or at our exit)
+            start_new_session=True,
         )
     except BaseException:
         if private_dir is not None:

@@ -36,7 +36,6 @@ _HANDSHAKE_FAILED = (zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL | zmq.EVENT_HANDSHAKE_
 class _Channel:
     """One thread's DEALER socket; ``busy`` while its thread is inside ``request``.
 
-    ``attached`` is the client token this connection has shown the server (docs/security.md).
     A CURVE connection watches its handshake until it succeeds, so that a refused key raises
     ``AuthenticationFailed`` at once instead of a time-out.
     """
@@ -44,7 +43,6 @@ class _Channel:
     def __init__(self, socket: zmq.Socket, monitor: Optional[zmq.Socket]) -> None:
         self.socket = socket
         self.monitor = monitor
-        self.attached: Optional[str] = None
         self.busy = False
         # runs at most once: from close(), or when the owning thread ends and drops its channel
         self.close = weakref.finalize(self, _close_channel_sockets, socket, monitor)
@@ -113,7 +111,7 @@ class Connection:
         self.address = address
         self.client_id = client_id
         self.curve = curve
-        # the secret the server gave at hello; each new connection shows it once (``attach``)
+        # the secret the server gave at hello; every later request shows it (docs/security.md)
         self.token: Optional[str] = None
         self.lease_ttl = float(lease_ttl)
         self._outbox = outbox
@@ -209,10 +207,6 @@ class Connection:
                 epoch = self.epoch
                 if pinned is not None and pinned != epoch:
                     raise ServerRestarted(f"the server at {self.address} restarted; {op!r} refers to handles it no longer has")
-                if op != "hello" and self.token is not None and channel.attached != self.token:
-                    # this thread's connection speaks for the client from now on
-                    self._send(channel.socket, next(self._ids), "attach", {"token": self.token})
-                    channel.attached = self.token
                 if self._outbox is not None:
                     for posted_op, posted_fields in self._outbox():
                         self._send(channel.socket, next(self._ids), posted_op, posted_fields)
@@ -263,7 +257,10 @@ class Connection:
         return channel
 
     def _send(self, socket: zmq.Socket, request_id: int, op: str, fields: dict[str, Any]) -> None:
-        frame = encode({"v": PROTOCOL_VERSION, "id": request_id, "client": self.client_id, "op": op, **fields})
+        envelope = {"v": PROTOCOL_VERSION, "id": request_id, "client": self.client_id, "op": op}
+        if self.token is not None and op != "hello":
+            envelope["token"] = self.token
+        frame = encode({**envelope, **fields})
         if len(frame) > MAX_FRAME_BYTES:
             raise BridgeError(
                 f"the {op!r} request is {len(frame)} bytes, over the protocol's {MAX_FRAME_BYTES}-byte "

@@ -178,6 +178,40 @@ def test_a_timeout_stops_the_call(served, body, definitions):
             a.call("kept", timeout=0)
 
 
+def test_an_interrupt_between_jobs_hits_no_later_call(served):
+    # A SIGINT that reaches an idle executor (as one meant for a call that had just ended does)
+    # is reported and dropped; the executor, and what the client defined in it, live on.
+    with Bridge(served.address) as a:
+        a.eval("kept() = 42")
+        pid = a.stats()["executor_pid"]
+        os.kill(pid, signal.SIGINT)
+        served.wait_for_log(f"executor pid {pid} reported an interrupt between jobs")
+        assert a.call("kept") == 42
+        assert a.stats()["executor_pid"] == pid
+
+
+def test_user_code_that_swallows_the_interrupt_loses_its_executor(served):
+    # The call returns normally, but the interrupt never showed: it could hit a later call, so the
+    # executor is replaced once the grace period is over.
+    with Bridge(served.address) as a:
+        a.eval("""
+            function swallow()
+                try
+                    while true
+                        rand(10)
+                    end
+                catch e
+                    return e isa InterruptException ? "swallowed" : "other"
+                end
+            end""")
+        pid = a.stats()["executor_pid"]
+        assert a.call("swallow", timeout=0.5) == "swallowed"
+        served.wait_for_log("caught the interrupt the server sent it")
+        with pytest.raises(FunctionNotFound):
+            a.call("swallow")
+        assert a.stats()["executor_pid"] != pid
+
+
 @pytest.mark.parametrize("kind", sorted(CRASHES))
 def test_a_crash_reaches_only_its_own_client(served, kind, shm_clean):
     code, cause = CRASHES[kind]

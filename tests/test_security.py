@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import pwd
 import re
 import secrets
 import shutil
@@ -142,6 +143,21 @@ def test_a_second_user_gets_nothing_without_the_key(shared_dir, other_user):
         assert admitted == {"ran": "0\n"}
 
 
+def test_a_server_refuses_a_key_file_another_user_owns(shared_dir, other_user):
+    # whoever owns the file could read the secrets, or swap in keys of their own
+    key_file = shared_dir / "server.key"
+    pairs = (zmq.curve_keypair(), zmq.curve_keypair())
+    key_file.write_text(json.dumps(dict(zip(("server_public", "server_secret", "client_public", "client_secret"),
+                                            (k.decode() for pair in pairs for k in pair)))))
+    key_file.chmod(0o600)
+    shutil.chown(key_file, other_user)
+    serve = subprocess.run([sys.executable, "-m", "bridge.cli", "serve", "--address", "tcp://127.0.0.1:0",
+                            "--key-file", str(key_file)], stdin=subprocess.DEVNULL, capture_output=True,
+                           text=True, timeout=300)
+    assert serve.returncode != 0
+    assert f"key file {key_file} belongs to uid {pwd.getpwnam(other_user).pw_uid}" in serve.stderr
+
+
 def test_a_second_user_cannot_reach_a_private_ipc_socket(shared_dir, other_user):
     private = shared_dir / "private"
     private.mkdir(mode=0o700)
@@ -164,14 +180,16 @@ def test_a_spoofed_pid_cannot_name_another_users_segment(tmp_path, other_user):
             socket.connect(served.address)
             try:
                 client = "spoof" + secrets.token_hex(8)
-                for n, (op, fields) in enumerate([
-                    ("hello", {"pid": made["pid"], "lease_ttl": 10.0}),
-                    ("call", {"fn": "sum", "args": [{"$": "array", "length": 8, "buffers": {"node0-data": [made["name"], 0, 64]},
-                                                     "form": '{"class": "NumpyArray", "primitive": "float64", "form_key": "node0"}'}]}),
-                ]):
-                    socket.send(msgpack.packb({"v": 1, "id": n, "client": client, "op": op, **fields}))
-                    assert socket.poll(60_000)
-                    reply = msgpack.unpackb(socket.recv())
+                socket.send(msgpack.packb({"v": 1, "id": 0, "client": client, "op": "hello", "pid": made["pid"],
+                                           "lease_ttl": 10.0}))
+                assert socket.poll(60_000)
+                token = msgpack.unpackb(socket.recv())["result"]["token"]
+                array = {"$": "array", "length": 8, "buffers": {"node0-data": [made["name"], 0, 64]},
+                         "form": '{"class": "NumpyArray", "primitive": "float64", "form_key": "node0"}'}
+                socket.send(msgpack.packb({"v": 1, "id": 1, "client": client, "token": token, "op": "call",
+                                           "fn": "sum", "args": [array]}))
+                assert socket.poll(60_000)
+                reply = msgpack.unpackb(socket.recv())
                 assert reply["ok"] is False and reply["error"]["type"] == "InvalidArray"
                 assert "belongs to another user" in reply["error"]["message"]
             finally:
@@ -184,7 +202,7 @@ def test_a_spoofed_pid_cannot_name_another_users_segment(tmp_path, other_user):
         collect_dead_segments()   # the second user's segment and owner lock file
 
 
-def test_a_stolen_client_id_is_useless_from_another_connection(tmp_path):
+def test_a_stolen_client_id_is_useless_without_its_token(tmp_path):
     with Served(tmp_path) as served, Bridge(served.address) as victim:
         kept = victim.call("copy", np.arange(5.0))
         handle = victim.send(np.arange(3.0))
@@ -196,7 +214,7 @@ def test_a_stolen_client_id_is_useless_from_another_connection(tmp_path):
         try:
             attempts = [("release", {"leases": list(range(1, 20))}), ("drop", {"handles": [handle.id]}),
                         ("call", {"fn": "secret", "args": []}), ("eval", {"code": "1"}), ("stats", {}),
-                        ("attach", {"token": "0" * 32}), ("bye", {}),
+                        ("call", {"fn": "secret", "args": [], "token": "0" * 32}), ("bye", {}),
                         ("hello", {"pid": os.getpid(), "lease_ttl": 10.0})]
             for n, (op, fields) in enumerate(attempts):
                 thief.send(msgpack.packb({"v": 1, "id": n, "client": victim.client_id, "op": op, **fields}))

@@ -26,8 +26,14 @@ function describe(e, bt)
     catch
         "(showerror failed for a $(typeof(e)))"
     end
-    return string(nameof(typeof(e))), message * location, format_backtrace(bt)
+    return string(nameof(typeof(e))), cut(message * location), cut(format_backtrace(bt))
 end
+
+"""Longest error message or backtrace a reply carries, in characters; longer ones are cut."""
+const ERROR_TEXT_MAX = 64 * 1024
+
+cut(text::String) = length(text) <= ERROR_TEXT_MAX ? text :
+    first(text, ERROR_TEXT_MAX) * "\n… ($(length(text) - ERROR_TEXT_MAX) more characters cut)"
 
 function format_backtrace(bt)
     frames = Base.StackTraces.StackFrame[]

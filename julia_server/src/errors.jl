@@ -51,7 +51,7 @@ struct ExecutorDied <: Exception
     msg::String
 end
 
-"""A request from a connection that has not shown the client's token (docs/security.md)."""
+"""A request that does not show its client's token (docs/security.md)."""
 struct AuthenticationFailed <: Exception
     msg::String
 end

@@ -6,7 +6,7 @@
 """Deepest nesting of arrays and maps `unpack` accepts."""
 const MSGPACK_MAX_DEPTH = 64
 
-"""Largest input `unpack` accepts, matching the socket's `ZMQ_MAXMSGSIZE`."""
+"""Largest input `unpack` accepts by default, matching the client socket's `ZMQ_MAXMSGSIZE`."""
 const MSGPACK_MAX_BYTES = 16 * 1024 * 1024
 
 mutable struct Unpacker
@@ -15,15 +15,16 @@ mutable struct Unpacker
 end
 
 """
-    unpack(bytes::Vector{UInt8}) -> Any
+    unpack(bytes::Vector{UInt8}; max_bytes=MSGPACK_MAX_BYTES) -> Any
 
 Decode exactly one msgpack object filling all of `bytes`: `nothing`, `Bool`, `Int64` (`UInt64`
 above `typemax(Int64)`), `Float32`, `Float64`, `String`, `Vector{UInt8}` (bin), `Vector{Any}`,
-`Dict{String,Any}`. Throws `ProtocolError` on truncated, malformed or oversized input.
+`Dict{String,Any}`. Throws `ProtocolError` on truncated, malformed or oversized input (more
+than `max_bytes`: between server and executors, results may be larger than clients' requests).
 """
-function unpack(bytes::Vector{UInt8})
-    length(bytes) <= MSGPACK_MAX_BYTES ||
-        throw(ProtocolError("msgpack: input of $(length(bytes)) bytes exceeds $MSGPACK_MAX_BYTES"))
+function unpack(bytes::Vector{UInt8}; max_bytes::Int = MSGPACK_MAX_BYTES)
+    length(bytes) <= max_bytes ||
+        throw(ProtocolError("msgpack: input of $(length(bytes)) bytes exceeds $max_bytes"))
     u = Unpacker(bytes, 1)
     value = unpack_value(u, 0)
     u.pos == length(bytes) + 1 ||

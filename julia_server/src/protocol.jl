@@ -6,7 +6,7 @@ const PROTOCOL_VERSION = 1
 
 const OPS = Dict("hello" => :hello, "ping" => :ping, "eval" => :eval, "call" => :call,
                  "send" => :send, "drop" => :drop, "release" => :release, "stats" => :stats,
-                 "cancel" => :cancel, "attach" => :attach, "bye" => :bye)
+                 "cancel" => :cancel, "bye" => :bye)
 
 const CLIENT_ID = r"^[A-Za-z0-9_-]{8,64}$"
 

@@ -4,7 +4,7 @@
 
 using AwkwardBridge: ServerState, register!, known_client, expire!, forget!, close!, Job, Request,
                      prepare!, lease_block!, relend!, add_chunk!, release_results!, drop_handles!,
-                     result_leases, reserve_segment, segment_pid, unlink, attach!, check_connection,
+                     result_leases, reserve_segment, segment_pid, unlink, check_token,
                      ArrayRef, BufferRef, LEASE_MARGIN, InvalidArray, UnknownClient, ShuttingDown,
                      SharedMemoryFull, ProtocolError, AuthenticationFailed
 
@@ -27,23 +27,24 @@ end
 
 @testset "leases and ownership" begin
     state = ServerState(; lease_ttl = 10.0)
-    home, other = UInt8[0, 1], UInt8[0, 2]          # two connections' routing ids
-    alice, reconnected = register!(state, "alice-0001", getpid(), 60.0, "alice", home, "")
+    alice, reconnected = register!(state, "alice-0001", getpid(), 60.0, "alice", "")
     @test !reconnected
     @test alice.lease_ttl == 10.0                  # capped at the server's TTL
-    bob, _ = register!(state, "bob-000001", 1, 1.0, "", other, "")
+    bob, _ = register!(state, "bob-000001", 1, 1.0, "", "")
     @test bob.lease_ttl == 1.0
+    @test length(alice.token) == 32 && alice.token != bob.token
     # a second hello continues a registration only with its token
-    @test_throws AuthenticationFailed register!(state, "alice-0001", getpid(), 5.0, "alice", other, "guess")
-    again, reconnected = register!(state, "alice-0001", getpid(), 5.0, "alice", home, alice.token)
+    @test_throws AuthenticationFailed register!(state, "alice-0001", getpid(), 5.0, "alice", "guess")
+    again, reconnected = register!(state, "alice-0001", getpid(), 5.0, "alice", alice.token)
     @test reconnected && again === alice && alice.lease_ttl == 5.0
-    @test_throws UnknownClient known_client(state, "nobody-123", time_ns())
-    # a connection speaks for a client only once it showed the token
-    @test check_connection(alice, home) === nothing
-    @test_throws AuthenticationFailed check_connection(alice, other)
-    @test_throws AuthenticationFailed attach!(state, alice, other, bob.token)
-    attach!(state, alice, other, alice.token)
-    @test check_connection(alice, other) === nothing
+    @test_throws UnknownClient known_client(state, "nobody-123", "", time_ns())
+    # a request speaks for a client only when it shows the token, and a wrong one renews nothing
+    heard = alice.last_heard
+    @test_throws AuthenticationFailed known_client(state, alice.id, bob.token, heard + 1_000_000_000)
+    @test alice.last_heard == heard
+    @test known_client(state, alice.id, alice.token, heard + 1_000_000_000) === alice && alice.last_heard > heard
+    @test check_token(alice, alice.token) === nothing
+    @test_throws AuthenticationFailed check_token(alice, alice.token[1:31])
 
     # what a client may name: its own segments (by pid, of the server's user) and its result
     # chunks, nothing else
@@ -101,7 +102,7 @@ end
     gone = expire!(state, later)
     @test length(gone) == 1 && gone[1][1] === bob && gone[1][4] == 1
     @test !isfile("/dev/shm/$bobs")
-    @test_throws UnknownClient known_client(state, bob.id, later)
+    @test_throws UnknownClient known_client(state, bob.id, bob.token, later)
     @test_throws UnknownClient lease_block!(state, job_for(bob, :call), 10, 0)   # a job still running for it
 
     # shutdown forgets everyone, unlinks every chunk and refuses new blocks

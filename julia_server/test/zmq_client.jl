@@ -39,6 +39,7 @@ mutable struct TestClient
     socket::Socket
     id::String
     next_id::Int
+    token::String    # from its hello; every later request shows it
 end
 
 # CURVE client options, which only the tests set (the Python client is the bridge's client)
@@ -60,7 +61,7 @@ function TestClient(ctx::Context, address::AbstractString; id::AbstractString, k
         setsockopt(s, ZMQ_CURVE_SECRETKEY, keys["client_secret"])
     end
     connect(s, address)
-    return TestClient(s, String(id), 0)
+    return TestClient(s, String(id), 0, "")
 end
 
 Base.close(c::TestClient) = close(c.socket)
@@ -83,6 +84,7 @@ Send request `op` with `fields` and return its id, without waiting for the reply
 function post(c::TestClient, op::AbstractString; fields...)
     c.next_id += 1
     message = Dict{String,Any}("v" => 1, "id" => c.next_id, "client" => c.id, "op" => op)
+    isempty(c.token) || (message["token"] = c.token)
     for (k, v) in fields
         message[string(k)] = v
     end
@@ -120,6 +122,7 @@ function request(c::TestClient, op::AbstractString; fields...)
     id = post(c, op; fields...)
     reply = receive(c)
     reply["id"] == id || error("test client: reply to $(reply["id"]) while waiting for $id")
+    op == "hello" && reply["ok"] === true && (c.token = reply["result"]["token"])
     return reply
 end
 

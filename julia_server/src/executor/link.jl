@@ -2,22 +2,23 @@
 # (docs/architecture.md, "Server and executors"). The executor's main task waits for messages
 # inside libzmq, never in Julia's scheduler: on Julia 1.5 a SIGINT that finds the main task
 # waiting in the scheduler is thrown where no handler can catch it and ends the process, and
-# SIGINT is how the server interrupts a call. A wait lasts at most `LINK_WAIT_MS` at a time, then
-# passes a safepoint, so a pending interrupt is thrown where the executor expects it and a user's
-# threads never wait longer than that for a garbage collection.
+# SIGINT is how the server interrupts a call. A wait lasts at most `LINK_WAIT_MS` at a time, so
+# a user's threads never wait longer than that for a garbage collection. Frames are taken off
+# the socket with interrupts deferred, so an interrupt that arrives meanwhile is thrown only once
+# the message is safe in the inbox.
 
 const LINK_WAIT_MS = 100
 
 """
     Link(address)
 
-A DEALER connected to the server's executor socket at `address`, and the messages that arrived
-while an `ask!` waited for its answer.
+A DEALER connected to the server's executor socket at `address`, and the messages received and
+not yet handled (`inbox`).
 """
 struct Link
     context::Context
     socket::Socket
-    posted::Vector{Dict{String,Any}}
+    inbox::Vector{Dict{String,Any}}
 end
 
 function Link(address::AbstractString)
@@ -44,34 +45,44 @@ end
 """
     receive!(link) -> Dict{String,Any}
 
-The next message from the server: one kept by `ask!` first, else the next to arrive.
+The next message from the server, waiting for one.
 """
-receive!(link::Link) = isempty(link.posted) ? next_message!(link) : popfirst!(link.posted)
+function receive!(link::Link)
+    isempty(link.inbox) && fetch!(link)
+    return popfirst!(link.inbox)
+end
 
-function next_message!(link::Link)
-    while true
-        frames = try_recv(link.socket; wait = true)
-        if frames === nothing
-            GC.safepoint()
-            continue
+# Wait until one more message is in the inbox.
+function fetch!(link::Link)
+    count = length(link.inbox)
+    while length(link.inbox) == count
+        disable_sigint() do
+            frames = try_recv(link.socket; wait = true)
+            frames === nothing || push!(link.inbox, message_of(frames))
         end
-        message = length(frames) == 1 ? unpack(frames[1]) : nothing
-        message isa Dict{String,Any} && return message
-        throw(ProtocolError("the server sent a message that is not one msgpack map"))
+        GC.safepoint()
     end
+    return nothing
+end
+
+function message_of(frames::Vector{Vector{UInt8}})
+    message = length(frames) == 1 ? unpack(frames[1]; max_bytes = typemax(Int)) : nothing
+    message isa Dict{String,Any} && return message
+    throw(ProtocolError("the server sent a message that is not one msgpack map"))
 end
 
 """
     ask!(link, job, what, fields) -> Dict{String,Any}
 
 Ask the server for `what` (`"alloc"`, `"relend"`) while running job `job`, and wait for its
-answer. Messages that arrive meanwhile are kept for `receive!`.
+answer. Messages that arrive meanwhile stay in the inbox for `receive!`.
 """
 function ask!(link::Link, job::Int, what::String, fields::Pair{String}...)
     send!(link, Dict{String,Any}("op" => "ask", "job" => job, "what" => what, fields...))
+    is_answer(m) = get(m, "op", nothing) == "answer" && get(m, "job", nothing) == job
     while true
-        message = next_message!(link)
-        get(message, "op", nothing) == "answer" && get(message, "job", nothing) == job && return message
-        push!(link.posted, message)
+        i = findfirst(is_answer, link.inbox)
+        i === nothing || return popat!(link.inbox, i)
+        fetch!(link)
     end
 end

@@ -30,13 +30,15 @@ function executor_main(args::AbstractVector{<:AbstractString})
     executor = ExecutorState(Link(options.server), shared)
     send!(executor.link, Dict{String,Any}("op" => "ready", "token" => token, "pid" => getpid(),
                                           "threads" => user_threads()))
-    options.warm_up && try
+    interrupted = options.warm_up && try
         warm_up(executor.link)
+        false
     catch e
-        # an interrupt meant for a first job that arrived meanwhile: the job is still to run
+        # an interrupt meant for the first job, which arrived meanwhile and is still to run
         e isa InterruptException || rethrow()
+        true
     end
-    serve_jobs(executor)
+    serve_jobs(executor; interrupted = interrupted)
     return nothing
 end
 
@@ -57,37 +59,44 @@ function die_with_parent(server_pid::Int)
     return nothing
 end
 
-function serve_jobs(executor::ExecutorState)
+# Run jobs until the server says `exit`; with `interrupted`, the first job is answered as
+# interrupted without running.
+function serve_jobs(executor::ExecutorState; interrupted::Bool = false)
     while true
         running = nothing
         try
             message = receive!(executor.link)
             op = get(message, "op", nothing)
-            if op == "run"
+            if op == "run" && interrupted
+                interrupted = false
+                send!(executor.link, interrupted_done(executor, message))
+            elseif op == "run"
                 running = message
                 send!(executor.link, run_job(executor, message))
                 running = nothing
             elseif op == "forget"
-                forget!(executor, message)
+                disable_sigint(() -> forget!(executor, message))   # never half done
                 send!(executor.link, Dict{String,Any}("op" => "mapped", "cached_bytes" => cached_bytes(executor.mappings)))
             elseif op == "exit"
                 return nothing
             end
         catch e
             e isa InterruptException || rethrow()
-            # An interrupt meant for a call that had just ended lands here, between jobs: it is
-            # dropped. One that hit a job after its user code returned still answers the job.
-            running === nothing || send!(executor.link, interrupted_done(running))
+            # An interrupt meant for a call that had just ended lands here, between jobs: the
+            # server, which holds back the next job until then, hears that it came. One that hit
+            # a job after its user code returned still answers the job.
+            send!(executor.link, running === nothing ? Dict{String,Any}("op" => "interrupted") :
+                                 interrupted_done(executor, running))
         end
     end
 end
 
-function interrupted_done(message::Dict{String,Any})
+function interrupted_done(executor::ExecutorState, message::Dict{String,Any})
     return Dict{String,Any}("op" => "done", "job" => message["job"], "ok" => false,
                             "error" => Dict{String,Any}("type" => "InterruptException",
                                                         "message" => "InterruptException()",
                                                         "backtrace" => ""),
-                            "validations" => 0)
+                            "validations" => 0, "cached_bytes" => cached_bytes(executor.mappings))
 end
 
 function parse_executor_arguments(args::AbstractVector{<:AbstractString})

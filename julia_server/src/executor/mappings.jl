@@ -58,8 +58,9 @@ One user fewer of segment `name`; the last one leaves it mapped, idle, unless th
 it is gone.
 """
 function release!(mappings::Mappings, name::AbstractString)
+    haskey(mappings.writable, name) && return nothing   # a result chunk's mapping: it stays
     m = get(mappings.readonly, name, nothing)
-    m === nothing && return nothing   # a result chunk's read-write mapping: it stays
+    m === nothing && return nothing
     m.users -= 1
     m.users == 0 || return nothing
     if m.gone

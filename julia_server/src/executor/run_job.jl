@@ -24,7 +24,7 @@ function run_job(executor::ExecutorState, message::Dict{String,Any})
         done["ok"] = false
         done["error"] = Dict{String,Any}("type" => type, "message" => text, "backtrace" => backtrace)
     finally
-        finish!(scope)
+        disable_sigint(() -> finish!(scope))   # every pin let go, whatever comes
     end
     done["validations"] = scope.validations[]
     done["cached_bytes"] = cached_bytes(executor.mappings)

@@ -40,9 +40,8 @@ Base.isempty(f::Forgotten) = isempty(f.handles) && isempty(f.blocks) && isempty(
     Client(id, pid, name, lease_ttl)
 
 A registered client: its id, the pid that owns its segments, an optional display name, its
-granted lease TTL (seconds), the secret token its connections show (`hello`, `attach`) and the
-connections that showed it, its handles, and its result leases with the arena their blocks come
-from.
+granted lease TTL (seconds), the secret token every request of it shows, its handles, and its
+result leases with the arena their blocks come from.
 """
 mutable struct Client
     id::String
@@ -50,7 +49,6 @@ mutable struct Client
     name::String
     lease_ttl::Float64
     token::String
-    connections::Set{Vector{UInt8}}    # ROUTER routing ids of the connections that may speak for it
     last_heard::UInt64                 # time_ns() of its last message
     handles::Dict{Int,Handle}
     results::Dict{Int,Tuple{String,Int}}   # result lease id → (arena chunk, block offset)
@@ -62,7 +60,7 @@ mutable struct Client
 end
 
 Client(id::String, pid::Int, name::String, lease_ttl::Float64) =
-    Client(id, pid, name, lease_ttl, random_token(), Set{Vector{UInt8}}(), time_ns(), Dict{Int,Handle}(),
+    Client(id, pid, name, lease_ttl, random_token(), time_ns(), Dict{Int,Handle}(),
            Dict{Int,Tuple{String,Int}}(), Arena(), String[], Forgotten(), Set{String}(), 0)
 
 """
@@ -73,14 +71,18 @@ Client(id::String, pid::Int, name::String, lease_ttl::Float64) =
 random_token() = string(rand(RandomDevice(), UInt128), base = 16, pad = 32)
 
 """
-    check_connection(client, routing)
+    check_token(client, token)
 
-`AuthenticationFailed` unless the connection `routing` showed the client's token.
+`AuthenticationFailed` unless `token` is the client's: a request speaks for a client only when it
+shows the token its `hello` returned. The comparison takes the same time whatever the token.
 """
-function check_connection(client::Client, routing::Vector{UInt8})
-    routing in client.connections && return nothing
-    throw(AuthenticationFailed("this connection is not one of client $(short_id(client.id))'s: " *
-                               "a connection speaks for a client only after its hello or an attach with its token"))
+function check_token(client::Client, token::String)
+    same = sizeof(token) == sizeof(client.token)
+    for (a, b) in zip(codeunits(token), codeunits(client.token))
+        same &= a == b
+    end
+    same && return nothing
+    throw(AuthenticationFailed("this request does not show client $(short_id(client.id))'s token"))
 end
 
 """

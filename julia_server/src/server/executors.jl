@@ -29,7 +29,9 @@ const EXIT_GRACE = 2.0
 
 A started executor: the secret it says `ready` with, its process and pid, the routing id of its
 connection (empty until ready), its client (`nothing` for a spare), the job it runs, when it
-started, why the server ended it (once it did), and the idle mappings it last reported.
+started, why the server ended it (once it did), the idle mappings it last reported, and whether
+a SIGINT the server sent it has not yet been seen to land (`interrupt_pending`): until it has,
+the executor takes no job, which the interrupt would hit instead.
 """
 mutable struct Executor
     token::String
@@ -41,10 +43,11 @@ mutable struct Executor
     started::UInt64
     ended_by_server::Union{Nothing,String}
     cached_bytes::Int
+    interrupt_pending::Bool
 end
 
 Executor(token::String, process::Base.Process, client::Union{Nothing,Client}) =
-    Executor(token, process, getpid(process), UInt8[], client, nothing, time_ns(), nothing, 0)
+    Executor(token, process, getpid(process), UInt8[], client, nothing, time_ns(), nothing, 0, false)
 
 pid(ex::Executor) = ex.pid
 is_ready(ex::Executor) = !isempty(ex.routing)
@@ -79,7 +82,8 @@ function start_executor(options::ExecutorOptions, address::String, client::Union
     env = copy(ENV)
     env["AWKWARD_BRIDGE_EXECUTOR_TOKEN"] = token
     env["AWKWARD_BRIDGE_SERVER_PID"] = string(getpid())
-    cmd = setenv(executor_command(options, address), env)
+    # detached: a Ctrl-C meant for whoever runs the server must not reach the users' code
+    cmd = detach(setenv(executor_command(options, address), env))
     process = run(pipeline(cmd; stdin = devnull, stdout = stderr, stderr = stderr); wait = false)
     return Executor(token, process, client)
 end
@@ -98,9 +102,15 @@ end
 """
     interrupt!(ex)
 
-Send the executor SIGINT: the running call gets an `InterruptException`.
+Send the executor SIGINT: the running call gets an `InterruptException`, or, when the call has
+just ended, the executor reports it between jobs (`interrupted`).
 """
-interrupt!(ex::Executor) = (is_alive(ex) && kill(ex.process, SIGINT); nothing)
+function interrupt!(ex::Executor)
+    is_alive(ex) || return nothing
+    ex.interrupt_pending = true
+    kill(ex.process, SIGINT)
+    return nothing
+end
 
 """
     exit_cause(ex) -> String

@@ -22,12 +22,16 @@ const KEY_FIELDS = ("server_public", "server_secret", "client_public", "client_s
     load_or_create_keys(path) -> CurveKeys
 
 The keys in the key file `path`, creating it (mode 0600, with new key pairs) when it does not
-exist. A file that others may read, or that is not a key file, is refused with an
-`ArgumentError` naming it.
+exist. A file that another user owns or that others may read, or one that is not a key file, is
+refused with an `ArgumentError` naming it.
 """
 function load_or_create_keys(path::String)
     ispath(path) || return create_key_file(path)
-    mode = filemode(path) & 0o777
+    info = stat(path)
+    # another user's file would give that user the keys to this server's tcp clients
+    info.uid == ccall(:geteuid, Cuint, ()) ||
+        throw(ArgumentError("key file $path belongs to uid $(info.uid), not to the server's user"))
+    mode = info.mode & 0o777
     mode & 0o077 == 0 ||
         throw(ArgumentError("key file $path may be read by other users (mode $(string(mode, base = 8))); chmod 600 it"))
     fields = try

@@ -127,7 +127,7 @@ function handle_event!(server::Server, event)
         kind === :exited && executor_exited!(server, event[2])
         kind === :chunk && chunk_made!(server, event[2:end]...)
         kind === :timeout && timed_out!(server, event[2])
-        kind === :grace && grace_over!(server, event[2])
+        kind === :grace && grace_over!(server, event[2], event[3])
         kind === :kill && end_executor!(event[2], event[2].ended_by_server)
     elseif event isa Exception
         log_event("internal error: $(first_line(sprint(showerror, event)))")   # the server's own bug, not user data
@@ -267,17 +267,12 @@ end
 function route!(server::Server, routing::Vector{UInt8}, request::Request)
     state = server.state
     if request.op === :hello
-        result, client, reconnected = hello!(server, routing, request)
+        result, client, reconnected = hello!(server, request)
         log_event("client $(label(client)) $(reconnected ? "reconnected" : "connected") " *
                   "(pid $(client.pid), lease TTL $(client.lease_ttl) s)")
         return encode_ok(request.id, result)
     end
-    client = known_client(state, request.client, time_ns())
-    if request.op === :attach
-        attach!(state, client, routing, str_field(request.fields, "token", "attach"))
-        return encode_ok(request.id, nothing)
-    end
-    check_connection(client, routing)
+    client = known_client(state, request.client, str_field(request.fields, "token", "request"; default = ""), time_ns())
     if request.op in JOB_OPS
         admit_job!(server, routing, request, client)
         return nothing
@@ -290,11 +285,11 @@ function route!(server::Server, routing::Vector{UInt8}, request::Request)
 end
 
 """
-    hello!(server, routing, req) -> (result, client, reconnected)
+    hello!(server, req) -> (result, client, reconnected)
 
-Register the client of a `hello` request from connection `routing`.
+Register the client of a `hello` request.
 """
-function hello!(server::Server, routing::Vector{UInt8}, req::Request)
+function hello!(server::Server, req::Request)
     what = "hello"
     pid = int_field(req.fields, "pid", what)
     pid > 0 || throw(ProtocolError("hello: pid must be positive, not $pid"))
@@ -302,7 +297,7 @@ function hello!(server::Server, routing::Vector{UInt8}, req::Request)
     ttl > 0 || throw(ProtocolError("hello: lease_ttl must be positive, not $ttl"))
     name = str_field(req.fields, "name", what; default = "")
     token = str_field(req.fields, "token", what; default = "")
-    client, reconnected = register!(server.state, req.client, pid, ttl, name, routing, token)
+    client, reconnected = register!(server.state, req.client, pid, ttl, name, token)
     result = Dict{String,Any}("server_pid" => getpid(), "protocol" => PROTOCOL_VERSION,
                               "threads" => server.options.threads, "lease_ttl" => client.lease_ttl,
                               "julia_version" => string(VERSION), "token" => client.token)
@@ -347,7 +342,7 @@ function handle_executor_message!(server::Server, frames::Vector{Vector{UInt8}})
     length(frames) == 2 || return nothing
     routing, frame = frames
     message = try
-        unpack(frame)
+        unpack(frame; max_bytes = typemax(Int))
     catch e
         e isa ProtocolError || rethrow()
         nothing
@@ -361,11 +356,13 @@ function handle_executor_message!(server::Server, frames::Vector{Vector{UInt8}})
         op == "ask" ? answer_ask!(server, ex, message) :
         op == "done" ? job_done!(server, ex, message) :
         op == "mapped" ? mapped_report!(ex, message) :
+        op == "interrupted" ? interrupt_landed!(server, ex) :
         throw(ProtocolError("unknown op $(repr(op))"))
     catch e
-        e isa ProtocolError || rethrow()
-        # An executor runs its client's code, which may have written this: it ends the executor.
-        end_executor!(ex, "it sent the server a malformed message ($(e.msg))")
+        e isa InterruptException && rethrow()
+        # An executor runs its client's code, which may have written this: it ends the executor,
+        # never the server.
+        end_executor!(ex, "it sent the server a message it could not act on ($(first_line(sprint(showerror, e))))")
     end
     return nothing
 end

@@ -57,9 +57,12 @@ function Server(state::ServerState, address::AbstractString, options::ExecutorOp
             authenticator = Authenticator(context, keys.client_public)   # before any connection
             push!(sockets, authenticator.socket)
         end
-        socket = router_socket!(sockets, context, address, keys)
+        socket = router_socket!(sockets, context, address, keys; max_message = MSGPACK_MAX_BYTES)
         inode = path === nothing ? UInt64(0) : stat(path).inode
-        executor_socket = router_socket!(sockets, context, "ipc://$executor_dir/executors.sock", nothing)
+        # no size limit from executors: a result may be a long string or a list of values, and
+        # libzmq would cut off an executor that sent one
+        executor_socket = router_socket!(sockets, context, "ipc://$executor_dir/executors.sock", nothing;
+                                         max_message = -1)
         return Server(state, options, log_calls, log_values, context, socket, authenticator, executor_socket,
                       last_endpoint(socket), inode, last_endpoint(executor_socket), executor_dir,
                       Channel{Any}(typemax(Int)),
@@ -76,10 +79,10 @@ function Server(state::ServerState, address::AbstractString, options::ExecutorOp
 end
 
 function router_socket!(sockets::Vector{Socket}, context::Context, address::AbstractString,
-                        keys::Union{Nothing,CurveKeys})
+                        keys::Union{Nothing,CurveKeys}; max_message::Int)
     socket = Socket(context, ZMQ_ROUTER)
     push!(sockets, socket)
-    setsockopt(socket, ZMQ_MAXMSGSIZE, Int64(MSGPACK_MAX_BYTES))
+    setsockopt(socket, ZMQ_MAXMSGSIZE, Int64(max_message))   # -1: no limit
     setsockopt(socket, ZMQ_ROUTER_MANDATORY, Cint(0))   # drop messages to vanished peers
     keys === nothing || use_curve!(socket, keys)
     bind_private(socket, address)

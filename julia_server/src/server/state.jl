@@ -24,53 +24,39 @@ ServerState(; lease_ttl::Float64, client_shm_quota::Int = 0) =
     ServerState(Dict{String,Client}(), Dict{String,Int}(), lease_ttl, client_shm_quota, time_ns(), 0, 0, false)
 
 """
-    register!(state, id, pid, lease_ttl, name, routing, token) -> (client, reconnected::Bool)
+    register!(state, id, pid, lease_ttl, name, token) -> (client, reconnected::Bool)
 
-Register client `id` (`hello`) from connection `routing`, granting it `min(lease_ttl,
-state.lease_ttl)`. A known id keeps its handles, leases and executor (a reconnect), but only when
-the hello shows the client's `token`: otherwise it is `AuthenticationFailed`, so that knowing a
-client's id is not enough to speak for it.
+Register client `id` (`hello`), granting it `min(lease_ttl, state.lease_ttl)`. A known id keeps
+its handles, leases and executor (a reconnect), but only when the hello shows the client's
+`token`: otherwise it is `AuthenticationFailed`, so that knowing a client's id is not enough to
+speak for it.
 """
 function register!(state::ServerState, id::String, pid::Integer, lease_ttl::Float64, name::String,
-                   routing::Vector{UInt8}, token::String)
+                   token::String)
     granted = min(lease_ttl, state.lease_ttl)
     client = get(state.clients, id, nothing)
     if client !== nothing
-        token == client.token ||
-            throw(AuthenticationFailed("client id $(short_id(id)) is registered already; a second hello must show its token"))
+        check_token(client, token)
         client.pid, client.lease_ttl, client.name = pid, granted, name
-        push!(client.connections, routing)
         touch!(client)
         return client, true
     end
     client = Client(id, Int(pid), name, granted)
-    push!(client.connections, routing)
     state.clients[id] = client
     return client, false
 end
 
 """
-    attach!(state, client, routing, token)
+    known_client(state, id, token, now) -> Client
 
-Let connection `routing` speak for `client` (a client thread's own connection) once it shows
-the client's token; `AuthenticationFailed` otherwise.
+The registered client `id`, its leases renewed, when the request shows its `token`;
+`UnknownClient` if there is none, `AuthenticationFailed` (and nothing renewed) for a wrong token.
 """
-function attach!(state::ServerState, client::Client, routing::Vector{UInt8}, token::String)
-    token == client.token ||
-        throw(AuthenticationFailed("wrong token for client $(short_id(client.id))"))
-    push!(client.connections, routing)
-    return nothing
-end
-
-"""
-    known_client(state, id, now) -> Client
-
-The registered client `id`, its leases renewed; `UnknownClient` if there is none.
-"""
-function known_client(state::ServerState, id::String, now::UInt64)
+function known_client(state::ServerState, id::String, token::String, now::UInt64)
     client = get(state.clients, id, nothing)
     client === nothing &&
-        throw(UnknownClient("client $id is not registered (no hello yet, or its leases expired)"))
+        throw(UnknownClient("client $(short_id(id)) is not registered (no hello yet, or its leases expired)"))
+    check_token(client, token)
     touch!(client, now)
     return client
 end
@@ -85,7 +71,7 @@ is_registered(state::ServerState, client::Client) = get(state.clients, client.id
 function check_open(state::ServerState, client::Client)
     state.closing && throw(ShuttingDown("the server is shutting down"))
     is_registered(state, client) ||
-        throw(UnknownClient("client $(client.id) is no longer registered (bye, or its leases expired)"))
+        throw(UnknownClient("client $(short_id(client.id)) is no longer registered (bye, or its leases expired)"))
     return nothing
 end
 
@@ -245,14 +231,15 @@ owner lock decides (shm/owner_lock.jl), from any pid namespace; without one, whe
 `pid` is gone, or a zombie, in this pid namespace.
 """
 function remove_dead_owner_segments(pid::Int)
-    gone = owner_gone(pid)
-    (gone === nothing ? !owner_alive(pid) : gone) || return 0
-    removed = 0
-    for name in readdir("/dev/shm")
-        segment_pid(name) == pid || continue
-        unlink(name) && (removed += 1)
+    return dead_owner(pid) do gone
+        (gone === nothing ? !owner_alive(pid) : gone) || return 0
+        removed = 0
+        for name in readdir("/dev/shm")
+            segment_pid(name) == pid || continue
+            unlink(name) && (removed += 1)
+        end
+        return removed
     end
-    return removed
 end
 
 # Whether process `pid` exists and is not a zombie (killed, not yet reaped: it runs no code).

@@ -36,7 +36,8 @@ function dispatch!(server::Server, client::Client)
     queue = get(server.queues, client.id, Job[])
     isempty(queue) && return nothing
     ex = executor_for!(server, client)
-    (ex !== nothing && is_ready(ex) && ex.job === nothing && ex.ended_by_server === nothing) || return nothing
+    (ex !== nothing && is_ready(ex) && ex.job === nothing && ex.ended_by_server === nothing &&
+     !ex.interrupt_pending) || return nothing
     job = popfirst!(queue)
     flush_forgotten!(server, ex)
     job.started = time_ns()
@@ -56,17 +57,48 @@ function executor_for!(server::Server, client::Client)
     (ex !== nothing || server.stopping) && return ex
     i = something(findfirst(is_ready, server.spares), isempty(server.spares) ? 0 : 1)
     if i == 0
-        ex = start_executor!(server, client)
+        ex = try
+            start_executor!(server, client)
+        catch e
+            e isa InterruptException && rethrow()
+            fail_queued!(server, client, "no executor could be started for this client: $(first_line(sprint(showerror, e)))")
+            return nothing
+        end
     else
         ex = popat!(server.spares, i)
         ex.client = client
         log_event("executor pid $(pid(ex)) now serves client $(label(client))")
     end
     server.executors[client.id] = ex
-    while length(server.spares) < server.options.spares
-        push!(server.spares, start_executor!(server, nothing))
-    end
+    start_spares!(server)
     return ex
+end
+
+# Start spares up to `options.spares`; a failure is logged, and the next client that takes a
+# spare tries again.
+function start_spares!(server::Server)
+    while length(server.spares) < server.options.spares && !server.stopping
+        spare = try
+            start_executor!(server, nothing)
+        catch e
+            e isa InterruptException && rethrow()
+            log_event("could not start a spare executor: $(first_line(sprint(showerror, e)))")
+            return nothing
+        end
+        push!(server.spares, spare)
+    end
+    return nothing
+end
+
+# Answer every queued job of `client` with `ExecutorDied` saying `why`.
+function fail_queued!(server::Server, client::Client, why::String)
+    queue = get(server.queues, client.id, Job[])
+    isempty(queue) && return nothing
+    for job in splice!(queue, 1:length(queue))
+        answer_job!(server, job, encode_error(job.request.id, "ExecutorDied", why))
+    end
+    log_event("client $(label(client))'s queued calls failed: $why")
+    return nothing
 end
 
 function start_executor!(server::Server, client::Union{Nothing,Client})
@@ -247,6 +279,8 @@ function job_done!(server::Server, ex::Executor, message::Dict{String,Any})
         return nothing
     end
     ex.job = nothing
+    # the server's interrupt landed in this job; otherwise it is still to land (`interrupted`)
+    error !== nothing && get(error, "type", nothing) == "InterruptException" && (ex.interrupt_pending = false)
     state.validations += something(tryparse_int(get(message, "validations", 0)), 0)
     mapped_report!(ex, message)
     if get(message, "ok", false) === true
@@ -258,6 +292,8 @@ function job_done!(server::Server, ex::Executor, message::Dict{String,Any})
         answer_job!(server, job, encode_ok(job.request.id, result, take_unlinked!(state, client)))
     else
         release_results!(state, client, job.leases)
+        # an interrupt can land after the executor kept the handle: it must let go of it
+        job.request.op === :send && push!(client.forgotten.handles, job.run["handle"])
         type, text = str_field(error, "type", "done error"), str_field(error, "message", "done error")
         backtrace = str_field(error, "backtrace", "done error"; default = "")
         if type == "InterruptException"   # the server's own interrupt reached the call
@@ -307,22 +343,37 @@ function stop_job!(server::Server, job::Job, e::Exception)
     (ex !== nothing && ex.job === job) || return nothing
     log_event("interrupting $(describe_job(job)) of client $(label(job.client)) (job $(job.number)): $(e.msg)")
     interrupt!(ex)
-    number = job.number
-    Timer(_ -> put!(server.events, (:grace, number)), INTERRUPT_GRACE)
+    Timer(_ -> put!(server.events, (:grace, ex, job)), INTERRUPT_GRACE)
     return nothing
 end
 
 """
-    grace_over!(server, number)
+    grace_over!(server, ex, job)
 
-The grace period of an interrupted job is over: kill its executor if the call still runs.
+The grace period of the interrupt `ex` got for `job` is over: kill the executor if the call still
+runs, or if the interrupt has still not landed (user code that caught the `InterruptException`
+and went on would otherwise meet it in a later call).
 """
-function grace_over!(server::Server, number::Int)
-    job = get(server.jobs, number, nothing)
-    job === nothing && return nothing
-    ex = get(server.executors, job.client.id, nothing)
-    (ex !== nothing && ex.job === job) || return nothing
-    end_executor!(ex, "$(job.stopping.msg), and the call did not stop within $INTERRUPT_GRACE s of its interrupt")
+function grace_over!(server::Server, ex::Executor, job::Job)
+    if ex.job === job
+        end_executor!(ex, "$(job.stopping.msg), and the call did not stop within $INTERRUPT_GRACE s of its interrupt")
+    elseif ex.interrupt_pending
+        end_executor!(ex, "its call caught the interrupt the server sent it and did not report it " *
+                          "(user code must not catch InterruptException); $DEFINITIONS_LOST")
+    end
+    return nothing
+end
+
+"""
+    interrupt_landed!(server, ex)
+
+The executor reports that the server's interrupt reached it between jobs: it may take the next.
+"""
+function interrupt_landed!(server::Server, ex::Executor)
+    ex.interrupt_pending || log_event("executor pid $(pid(ex)) reported an interrupt between jobs " *
+                                      "that the server did not send; it was dropped")
+    ex.interrupt_pending = false
+    ex.client === nothing || dispatch!(server, ex.client)
     return nothing
 end
 
@@ -398,22 +449,19 @@ function executor_exited!(server::Server, ex::Executor)
         ex.job = nothing
         release_results!(server.state, job.client, job.leases)
         type, text = !is_registered(server.state, job.client) ?
-            ("UnknownClient", "client $(job.client.id) is no longer registered (bye, or its leases expired): its call was stopped") :
+            ("UnknownClient", "client $(short_id(job.client.id)) is no longer registered (bye, or its leases expired): its call was stopped") :
             job.stopping === nothing ?
             ("ExecutorDied", "the executor running this call ended: $cause; $DEFINITIONS_LOST") :
             (string(nameof(typeof(job.stopping))), "$(job.stopping.msg); its executor ended ($cause): $DEFINITIONS_LOST")
         answer_job!(server, job, encode_error(job.request.id, type, text))
     end
+    # a spare that had loaded the includes and then died (the out-of-memory killer) is replaced
+    client === nothing && is_ready(ex) && start_spares!(server)
     (client !== nothing && get(server.executors, client.id, nothing) === ex) || return nothing
     delete!(server.executors, client.id)
     client.forgotten = Forgotten()   # a fresh executor has nothing to forget
-    if !is_ready(ex)
-        queue = get(server.queues, client.id, Job[])
-        for queued in splice!(queue, 1:length(queue))
-            answer_job!(server, queued, encode_error(queued.request.id, "ExecutorDied",
-                        "the executor started for this client ended before it was ready: $cause (the server log has its output)"))
-        end
-    end
+    is_ready(ex) || fail_queued!(server, client,
+        "the executor started for this client ended before it was ready: $cause (the server log has its output)")
     dispatch!(server, client)
     return nothing
 end

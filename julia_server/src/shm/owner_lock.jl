@@ -44,25 +44,27 @@ function release_owner_lock(fd::Cint)
 end
 
 """
-    owner_gone(pid) -> Union{Bool,Nothing}
+    dead_owner(f, pid)
 
-Whether the owner of `pid`'s segments is gone: `true` when nobody holds its lock (the lock file is
-then removed), `false` when a live process does, `nothing` when there is no lock file (an owner
-from before owner locks).
+Call `f(gone)` with whether the owner of `pid`'s segments is gone: `true` when nobody holds its
+lock, `false` when a live process does, `nothing` when there is no lock file (an owner from before
+owner locks). When it is gone, `f` runs holding the lock file exclusively, so that a new process
+with the same pid cannot take it and make segments meanwhile, and the file is removed after `f`.
 """
-function owner_gone(pid::Int)
+function dead_owner(f, pid::Int)
     path = lock_path(pid)
     fd = ccall(:open, Cint, (Cstring, Cint), path, Base.Filesystem.JL_O_RDWR | O_CLOEXEC)
     if fd < 0
-        return Libc.errno() == ENOENT ? nothing : false
+        return f(Libc.errno() == ENOENT ? nothing : false)
     end
     try
         if ccall(:flock, Cint, (Cint, Cint), fd, LOCK_EX | LOCK_NB) != 0
-            Libc.errno() == EWOULDBLOCK && return false
-            throw(SystemError("flock($path)"))
+            Libc.errno() == EWOULDBLOCK || throw(SystemError("flock($path)"))
+            return f(false)
         end
+        result = f(true)
         rm(path; force = true)
-        return true
+        return result
     finally
         ccall(:close, Cint, (Cint,), fd)
     end

@@ -117,6 +117,15 @@ function zmq_error(what::AbstractString)
     return ZMQError(errno, "$what: $text")
 end
 
+# `ZMQ_EVENTS` and `zmq_ctx_term` process the socket's pending commands, and a signal (SIGCHLD
+# when an executor exits) can interrupt that: the call is simply made again.
+function retrying_eintr(call)
+    while true
+        rc = call()
+        (rc == 0 || zmq_errno() != ZMQ_EINTR) && return rc
+    end
+end
+
 """
     zmq_ctx_new() -> Ptr{Cvoid}
 
@@ -134,7 +143,8 @@ end
 Destroy a context. Only call it once every socket is closed with linger 0, so it cannot block.
 """
 function zmq_ctx_term(ctx::Ptr{Cvoid})
-    ccall(libzmq().zmq_ctx_term, Cint, (Ptr{Cvoid},), ctx) == 0 || throw(zmq_error("zmq_ctx_term"))
+    retrying_eintr(() -> ccall(libzmq().zmq_ctx_term, Cint, (Ptr{Cvoid},), ctx)) == 0 ||
+        throw(zmq_error("zmq_ctx_term"))
     return nothing
 end
 
@@ -242,8 +252,8 @@ Read a socket option whose C type is `int` (`ZMQ_FD` on POSIX, `ZMQ_EVENTS`).
 function zmq_getsockopt_int(s::Ptr{Cvoid}, option::Cint)
     value = Ref{Cint}(0)
     len = Ref{Csize_t}(sizeof(Cint))
-    rc = ccall(libzmq().zmq_getsockopt, Cint, (Ptr{Cvoid}, Cint, Ptr{Cint}, Ptr{Csize_t}),
-               s, option, value, len)
+    rc = retrying_eintr(() -> ccall(libzmq().zmq_getsockopt, Cint,
+                                    (Ptr{Cvoid}, Cint, Ptr{Cint}, Ptr{Csize_t}), s, option, value, len))
     rc == 0 || throw(zmq_error("zmq_getsockopt($option)"))
     return value[]
 end
