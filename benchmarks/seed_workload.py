@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-import sys
 import time
-from pathlib import Path
-
 from typing import Optional
 
 import awkward as ak
 import numpy as np
 
 from bridge import Bridge
+from bridge.examples.seed_path_length import PATH_LENGTH_JL, make_events, path_length_python
 
 from _report import median_time, print_table
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "examples"))
-from seed_path_length import PATH_LENGTH_JL, make_events, path_length_python  # noqa: E402
 
 
 def _time_numba(events: ak.Array, repeat: int) -> Optional[float]:

@@ -1,4 +1,4 @@
-"""The ``awkward-bridge`` command: ``serve``, ``gc``, ``stats`` and ``cancel``."""
+"""The ``awkward-bridge`` command: ``serve``, ``gc``, ``stats``, ``cancel``, ``demo`` and ``--version``."""
 
 from __future__ import annotations
 
@@ -10,15 +10,20 @@ import sys
 import threading
 from typing import Optional, Sequence
 
+from . import __version__
 from .client import Bridge
+from .examples import seed_path_length
 from .errors import BridgeError
 from .gc import collect_dead_segments
 from .launcher import server_command, server_environment
+from .protocol import PROTOCOL_VERSION
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run the command line; returns the exit status."""
     parser = argparse.ArgumentParser(prog="awkward-bridge", description="Awkward Arrays between Python and Julia.")
+    parser.add_argument("--version", action="version",
+                        version=f"awkward-bridge {__version__} (wire protocol {PROTOCOL_VERSION})")
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", help="run a Julia server in the foreground")
@@ -35,6 +40,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     serve.add_argument("--client-shm-quota", type=_size, default=None, metavar="BYTES",
                        help="shared memory one client's handles, arguments and results may hold, e.g. 2G "
                             "(default: no quota beyond /dev/shm)")
+    serve.add_argument("--project", default=None, metavar="PATH",
+                       help="the Julia project user code runs in, whose packages `using` finds "
+                            "(default: the per-user environment ~/.julia/environments/awkward-bridge)")
     serve.add_argument("--spare-executors", type=int, default=None, metavar="N",
                        help="executors kept started for new clients (default 1)")
     serve.add_argument("--exit-on-stdin-eof", action="store_true", help="also stop when standard input closes")
@@ -56,7 +64,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     cancel.add_argument("--key-file", default=None, metavar="PATH", help="a tcp:// server's key file")
     cancel.add_argument("call", type=int, help="the call's number, as `awkward-bridge stats` lists it")
 
-    args = parser.parse_args(argv)
+    # its options are the demo's own (`awkward-bridge demo --help`)
+    commands.add_parser("demo", help="run the seed talk's path_length demo on a private server", add_help=False)
+
+    args, rest = parser.parse_known_args(argv)
+    if args.command == "demo":
+        seed_path_length.main(rest)
+        return 0
+    if rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
     try:
         if args.command == "serve":
             return _serve(args)
@@ -116,6 +132,7 @@ def _serve(args: argparse.Namespace) -> int:
         executor_memory=args.executor_memory,
         client_shm_quota=args.client_shm_quota,
         spare_executors=args.spare_executors,
+        project=args.project,
     )
     sys.stdout.flush()
     # the child's stdout and stderr are ours (READY line, log); its stdin is the stop switch

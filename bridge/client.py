@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import atexit
 import os
 import queue
 import secrets
@@ -10,7 +9,7 @@ import threading
 import time
 import weakref
 from pathlib import Path
-from typing import Any, Optional, Sequence, Union
+from typing import Any, Callable, Optional, Sequence, Union
 
 import awkward as ak
 import numpy as np
@@ -20,10 +19,13 @@ from .arena import DEFAULT_LINGER, DEFAULT_RESERVE, Arena
 from .codec import PlacedArray, open_array, place_array
 from .errors import BridgeError, JuliaError, ServerRestarted
 from .gc import collect_dead_segments
+from .julia_output import show_output
 from .keys import load_client_keys
 from .launcher import ServerProcess, spawn_server
 from .leases import ResultLeases
-from .protocol import PROTOCOL_VERSION, ArrayRef, HandleRef, from_wire, to_wire
+from .namespace import JuliaName
+from .julia_function import JuliaFunction
+from .protocol import PROTOCOL_VERSION, ArrayRef, FunctionRef, HandleRef, from_wire, to_wire
 from .segment_table import SegmentTable
 from .shm import parse_owner_pid
 from .transport import Connection
@@ -46,6 +48,49 @@ def _timeout_field(timeout: Optional[float]) -> dict[str, float]:
     if not timeout > 0:
         raise ValueError(f"timeout must be a positive number of seconds, not {timeout!r}")
     return {"timeout": float(timeout)}
+
+
+def _weakly(method: Callable[..., Any], gone: Any) -> Callable[..., Any]:
+    """``method`` without keeping its object alive: ``gone`` once the object is garbage."""
+    reference = weakref.WeakMethod(method)
+
+    def call(*args: Any) -> Any:
+        bound = reference()
+        return gone if bound is None else bound(*args)
+
+    return call
+
+
+def _this_epoch(dropped: queue.SimpleQueue[tuple[int, int]], epoch: int) -> list[int]:
+    """The ids queued in ``dropped`` by finalizers, of those made in ``epoch``: the server forgot
+    the others when it restarted."""
+    ids = []
+    while True:
+        try:
+            item_id, item_epoch = dropped.get_nowait()
+        except queue.Empty:
+            return ids
+        if item_epoch == epoch:
+            ids.append(item_id)
+
+
+def _end_session(connection: Optional[Connection], leases: ResultLeases, arena: Arena,
+                 results: SegmentTable, server: Optional[ServerProcess]) -> None:
+    """Say ``bye``, close the connection, unlink and unmap the shared memory, stop a private
+    server. It holds no reference to the Bridge, so that it can run when the Bridge is garbage."""
+    if connection is not None:
+        if connection.responsive():
+            connection.stop_heartbeat()
+            try:
+                connection.request("bye")
+            except BridgeError:
+                pass  # the server is gone or already forgot this client: nothing left to tell it
+        connection.close()
+    leases.forget()
+    arena.close()  # after the bye: the server has dropped its mappings of our chunks
+    results.close()
+    if server is not None:
+        server.stop()
 
 
 class Handle:
@@ -91,7 +136,8 @@ class Bridge:
     ``close()``; with an ``ipc://`` or ``tcp://`` address it connects to a running one. The
     server runs this client's Julia code in an executor process of its own (docs/architecture.md):
     ``threads`` is the number of threads it has for ``Threads.@threads`` (private servers;
-    default 1). ``lease_ttl`` is the lease time requested from the server (docs/ownership.md).
+    default 1), and ``project`` the Julia project it runs in, whose packages ``using`` finds
+    (private servers; default the per-user environment ``~/.julia/environments/awkward-bridge``). ``lease_ttl`` is the lease time requested from the server (docs/ownership.md).
     ``shm_reserve`` is how many bytes of entirely free shared memory the bridge keeps for later
     arguments (bridge/arena.py); free memory beyond it is kept ``shm_linger`` seconds for an
     argument of similar size, then given back. A large array passed again within that time
@@ -113,6 +159,7 @@ class Bridge:
         *,
         threads: Optional[int] = None,
         julia: Optional[str] = None,
+        project: Optional[Union[str, os.PathLike]] = None,
         lease_ttl: float = 30.0,
         shm_reserve: int = DEFAULT_RESERVE,
         shm_linger: float = DEFAULT_LINGER,
@@ -122,8 +169,9 @@ class Bridge:
         if address is not None:
             if not address.startswith(("ipc://", "tcp://")):
                 raise ValueError(f"address must start with ipc:// or tcp://, not {address!r}")
-            if threads is not None or julia is not None:
-                raise ValueError("threads and julia apply only to a private server (no address)")
+            if threads is not None or julia is not None or project is not None:
+                raise ValueError("threads, julia and project apply only to a private server (no address); "
+                                 "a served server has its own (awkward-bridge serve --threads, --project)")
             check_reachable(address)
             if address.startswith("tcp://"):
                 curve = load_client_keys(key_file)
@@ -141,28 +189,35 @@ class Bridge:
         self._results = SegmentTable()  # mappings of the server's result chunks
         self._lease_ttl = float(lease_ttl)
         self._dropped: queue.SimpleQueue[tuple[int, int]] = queue.SimpleQueue()  # (handle id, epoch)
+        self._dropped_functions: queue.SimpleQueue[tuple[int, int]] = queue.SimpleQueue()  # (function id, epoch)
         self._server: Optional[ServerProcess] = None
         self._connection: Optional[Connection] = None
         try:
             if address is None:
                 # one client: no spare executor (one is started again after a crash)
-                self._server = spawn_server(threads=threads, julia=julia, lease_ttl=lease_ttl, spare_executors=0)
+                self._server = spawn_server(threads=threads, julia=julia, lease_ttl=lease_ttl, spare_executors=0,
+                                            project=project)
                 address = self._server.address
             self._connection = Connection(
                 address,
                 self.client_id,
                 lease_ttl=lease_ttl,
-                outbox=self._outbox,
+                # weakly: the heartbeat thread must not keep an abandoned Bridge alive
+                outbox=_weakly(self._outbox, ()),
                 server_alive=self._server.alive if self._server is not None else None,
-                rehello=self._rehello,
+                rehello=_weakly(self._rehello, None),
                 on_unlinked=self._results.forget,
+                on_output=show_output,
                 curve=curve,
             )
             self.server_info = self._hello(lease_ttl)
         except BaseException:
-            self._shut_down()
+            _end_session(self._connection, self._leases, self._arena, self._results, self._server)
             raise
-        atexit.register(self.close)
+        # Runs at close(), when the Bridge is garbage (`b = Bridge()` run again in a notebook),
+        # or at interpreter exit, whichever comes first: never a stray server.
+        self._finalizer = weakref.finalize(self, _end_session, self._connection, self._leases,
+                                           self._arena, self._results, self._server)
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else f"server pid {self.server_info['server_pid']}"
@@ -196,8 +251,17 @@ class Bridge:
         source = Path(path).resolve()
         return self.eval(source.read_text(encoding="utf-8"), filename=str(source), timeout=timeout)
 
-    def call(self, name: str, *args: Any, timeout: Optional[float] = None) -> Any:
-        """Call Julia function ``name`` (optionally dotted) with ``args``; its result as Python.
+    @property
+    def jl(self) -> JuliaName:
+        """Julia's names as attributes: ``bridge.jl.f(x, digits=2)`` is ``bridge.call("f", x,
+        digits=2)``, ``bridge.jl.LinearAlgebra.norm(v)`` reaches into a module, ``_b`` stands
+        for ``!`` (``bridge.jl.sort_b(v)``), and ``dir(bridge.jl)`` lists this client's names
+        (bridge/namespace.py). Every keyword goes to Julia, ``timeout`` too."""
+        return JuliaName(self, "")
+
+    def call(self, name: str, /, *args: Any, timeout: Optional[float] = None, **kwargs: Any) -> Any:
+        """Call Julia function ``name`` (optionally dotted) with ``args`` and keyword arguments
+        ``kwargs``; its result as Python.
 
         Arrays (``ak.Array``, numpy arrays, lists) are copied into shared memory for the duration
         of the call; ``Handle``s, numbers, bools, strings, None, tuples and dicts go as they are.
@@ -208,18 +272,28 @@ class Bridge:
         ``CallInterrupted``; so does running past ``timeout`` seconds (``CallTimedOut``). Julia
         code that does not stop within a second is killed with its executor, which is restarted
         without this client's definitions (the error says so). A crash in the Julia code raises
-        ``ExecutorDied``.
+        ``ExecutorDied``. ``timeout`` is the bridge's own keyword; ``bridge.jl.name(...)`` passes
+        one named ``timeout`` to Julia.
         """
+        return self._call(name, args, kwargs, timeout)
+
+    def _call(self, fn: Union[str, JuliaFunction], args: Sequence[Any], kwargs: dict[str, Any],
+              timeout: Optional[float]) -> Any:
         placed: list[PlacedArray] = []
         server_done = True  # whether the server is done reading the arguments' blocks
         try:
             epoch = self._epoch()
-            handles: list[Handle] = []
-            wire_args = [to_wire(self._argument(arg, placed, handles)) for arg in args]
-            # handle ids are valid only in the registration (epoch) that made them: never re-send them
-            pinned = {"retry": False, "epoch": epoch} if handles else {}
+            in_epoch: list[object] = []   # handles and functions: their ids mean nothing in another
+            fields: dict[str, Any] = {
+                "fn": fn if isinstance(fn, str) else to_wire(self._argument(fn, placed, in_epoch)),
+                "args": [to_wire(self._argument(arg, placed, in_epoch)) for arg in args],
+            }
+            if kwargs:
+                fields["kwargs"] = {key: to_wire(self._argument(value, placed, in_epoch)) for key, value in kwargs.items()}
+            # ids are valid only in the registration (epoch) that made them: never re-send them
+            pinned = {"retry": False, "epoch": epoch} if in_epoch else {}
             server_done = False
-            result = self._request("call", fn=name, args=wire_args, **_timeout_field(timeout), **pinned)
+            result = self._request("call", **fields, **_timeout_field(timeout), **pinned)
             server_done = True
         except JuliaError:
             server_done = True  # an error reply: the call has ended too
@@ -269,20 +343,14 @@ class Bridge:
         return stats
 
     def close(self) -> None:
-        """Say ``bye``, free every handle, stop a private server; idempotent."""
+        """Say ``bye``, free every handle, stop a private server; idempotent. A Bridge that is
+        garbage-collected, or alive at interpreter exit, is closed the same way."""
         with self._lock:
             if self._closed:
                 return
             self._closed = True
-        atexit.unregister(self.close)
-        connection = self._connection
-        if connection is not None and connection.responsive():
-            connection.stop_heartbeat()
-            try:
-                connection.request("bye")
-            except BridgeError:
-                pass  # the server is gone or already forgot this client: nothing left to tell it
-        self._shut_down()
+            self._handles = {}   # their blocks go with the arena
+        self._finalizer()
 
     def _hello(self, lease_ttl: float) -> dict:
         assert self._connection is not None
@@ -318,9 +386,12 @@ class Bridge:
             # blocks are never reused before the arena closes.
             self._handles = {}
 
-    def _argument(self, value: Any, placed: list[PlacedArray], handles: list[Handle]) -> Any:
-        """``value`` with its arrays placed in shared memory (appended to ``placed``) and handles
-        as refs (appended to ``handles``)."""
+    def _argument(self, value: Any, placed: list[PlacedArray], in_epoch: list[object]) -> Any:
+        """``value`` with its arrays placed in shared memory (appended to ``placed``), and handles
+        and Julia functions as refs (appended to ``in_epoch``)."""
+        if isinstance(value, JuliaFunction):
+            in_epoch.append(value)
+            return value.checked_ref(self)
         if isinstance(value, Handle):
             if value._bridge is not self:
                 raise BridgeError(f"{value!r} belongs to another Bridge")
@@ -328,16 +399,16 @@ class Bridge:
                 raise ServerRestarted(f"{value!r} was sent to the server before it restarted; send the array again")
             if value.dropped:
                 raise BridgeError(f"{value!r} was dropped")
-            handles.append(value)
+            in_epoch.append(value)
             return HandleRef(value.id)
         if isinstance(value, (ak.Array, np.ndarray, list)):
             array = place_array(value, self._arena)
             placed.append(array)
             return array.ref
         if isinstance(value, tuple):
-            return tuple(self._argument(item, placed, handles) for item in value)
+            return tuple(self._argument(item, placed, in_epoch) for item in value)
         if isinstance(value, dict):
-            return {key: self._argument(item, placed, handles) for key, item in value.items()}
+            return {key: self._argument(item, placed, in_epoch) for key, item in value.items()}
         return value
 
     def _open(self, value: Any, arguments: Sequence[PlacedArray] = ()) -> Any:
@@ -351,6 +422,8 @@ class Bridge:
             return open_array(value, on_release=on_release, attach=self._results.attach)
         if isinstance(value, HandleRef):
             raise BridgeError(f"the server answered a handle ({value.id}) where a value was expected")
+        if isinstance(value, FunctionRef):
+            return JuliaFunction(self, value, self._epoch())
         if isinstance(value, list):
             return [self._open(item, arguments) for item in value]
         if isinstance(value, tuple):
@@ -367,26 +440,24 @@ class Bridge:
         if leases or unlinked:
             # segments: arena chunks unlinked here, so the server drops its cached mappings now
             messages.append(("release", {"leases": leases, "segments": unlinked} if unlinked else {"leases": leases}))
-        dropped = self._take_dropped()
-        if dropped:
-            messages.append(("drop", {"handles": dropped}))
+        dropped, functions = self._take_dropped(), self._take_dropped_functions()
+        if dropped or functions:
+            messages.append(("drop", {"handles": dropped, "functions": functions} if functions else {"handles": dropped}))
         return messages
 
     def _take_dropped(self) -> list[int]:
         ids = []
-        while True:
-            try:
-                handle_id, epoch = self._dropped.get_nowait()
-            except queue.Empty:
-                return ids
-            if epoch != self._epoch():
-                continue  # the server restarted since: reconnecting freed it
+        for handle_id in _this_epoch(self._dropped, self._epoch()):
             with self._lock:
                 array = self._handles.pop(handle_id, None)
             if array is not None:
                 # the server ended its use of the handle's blocks with the drop this message posts
                 self._free(array)
                 ids.append(handle_id)
+        return ids
+
+    def _take_dropped_functions(self) -> list[int]:
+        return _this_epoch(self._dropped_functions, self._epoch())
 
     def _drop(self, handle_id: int) -> None:
         with self._lock:
@@ -398,19 +469,6 @@ class Bridge:
                 self._request("drop", handles=[handle_id])
         finally:
             self._free(array)
-
-    def _shut_down(self) -> None:
-        if self._connection is not None:
-            self._connection.close()
-        self._leases.forget()
-        with self._lock:
-            handles, self._handles = self._handles, {}
-        for array in handles.values():
-            self._free(array)
-        self._arena.close()  # after the bye: the server has dropped its mappings of our chunks
-        self._results.close()
-        if self._server is not None:
-            self._server.stop()
 
     def _free(self, placed: PlacedArray) -> None:
         """Give the blocks ``place_array`` filled back to the arena; the server is done with them."""

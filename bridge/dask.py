@@ -19,6 +19,7 @@ from typing import Any, Optional, Sequence, Union
 
 import awkward as ak
 import dask_awkward as dak
+from dask.base import is_dask_collection
 from distributed import WorkerPlugin, get_worker
 
 from .client import Bridge
@@ -209,21 +210,51 @@ def worker_bridge() -> Bridge:
     return plugin.bridge
 
 
+def column_paths(array: ak.Array, columns: Sequence[str]) -> list[tuple[str, ...]]:
+    """Each column as a path of field names: ``"Muon.pt"`` is ``("Muon", "pt")``, unless the
+    array has a top-level field of that very name."""
+    fields = set(ak.fields(array))
+    return [(column,) if column in fields else tuple(column.split(".")) for column in columns]
+
+
+def select_columns(array: ak.Array, paths: Sequence[tuple[str, ...]]) -> ak.Array:
+    """``array`` with only the fields that ``paths`` name, at any depth: ``("Muon", "pt")`` keeps
+    the ``pt`` of the ``Muon`` records and drops their other fields; ``("Jet",)`` keeps every
+    field of ``Jet``. The structure (lists, records) is unchanged. A path naming no field is a
+    ``ValueError`` that lists the fields there are."""
+    if any(not path for path in paths):
+        return array
+    fields = ak.fields(array)
+    for path in paths:
+        if path[0] not in fields:
+            raise ValueError(f"column {'.'.join(path)!r}: no field {path[0]!r} here; the fields are {fields}")
+    for field in fields:
+        rest = [path[1:] for path in paths if path[0] == field]
+        if not rest:
+            array = ak.without_field(array, field)
+        elif all(rest):   # only some fields of this one
+            array = ak.with_field(array, select_columns(array[field], rest), field)
+    return array
+
+
 class _JuliaPartition:
     """The per-partition function: ``julia_fn`` on a real partition, metadata on a typetracer."""
 
-    def __init__(self, julia_fn: str, columns: Optional[Sequence[str]], meta: Optional[ak.Array]) -> None:
+    def __init__(self, julia_fn: str, paths: Optional[list[tuple[str, ...]]], meta: Optional[ak.Array],
+                 args: tuple, kwargs: dict[str, Any]) -> None:
         self.julia_fn = julia_fn
-        self.columns = None if columns is None else list(columns)
+        self.paths = paths
         self.meta = meta
+        self.args = args
+        self.kwargs = kwargs
 
     def __call__(self, partition: ak.Array) -> ak.Array:
-        if self.columns is not None:
+        if self.paths is not None:
             # with column projection the other fields are placeholders, which cannot be sent
-            partition = partition[self.columns]
+            partition = select_columns(partition, self.paths)
         if ak.backend(partition) == "typetracer":
             return self._trace(partition)
-        return worker_bridge().call(self.julia_fn, partition)
+        return worker_bridge().call(self.julia_fn, partition, *self.args, **self.kwargs)
 
     def _trace(self, partition: ak.Array) -> ak.Array:
         # Julia cannot see a typetracer: say which buffers the kernel reads (those of `columns`,
@@ -236,24 +267,37 @@ class _JuliaPartition:
 def map_partitions(
     julia_fn: str,
     array: dak.Array,
-    *,
+    *args: Any,
     meta: Union[ak.Array, dak.Array],
     columns: Optional[Sequence[str]] = None,
     label: Optional[str] = None,
+    **kwargs: Any,
 ) -> dak.Array:
-    """Call Julia function ``julia_fn`` on every partition of ``array`` in the Dask workers.
+    """Call Julia function ``julia_fn(partition, args...; kwargs...)`` on every partition of
+    ``array`` in the Dask workers.
 
-    Julia cannot run on dask-awkward's metadata-only typetracer pass, so ``meta`` gives the
-    result's type (an example array, e.g. ``ak.Array(np.zeros(0))``, or a typetracer), and
-    ``columns`` the top-level fields the kernel reads: only those are read from disk, and the
-    kernel gets a record array of just those fields. Without ``columns`` it gets every field.
+    ``args`` and ``kwargs`` are the same for every partition: numbers, strings, small arrays
+    (a cut value, a list of bin edges), sent with each call; ``meta``, ``columns`` and ``label``
+    are this function's own. Julia cannot run on dask-awkward's metadata-only typetracer pass,
+    so ``meta`` gives the result's type (an example array, e.g. ``ak.Array(np.zeros(0))``, or a
+    typetracer), and ``columns`` the fields the kernel reads, nested ones as dotted paths
+    (``"Muon.pt"``): only those are read from disk, and the kernel gets the array with just
+    those fields, its structure unchanged. Without ``columns`` it gets every field.
     """
     if isinstance(meta, dak.Array):
         meta = meta._meta
     if not isinstance(meta, ak.Array):
         raise TypeError(f"meta must be an awkward Array giving the result's type, not {type(meta).__name__}")
+    for value in (*args, *kwargs.values()):
+        if is_dask_collection(value):
+            raise TypeError("extra arguments of map_partitions are sent as they are with every call: plain "
+                            "values (numbers, strings, small arrays), not Dask collections")
+    paths = None
+    if columns is not None:
+        paths = column_paths(array._meta, columns)
+        select_columns(array._meta, paths)   # a column that names no field fails here, not in a worker
     return dak.map_partitions(
-        _JuliaPartition(julia_fn, columns, meta),
+        _JuliaPartition(julia_fn, paths, meta, args, kwargs),
         array,
         meta=ak.Array(meta.layout.to_typetracer(forget_length=True), behavior=meta.behavior),
         label=label or f"julia-{julia_fn}",

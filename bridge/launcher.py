@@ -13,7 +13,7 @@ import subprocess
 import tempfile
 import threading
 from pathlib import Path
-from typing import Iterable, Optional, Sequence
+from typing import Iterable, Optional, Sequence, Union
 
 from .errors import JuliaNotFound, ServerDied
 from .keys import default_key_file
@@ -23,10 +23,11 @@ _LOG = logging.getLogger("bridge.server")
 _TAIL_LINES = 40
 
 _INSTALL_HINT = (
-    "Install Julia >= 1.5: on Debian/Ubuntu run scripts/install-julia.sh from the awkward-bridge "
-    "repository; elsewhere download it from https://julialang.org/downloads (or use juliaup). "
-    "Or point the AWKWARD_BRIDGE_JULIA environment variable at a julia executable, or, with "
-    "internet access, `pip install 'awkward-bridge[julia]'` so juliacall's juliapkg installs one."
+    "Install Julia >= 1.5 with juliaup (`curl -fsSL https://install.julialang.org | sh`), from "
+    "https://julialang.org/downloads, or from your distribution, so that `julia` is on PATH; or "
+    "point AWKWARD_BRIDGE_JULIA at a julia executable; or `pip install 'awkward-bridge[julia]'`, "
+    "whose juliacall installs one (juliapkg) the first time it is used. In a checkout of "
+    "awkward-bridge on Debian/Ubuntu, scripts/install-julia.sh installs one."
 )
 
 
@@ -97,6 +98,7 @@ def server_command(
     executor_memory: Optional[int] = None,
     client_shm_quota: Optional[int] = None,
     spare_executors: Optional[int] = None,
+    project: Optional[Union[str, os.PathLike]] = None,
 ) -> list[str]:
     """The command line that runs the Julia server at ``address``.
 
@@ -105,7 +107,9 @@ def server_command(
     ``executor_memory`` the bytes each may use before it is killed (default
     ``default_executor_memory()``; 0: no limit), ``spare_executors`` how many the server keeps
     started for new clients (default 1), ``client_shm_quota`` the shared memory one client's
-    handles, arguments and results may hold (default: no quota).
+    handles, arguments and results may hold (default: no quota). ``project`` is the Julia project
+    user code runs in, whose packages its ``using`` finds (default: the per-user environment
+    ``~/.julia/environments/awkward-bridge``, never the installed package's folder).
     ``log_calls`` makes the server log one line per ``eval``, ``call`` and ``send``;
     ``log_values`` puts error messages, which carry users' values, in its log. A ``tcp://``
     server authenticates its clients with the CURVE keys of ``key_file`` (default
@@ -137,6 +141,8 @@ def server_command(
             command += [flag, str(int(value))]
     for path in includes:
         command += ["--include", str(Path(path).resolve())]
+    if project is not None:
+        command += ["--project", str(Path(project).resolve())]
     if exit_on_stdin_eof:
         command.append("--exit-on-stdin-eof")
     if log_calls:
@@ -274,9 +280,10 @@ def spawn_server(
     client_shm_quota: Optional[int] = None,
     spare_executors: Optional[int] = None,
     key_file: Optional[str] = None,
+    project: Optional[Union[str, os.PathLike]] = None,
 ) -> ServerProcess:
     """Start a Julia server and wait until it listens; without ``address`` it gets a private ipc
-    socket. The executor options and ``key_file`` are those of ``server_command``."""
+    socket. The executor options, ``project`` and ``key_file`` are those of ``server_command``."""
     private_dir = None
     if address is None:
         private_dir = tempfile.mkdtemp(prefix="akb-server-")  # mode 0700: only this user can connect
@@ -286,6 +293,7 @@ def spawn_server(
             address=address, threads=threads, julia=julia, lease_ttl=lease_ttl,
             includes=includes, exit_on_stdin_eof=True, executor_memory=executor_memory,
             client_shm_quota=client_shm_quota, spare_executors=spare_executors, key_file=key_file,
+            project=project,
         )
         process = subprocess.Popen(
             command,

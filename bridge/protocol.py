@@ -48,6 +48,15 @@ class HandleRef:
     id: int
 
 
+@dataclass(frozen=True)
+class FunctionRef:
+    """A Julia function this client's executor keeps for it (a function result); ``name`` is
+    Julia's name for it (``"anonymous"`` for a lambda)."""
+
+    id: int
+    name: str = ""
+
+
 def encode(obj: Any) -> bytes:
     """One msgpack frame for ``obj`` (already a wire value)."""
     try:
@@ -65,7 +74,8 @@ def decode(data: bytes) -> object:
 
 
 def to_wire(value: Any) -> Any:
-    """An argument as a wire value: scalars as-is, tuples, str-keyed dicts, ArrayRef, HandleRef.
+    """An argument as a wire value: scalars as-is, tuples, str-keyed dicts, ArrayRef, HandleRef,
+    FunctionRef.
 
     Arrays must be placed in shared memory first (``bridge.codec.place_array``).
     """
@@ -76,7 +86,8 @@ def to_wire(value: Any) -> Any:
 
 
 def from_wire(obj: Any) -> Any:
-    """A result wire value as Python: scalars, lists, dicts, tuples, ArrayRef, HandleRef."""
+    """A result wire value as Python: scalars, lists, dicts, tuples, ArrayRef, HandleRef,
+    FunctionRef."""
     try:
         return _from_wire(obj)
     except RecursionError:
@@ -106,6 +117,8 @@ def _to_wire(value: Any) -> Any:
         return _array_to_wire(value)
     if isinstance(value, HandleRef):
         return {"$": "handle", "id": value.id}
+    if isinstance(value, FunctionRef):
+        return {"$": "function", "id": value.id}
     raise BridgeError(
         f"cannot send a {type(value).__name__} to Julia: use None, bool, int, float, str, tuple, "
         "dict with str keys, or an array"
@@ -153,6 +166,11 @@ def _from_wire(obj: Any) -> Any:
             return HandleRef(_nonnegative_int(obj["id"], "handle id"))
         if tag == "array":
             return _array_from_wire(obj)
+        if tag == "function":
+            _expect_keys(obj, {"$", "id", "name"}, set())
+            if not isinstance(obj["name"], str):
+                raise BridgeError(f"function name must be a str, not {type(obj['name']).__name__}")
+            return FunctionRef(_nonnegative_int(obj["id"], "function id"), obj["name"])
         raise BridgeError(f"unknown tagged value {tag!r} in result")
     raise BridgeError(f"unexpected {type(obj).__name__} in result: {obj!r:.80}")
 

@@ -83,7 +83,8 @@ class Connection:
     when the server process has exited.
 
     ``on_unlinked`` hears the names of result chunks the server unlinked, which its success
-    replies carry (docs/protocol.md sections 2 and 5).
+    replies carry (docs/protocol.md sections 2 and 5); ``on_output`` hears what a job printed and
+    logged (a reply's ``output``), before its request returns or raises.
 
     A ``KeyboardInterrupt`` while an ``eval``, ``call`` or ``send`` waits sends ``cancel`` for
     it; the request then raises the server's answer, ``CallInterrupted``, or, without one within
@@ -106,6 +107,7 @@ class Connection:
         server_alive: Optional[Callable[[], bool]] = None,
         rehello: Optional[Callable[[], None]] = None,
         on_unlinked: Optional[Callable[[list[str]], None]] = None,
+        on_output: Optional[Callable[[dict], None]] = None,
         curve: Optional[ClientKeys] = None,
     ) -> None:
         self.address = address
@@ -118,6 +120,7 @@ class Connection:
         self._server_alive = server_alive
         self._rehello = rehello
         self._on_unlinked = on_unlinked
+        self._on_output = on_output
         self.epoch = 0
         # held while sending and while re-registering, so every request is sent in a known epoch
         self._epoch_lock = threading.RLock()
@@ -165,6 +168,9 @@ class Connection:
     def request_in_epoch(self, op: str, *, retry: bool = True, epoch: Optional[int] = None, **fields: Any) -> Tuple[int, Any]:
         """Like ``request``, and also the epoch in which the answered request was sent."""
         sent_in, reply = self._exchange(op, fields, epoch)
+        output = reply.get("output")
+        if self._on_output is not None and isinstance(output, dict):
+            self._on_output(output)
         if reply.get("ok") is True:
             unlinked = reply.get("unlinked")
             if self._on_unlinked is not None and isinstance(unlinked, list):

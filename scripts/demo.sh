@@ -5,4 +5,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/setup.sh
-.venv/bin/python examples/seed_path_length.py "$@"
+.venv/bin/awkward-bridge demo "$@"

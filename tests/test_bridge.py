@@ -12,7 +12,7 @@ import awkward as ak
 import numpy as np
 import pytest
 
-from bridge import Bridge, BridgeError, FunctionNotFound, JuliaError, ResultTypeError
+from bridge import Bridge, BridgeError, FunctionNotFound, JuliaError, JuliaFunction, ResultTypeError
 from bridge.client import _returned_argument
 from bridge.codec import PlacedArray
 from bridge.protocol import ArrayRef, BufferRef
@@ -20,7 +20,7 @@ from bridge.shm import SHM_DIR, parse_owner_pid, segment_name
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
-PATH_LENGTH_JL = Path(__file__).resolve().parents[1] / "examples" / "path_length.jl"
+PATH_LENGTH_JL = Path(__file__).resolve().parents[1] / "bridge" / "examples" / "path_length.jl"
 
 HELPERS = """
 total(events) = (t = 0.0; for event in events, x in event; t += x; end; t)
@@ -28,7 +28,7 @@ counts(events) = [length(event) for event in events]
 column_x(records) = [r.x for r in records]
 describe(a, n, s, t, d, z, b) = (length(a), 2n, uppercase(s), t[2], d["k"], z === nothing, !b)
 fails(x) = error("bad value $x")
-make_function() = x -> x
+make_symbol() = :x
 function muon_pt_sum(events)
     t = 0.0
     for event in events, i in 1:length(event.Muon_Px)
@@ -42,7 +42,7 @@ end
 @pytest.fixture(scope="module")
 def bridge():
     with Bridge() as shared:
-        assert shared.eval(HELPERS) is None  # a function definition has no Python value
+        assert isinstance(shared.eval(HELPERS), JuliaFunction)  # the value of the last definition
         shared.include(PATH_LENGTH_JL)
         shared.call("length", [1.0])  # creates the arena chunk that outlives each test (bridge/arena.py)
         yield shared
@@ -184,7 +184,7 @@ def test_missing_function_is_named(bridge):
 
 def test_result_without_python_equivalent(bridge):
     with pytest.raises(ResultTypeError):
-        bridge.call("make_function")
+        bridge.call("make_symbol")
 
 
 def test_include_evaluates_a_file_and_names_it_in_errors(bridge, tmp_path):

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import gc
+import logging
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 
@@ -92,3 +96,49 @@ def test_hung_server_raises_server_died_after_one_lease_ttl(shm_clean):
             bridge.close()
     finally:
         assert server.stop() == 0
+
+
+def test_a_bridge_that_is_garbage_stops_its_server(shm_clean):
+    # `b = Bridge()` run again in a notebook cell: the first Bridge is garbage, and its server,
+    # executor and shared memory go with it, while the second serves on.
+    b = Bridge()
+    first = b._server
+    assert b.call("sum", [1.0, 2.0]) == 3.0
+    handle = b.send(ARRAY)
+    b = Bridge()
+    del handle
+    gc.collect()
+    assert first.process.poll() is not None   # stopped by the finalizer, not at interpreter exit
+    assert not owner_is_alive(first.process.pid)
+    assert b.call("sum", [1.0, 2.0]) == 3.0
+    b.close()
+
+
+def test_a_private_server_ends_with_a_process_that_exits_without_closing(tmp_path):
+    script = tmp_path / "forgets.py"
+    script.write_text(
+        "import sys\n"
+        "from bridge import Bridge\n"
+        "b = Bridge()\n"
+        "b.call('sum', [1.0])\n"
+        "print(b.server_info['server_pid'], b.stats()['executor_pid'], flush=True)\n"
+    )
+    run = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    server_pid, executor_pid = map(int, run.stdout.split())
+    assert not owner_is_alive(server_pid) and not owner_is_alive(executor_pid)
+    assert not segments_of(server_pid)
+
+
+def test_fewer_threads_than_asked_for_is_said_once(caplog):
+    asked = (os.cpu_count() or 1) + 2
+    with caplog.at_level(logging.WARNING, logger="bridge.julia"), Bridge(threads=asked) as b:
+        got = b.eval("Threads.nthreads()")
+        b.eval("1 + 1")
+    warnings = [r.getMessage() for r in caplog.records if r.name == "bridge.julia" and r.levelno == logging.WARNING]
+    if got < asked:   # Julia 1.5 caps threads at the cores; later versions may start them all
+        assert len(warnings) == 1, warnings
+        assert warnings[0].startswith(f"this client's executor runs {got} threads for Threads.@threads, "
+                                      f"not the {asked} asked for: Julia {b.server_info['julia_version']}")
+    else:
+        assert warnings == []

@@ -10,12 +10,13 @@ import awkward as ak
 import numpy as np
 import pytest
 
+dask = pytest.importorskip("dask", reason="dask is not installed (pip install dask-awkward)")
 dak = pytest.importorskip("dask_awkward", reason="dask-awkward is not installed (pip install dask-awkward)")
 distributed = pytest.importorskip("distributed", reason="dask.distributed is not installed (pip install 'dask[distributed]')")
 uproot = pytest.importorskip("uproot", reason="uproot is not installed")
 
 from bridge import Bridge  # noqa: E402
-from bridge.dask import BridgePlugin, NodeServer, map_partitions  # noqa: E402  (needs dask, checked above)
+from bridge.dask import BridgePlugin, NodeServer, column_paths, map_partitions, select_columns  # noqa: E402  (needs dask, checked above)
 from bridge.gc import owner_is_alive  # noqa: E402
 
 HZZ = Path(__file__).resolve().parents[2] / "shared" / "data" / "uproot-HZZ.root"
@@ -98,3 +99,80 @@ def _server_pid(dask_worker) -> dict:
     from bridge.dask import PLUGIN_NAME
 
     return {"pid": dask_worker.plugins[PLUGIN_NAME].bridge.server_info["server_pid"]}
+
+
+NANOAOD = HZZ.parent / "nanoAOD_2015_CMS_Open_Data_ttbar.root"
+
+NANO_KERNELS = """
+# per event: the muons above `cut` within |eta| < eta_max
+passing(events, cut; eta_max = 2.4) = [count(mu -> mu.pt > cut && abs(mu.eta) < eta_max, e.Muon) for e in events]
+# per event: the bin of `edges` its leading muon falls in (0: no muon, or below the first edge)
+leading_bin(events, edges) =
+    [isempty(e.Muon) ? 0 : searchsortedlast(edges, maximum(mu.pt for mu in e.Muon)) for e in events]
+"""
+
+
+@pytest.fixture
+def nanoaod():
+    if not NANOAOD.is_file():
+        pytest.skip(f"{NANOAOD} is absent (the real ROOT files live in <repo>/../shared/data)")
+    return NANOAOD
+
+
+def nano_events(path: Path) -> dak.Array:
+    """NanoAOD as a NanoAOD user sees it: collections as records (``events.Muon.pt``)."""
+    flat = uproot.dask({str(path): "Events"}, step_size=50)
+    collection = {name: dak.zip({field: flat[f"{name}_{field}"] for field in ("pt", "eta", "phi", "mass")})
+                  for name in ("Muon", "Jet")}
+    return dak.zip(collection, depth_limit=1)
+
+
+def test_nested_columns_and_extra_arguments_on_nanoaod(nanoaod, tmp_path):
+    kernel = tmp_path / "nano.jl"
+    kernel.write_text(NANO_KERNELS)
+    events = nano_events(nanoaod)
+    assert events.npartitions >= 4
+    meta = ak.Array(np.zeros(0, dtype=np.int64))
+    edges = np.array([0.0, 10.0, 20.0, 40.0, 80.0])
+    passing = map_partitions("passing", events, 15.0, meta=meta, columns=["Muon.pt", "Muon.eta"], eta_max=2.1)
+    binned = map_partitions("leading_bin", events, edges, meta=meta, columns=["Muon.pt"])
+    with pytest.raises(ValueError, match="no field 'Muonz'"):
+        map_partitions("passing", events, 15.0, meta=meta, columns=["Muonz.pt"])
+    with pytest.raises(TypeError, match="not Dask collections"):
+        map_partitions("passing", events, events.Muon.pt, meta=meta)
+
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        with distributed.Client(cluster) as client:
+            client.register_plugin(BridgePlugin(directory=tmp_path / "node", include=[kernel], lease_ttl=30))
+            got_passing, got_binned = dask.compute(passing, binned)
+
+    eager = uproot.open(nanoaod)["Events"].arrays(["Muon_pt", "Muon_eta"])
+    expected_passing = ak.sum((eager.Muon_pt > 15.0) & (abs(eager.Muon_eta) < 2.1), axis=1)
+    leading = ak.fill_none(ak.max(eager.Muon_pt, axis=1), -1.0)
+    expected_binned = np.where(ak.to_numpy(leading) < 0, 0, np.searchsorted(edges, ak.to_numpy(leading), side="right"))
+    assert got_passing.tolist() == expected_passing.tolist()
+    assert got_binned.tolist() == expected_binned.tolist()
+    assert len(got_passing) == 200 and ak.sum(got_passing) > 0
+
+
+def test_select_columns_keeps_only_the_named_nested_fields(nanoaod):
+    flat = uproot.open(nanoaod)["Events"].arrays(["Muon_pt", "Muon_eta", "Jet_pt", "Jet_eta"])
+    events = ak.zip({name: ak.zip({"pt": flat[f"{name}_pt"], "eta": flat[f"{name}_eta"]}) for name in ("Muon", "Jet")},
+                    depth_limit=1)
+    kept = select_columns(events, column_paths(events, ["Muon.pt", "Jet"]))
+    assert ak.fields(kept) == ["Muon", "Jet"] and ak.fields(kept.Muon) == ["pt"] and ak.fields(kept.Jet) == ["pt", "eta"]
+    assert ak.array_equal(kept.Muon.pt, events.Muon.pt) and ak.array_equal(kept.Jet, events.Jet)
+    assert ak.fields(select_columns(events, column_paths(events, ["Jet.eta"]))) == ["Jet"]
+    with pytest.raises(ValueError, match="no field 'ptt'"):
+        select_columns(events, column_paths(events, ["Muon.ptt"]))
+
+
+def test_a_nested_column_reads_only_its_collection(tmp_path):
+    # The CMS 2012 dimuon RNTuple holds the muons both as flat Muon_* fields and as one nested
+    # collection; a kernel that names nested fields reads that collection and no flat field.
+    path = HZZ.parent / "Run2012BC_DoubleMuParked_Muons_1000evts_rntuple_v1-0-0-0.root"
+    if not path.is_file():
+        pytest.skip(f"{path} is absent (the real ROOT files live in <repo>/../shared/data)")
+    events = uproot.dask({str(path): "Events"}, step_size=250)
+    result = map_partitions("f", events, meta=ak.Array(np.zeros(0)), columns=["_collection0.Muon_pt"])
+    assert set(next(iter(dak.report_necessary_columns(result).values()))) == {"_collection0"}

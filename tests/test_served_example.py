@@ -1,4 +1,4 @@
-"""examples/hzz_four_lepton.py end to end: real data, Julia through the bridge, a PNG."""
+"""bridge/examples/hzz_four_lepton.py end to end: real data, Julia through the bridge, a PNG."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ def test_hzz_example_agrees_with_awkward_and_writes_a_png(tmp_path):
         pytest.skip(f"{HZZ} is absent (the real ROOT files live in <repo>/../shared/data)")
     output = tmp_path / "m4l.png"
     done = subprocess.run(
-        [sys.executable, str(REPO / "examples" / "hzz_four_lepton.py"), "--data", str(HZZ), "--output", str(output)],
+        [sys.executable, "-m", "bridge.examples.hzz_four_lepton", "--data", str(HZZ), "--output", str(output)],
         capture_output=True, text=True, timeout=600,
     )
     assert done.returncode == 0, done.stderr  # the script asserts that Julia and awkward agree

@@ -9,6 +9,7 @@ client's code (docs/architecture.md). Start it with [`serve`](@ref) or `bin/serv
 module AwkwardBridge
 
 using Dates, FileWatching, Libdl, Random
+import Logging
 
 include("errors.jl")
 
@@ -58,6 +59,7 @@ include("describe_error.jl")
 # The executor: runs one client's code in a process of its own.
 include("executor/mappings.jl")
 include("executor/link.jl")
+include("executor/job_output.jl")
 include("executor/executor_state.jl")
 include("executor/scope.jl")
 include("executor/values.jl")

@@ -7,12 +7,13 @@ usage: julia --threads=2 --project=julia_server julia_server/bin/serve.jl --addr
              [--lease-ttl SECONDS] [--libzmq PATH] [--include FILE]... [--exit-on-stdin-eof]
              [--log-calls] [--executor-threads N] [--executor-memory BYTES]
              [--client-shm-quota BYTES] [--spare-executors N] [--key-file PATH] [--log-values]
+             [--project PATH]
 (on Julia 1.9 and later, --threads=1,1: the socket loop on an interactive thread)"""
 
 """
     serve(; address, lease_ttl=30.0, libzmq=nothing, includes=String[], exit_on_stdin_eof=false,
           log_calls=false, log_values=false, key_file=nothing, executor_threads=1, executor_memory=0,
-          client_shm_quota=0, spare_executors=1) -> Int
+          client_shm_quota=0, spare_executors=1, project=nothing) -> Int
 
 Run the bridge server on the ZeroMQ endpoint `address` until it is interrupted (SIGINT, or an
 `InterruptException` thrown into this task) or, with `exit_on_stdin_eof`, until stdin reaches
@@ -23,7 +24,9 @@ mode 0600, when missing): only clients with its keys get in (docs/security.md).
 
 User code runs in executor processes, one per client, that the server starts and supervises:
 each has `executor_threads` threads, loads the `includes` files, in order, into the shared module
-every client's `call` can reach, and is killed past `executor_memory` bytes (0: no limit).
+every client's `call` can reach, and is killed past `executor_memory` bytes (0: no limit). User
+code runs in the Julia `project` (a directory or its Project.toml), whose packages `using`
+finds; by default the per-user environment `default_user_project()`.
 `spare_executors` are kept started and ready for new clients. `client_shm_quota` caps the shared
 memory one client's handles, arguments and results hold (0: no quota). `log_calls` logs one
 line per `eval`, `call` and `send`; `log_values` adds error messages, which carry users' values,
@@ -37,7 +40,8 @@ function serve(; address::AbstractString, lease_ttl::Real = 30.0,
                exit_on_stdin_eof::Bool = false, log_calls::Bool = false, log_values::Bool = false,
                key_file::Union{Nothing,AbstractString} = nothing,
                executor_threads::Integer = 1, executor_memory::Integer = 0,
-               client_shm_quota::Integer = 0, spare_executors::Integer = 1)
+               client_shm_quota::Integer = 0, spare_executors::Integer = 1,
+               project::Union{Nothing,AbstractString} = nothing)
     Threads.threadid() == 1 || throw(ArgumentError("serve must run on thread 1"))
     (lease_ttl > 0 && isfinite(lease_ttl)) ||
         throw(ArgumentError("lease_ttl must be a positive number of seconds, not $lease_ttl"))
@@ -47,8 +51,11 @@ function serve(; address::AbstractString, lease_ttl::Real = 30.0,
     for path in includes
         isfile(path) || throw(ArgumentError("--include file $(repr(path)) does not exist"))
     end
+    project === nothing || ispath(project) ||
+        throw(ArgumentError("--project $(repr(project)) does not exist (a Julia project directory or its Project.toml)"))
     options = ExecutorOptions(; threads = Int(executor_threads), memory = Int(executor_memory),
                               spares = Int(spare_executors), includes = map(abspath, includes),
+                              project = project === nothing ? default_user_project() : abspath(project),
                               libzmq = load_libzmq(libzmq))
     state = ServerState(; lease_ttl = Float64(lease_ttl), client_shm_quota = Int(client_shm_quota))
     server = Server(state, address, options; log_calls = log_calls, log_values = log_values, key_file = key_file)
@@ -59,7 +66,7 @@ function serve(; address::AbstractString, lease_ttl::Real = 30.0,
     log_event("listening on $(server.address); executors with $(options.threads) threads" *
               (options.memory > 0 ? " and $(format_bytes(options.memory)) of memory each" : "") *
               (state.client_shm_quota > 0 ? "; $(format_bytes(state.client_shm_quota)) of shared memory per client" : "") *
-              "; lease TTL $(state.lease_ttl) s")
+              "; lease TTL $(state.lease_ttl) s; user code's Julia project $(options.project)")
     lock = hold_owner_lock()   # the result chunks' owner, alive to a gc in any pid namespace
     try
         return run!(server; exit_on_stdin_eof = exit_on_stdin_eof)
@@ -96,6 +103,8 @@ function parse_arguments(args::AbstractVector{<:AbstractString})
             options[:libzmq] = String(value)
         elseif arg == "--key-file"
             options[:key_file] = String(value)
+        elseif arg == "--project"
+            options[:project] = String(value)
         elseif arg == "--include"
             push!(options[:includes], String(value))
         elseif haskey(numbers, arg)

@@ -174,32 +174,37 @@ function decode_request(m::Dict{String,Any})
 end
 
 """
-    encode_ok(id, result, unlinked=String[]) -> Vector{UInt8}
+    encode_ok(id, result, unlinked=String[]; output=nothing) -> Vector{UInt8}
 
 A success reply carrying `result`, already a wire value (see `to_wire`), and, when there are
-any, the names of the client's result chunks the server `unlinked` since its last reply.
+any, the names of the client's result chunks the server `unlinked` since its last reply and what
+the job printed and logged (`output`, section 2).
 """
-function encode_ok(id::UInt64, result, unlinked::Vector{String} = String[])
+function encode_ok(id::UInt64, result, unlinked::Vector{String} = String[];
+                   output::Union{Nothing,Dict{String,Any}} = nothing)
     buf = sizehint!(UInt8[], 64)
-    write_map_header!(buf, isempty(unlinked) ? 4 : 5)
+    write_map_header!(buf, 4 + !isempty(unlinked) + (output !== nothing))
     pack!(pack!(buf, "v"), PROTOCOL_VERSION)
     pack!(pack!(buf, "id"), id)
     pack!(pack!(buf, "ok"), true)
     isempty(unlinked) || pack!(pack!(buf, "unlinked"), unlinked)
+    output === nothing || pack!(pack!(buf, "output"), output)
     return pack!(pack!(buf, "result"), result)
 end
 
 """
-    encode_error(id, type, message, backtrace="") -> Vector{UInt8}
+    encode_error(id, type, message, backtrace=""; output=nothing) -> Vector{UInt8}
 
 An error reply; `id` is `nothing` when the request had no readable id.
 """
-function encode_error(id::Union{UInt64,Nothing}, type::String, message::String, backtrace::String = "")
+function encode_error(id::Union{UInt64,Nothing}, type::String, message::String, backtrace::String = "";
+                      output::Union{Nothing,Dict{String,Any}} = nothing)
     buf = UInt8[]
-    write_map_header!(buf, 4)
+    write_map_header!(buf, 4 + (output !== nothing))
     pack!(pack!(buf, "v"), PROTOCOL_VERSION)
     pack!(pack!(buf, "id"), id)
     pack!(pack!(buf, "ok"), false)
+    output === nothing || pack!(pack!(buf, "output"), output)
     pack!(buf, "error")
     write_map_header!(buf, 3)
     pack!(pack!(buf, "type"), type)

@@ -44,7 +44,9 @@ end
 
         @testset "eval and call" begin
             @test result(c, "eval"; code = "triple(x) = 3x\ntriple(14)", filename = "defs.jl") == 42
-            @test result(c, "eval"; code = "helper() = 1") === nothing   # a function: nil
+            helper = result(c, "eval"; code = "helper() = 1")   # a function: kept for the client
+            @test helper["\$"] == "function" && helper["name"] == "helper"
+            @test result(c, "call"; fn = Dict{String,Any}("\$" => "function", "id" => helper["id"]), args = Any[]) == 1
             @test result(c, "call"; fn = "triple", args = Any[2.5]) == 7.5
             @test result(c, "call"; fn = "shared_double", args = Any[21]) == 42
             @test result(c, "call"; fn = "Base.sum", args = Any[Dict("\$" => "tuple", "items" => Any[1, 2, 3])]) == 6

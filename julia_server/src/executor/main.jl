@@ -3,8 +3,8 @@
 # server says `exit` or goes away.
 
 const EXECUTOR_USAGE = """
-usage: julia --project=julia_server julia_server/bin/executor.jl --server ADDRESS [--libzmq PATH]
-             [--include FILE]... [--warm-up]
+usage: julia --project=julia_server julia_server/bin/executor.jl --server ADDRESS --output-dir DIR
+             [--libzmq PATH] [--include FILE]... [--warm-up]
 The server starts executors itself, with AWKWARD_BRIDGE_EXECUTOR_TOKEN and
 AWKWARD_BRIDGE_SERVER_PID in their environment."""
 
@@ -27,7 +27,7 @@ function executor_main(args::AbstractVector{<:AbstractString})
     load_libzmq(options.libzmq)
     shared = user_module(:Shared)
     foreach(path -> Base.include(shared, path), options.includes)
-    executor = ExecutorState(Link(options.server), shared)
+    executor = ExecutorState(Link(options.server), shared, OutputFiles(options.output_dir))
     send!(executor.link, Dict{String,Any}("op" => "ready", "token" => token, "pid" => getpid(),
                                           "threads" => user_threads()))
     interrupted = options.warm_up && try
@@ -101,6 +101,7 @@ end
 
 function parse_executor_arguments(args::AbstractVector{<:AbstractString})
     server = nothing
+    output_dir = nothing
     libzmq = nothing
     includes = String[]
     warm = false
@@ -115,6 +116,8 @@ function parse_executor_arguments(args::AbstractVector{<:AbstractString})
         flag, value = args[i], args[i+1]
         if flag == "--server"
             server = value
+        elseif flag == "--output-dir"
+            output_dir = value
         elseif flag == "--libzmq"
             libzmq = value
         elseif flag == "--include"
@@ -125,6 +128,7 @@ function parse_executor_arguments(args::AbstractVector{<:AbstractString})
         end
         i += 2
     end
-    server === nothing && (println(stderr, EXECUTOR_USAGE); exit(2))
-    return (server = String(server), libzmq = libzmq, includes = includes, warm_up = warm)
+    (server === nothing || output_dir === nothing) && (println(stderr, EXECUTOR_USAGE); exit(2))
+    return (server = String(server), output_dir = String(output_dir), libzmq = libzmq,
+            includes = includes, warm_up = warm)
 end

@@ -6,36 +6,43 @@
     run_job(executor, message) -> Dict{String,Any}
 
 Run the job in `message` and return its `done` message: `ok` with the result as a wire value,
-or the error; either way with the job's validation count and the executor's idle mappings.
+or the error; either way with what the job printed and logged (`output`), its validation count
+and the executor's idle mappings.
 """
 function run_job(executor::ExecutorState, message::Dict{String,Any})
     job = int_field(message, "job", "run")
     scope = Scope(executor, job)
     done = Dict{String,Any}("op" => "done", "job" => job)
-    try
-        kind = str_field(message, "kind", "run")
-        done["result"] = kind == "call" ? run_call(scope, message) :
-                         kind == "eval" ? run_eval(scope, message) :
-                         kind == "send" ? run_send(scope, message) :
-                         throw(ProtocolError("run: unknown kind $(repr(kind))"))
-        done["ok"] = true
-    catch e
-        type, text, backtrace = describe(e, catch_backtrace())
-        done["ok"] = false
-        done["error"] = Dict{String,Any}("type" => type, "message" => text, "backtrace" => backtrace)
-    finally
-        disable_sigint(() -> finish!(scope))   # every pin let go, whatever comes
+    output = capture_output(executor.output) do
+        try
+            kind = str_field(message, "kind", "run")
+            done["result"] = kind == "call" ? run_call(scope, message) :
+                             kind == "eval" ? run_eval(scope, message) :
+                             kind == "send" ? run_send(scope, message) :
+                             throw(ProtocolError("run: unknown kind $(repr(kind))"))
+            done["ok"] = true
+        catch e
+            type, text, backtrace = describe(e, catch_backtrace())
+            done["ok"] = false
+            done["error"] = Dict{String,Any}("type" => type, "message" => text, "backtrace" => backtrace)
+        finally
+            disable_sigint(() -> finish!(scope))   # every pin let go, whatever comes
+        end
     end
+    isempty(output) || (done["output"] = output)
     done["validations"] = scope.validations[]
     done["cached_bytes"] = cached_bytes(executor.mappings)
     return done
 end
 
 function run_call(scope::Scope, message::Dict{String,Any})
-    f = resolve_function(scope.executor, str_field(message, "fn", "call"))
+    fn = field(message, "fn", "call")
+    f = fn isa String ? resolve_function(scope.executor, fn) : from_wire(map_field(message, "fn", "call"), scope)
     values = Any[from_wire(arg, scope) for arg in list_field(message, "args", "call")]
+    kwargs = Pair{Symbol,Any}[Symbol(k) => from_wire(v, scope)
+                              for (k, v) in (haskey(message, "kwargs") ? map_field(message, "kwargs", "call") : ())]
     # In the newest world, so a call sees what an eval defined just before it.
-    result = Base.invokelatest(f, values...)
+    result = Base.invokelatest(f, values...; kwargs...)
     return Base.invokelatest(to_wire, result, scope)
 end
 

@@ -26,7 +26,8 @@ end
 
 An argument as Julia sees it: scalars as decoded (a float32 widened to `Float64`), lists as
 `Vector{Any}`, maps as `Dict{String,Any}`, tagged tuples as `Tuple`, handles as the view kept
-since `send`, arrays as validated views on shared memory (`open_array`).
+since `send`, functions as the function kept for the client, arrays as validated views on
+shared memory (`open_array`).
 """
 function from_wire(x, scope::Scope)
     (x === nothing || x isa Union{Bool,Int64,UInt64,Float64,String}) && return x
@@ -39,6 +40,7 @@ function from_wire(x, scope::Scope)
     tag == "handle" && return handle_view!(scope, int_field(x, "id", "handle value"),
                                            array_ref(map_field(x, "array", "handle value")))
     tag == "array" && return open_wire_array(x, scope)
+    tag == "function" && return kept_function(scope.executor, int_field(x, "id", "function value"))
     throw(ProtocolError("unknown tagged value \"\$\": $(repr(tag))"))
 end
 
@@ -46,7 +48,8 @@ end
     to_wire(x, scope) -> Any
 
 A Julia result as a wire value: `nothing`, `Bool`, integers that fit 64 bits, `Float64`,
-`Float32` (kept single precision), strings; `Tuple` → tagged tuple; `NamedTuple` and string-keyed
+`Float32` (kept single precision), strings; a `Function` → a tagged function the executor keeps
+for the client; `Tuple` → tagged tuple; `NamedTuple` and string-keyed
 dicts → maps; anything `is_placeable` → an array placed in a block of the client's result
 arena, leased to the client, or, for a vector the codec cannot lay out, a list. Anything else is a
 `ResultTypeError`.
@@ -72,6 +75,13 @@ end
 
 function to_wire(x::NamedTuple, scope::Scope, depth::Int)
     return Dict{String,Any}(string(k) => to_wire(v, scope, nested(depth)) for (k, v) in pairs(x))
+end
+
+# A function (a lambda, a definition's value) stays in the executor; the client gets a callable.
+function to_wire(f::Function, scope::Scope, ::Int)
+    name = string(nameof(f))
+    return Dict{String,Any}("\$" => "function", "id" => keep_function!(scope.executor, f),
+                            "name" => startswith(name, '#') ? "anonymous" : name)
 end
 
 function to_wire(x::AbstractDict, scope::Scope, depth::Int)

@@ -24,17 +24,19 @@ end
     Forgotten()
 
 What a client's executor must forget before its next job: dropped handles, freed result blocks
-(whose views it keeps for when they are sent back), and segments that no longer exist.
+(whose views it keeps for when they are sent back), segments that no longer exist, and the
+functions the client dropped.
 """
 struct Forgotten
     handles::Vector{Int}
     blocks::Vector{Tuple{String,Int}}
     segments::Vector{String}
+    functions::Vector{Int}
 end
 
-Forgotten() = Forgotten(Int[], Tuple{String,Int}[], String[])
+Forgotten() = Forgotten(Int[], Tuple{String,Int}[], String[], Int[])
 
-Base.isempty(f::Forgotten) = isempty(f.handles) && isempty(f.blocks) && isempty(f.segments)
+Base.isempty(f::Forgotten) = isempty(f.handles) && isempty(f.blocks) && isempty(f.segments) && isempty(f.functions)
 
 """
     Client(id, pid, name, lease_ttl)
@@ -57,11 +59,12 @@ mutable struct Client
     forgotten::Forgotten               # for its executor, before its next job
     own_segments::Set{String}          # its segments the server checked belong to the server's user
     next_id::Int                       # handle and lease ids share one counter per client
+    told_threads::Bool                 # warned that its executor has fewer threads than asked
 end
 
 Client(id::String, pid::Int, name::String, lease_ttl::Float64) =
     Client(id, pid, name, lease_ttl, random_token(), time_ns(), Dict{Int,Handle}(),
-           Dict{Int,Tuple{String,Int}}(), Arena(), String[], Forgotten(), Set{String}(), 0)
+           Dict{Int,Tuple{String,Int}}(), Arena(), String[], Forgotten(), Set{String}(), 0, false)
 
 """
     random_token() -> String

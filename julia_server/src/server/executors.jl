@@ -4,18 +4,35 @@
 # and kills them (SIGKILL); when one ends, its exit status or signal says why.
 
 """
-    ExecutorOptions(; threads, memory, spares, includes, libzmq)
+    ExecutorOptions(; threads, memory, spares, includes, project, libzmq)
 
 How the server runs executors: `threads` for user code's `Threads.@threads`, the `memory`
 limit of each (bytes of anonymous memory; 0: none), how many `spares` it keeps started and
-ready for new clients, the `--include` files every executor loads, and the libzmq they use.
+ready for new clients, the `--include` files every executor loads, the Julia `project` user
+code runs in (its packages are what `using` finds; "": the bridge's own), and the libzmq they
+use.
 """
 Base.@kwdef struct ExecutorOptions
     threads::Int = 1
     memory::Int = 0
     spares::Int = 1
     includes::Vector{String} = String[]
+    project::String = ""
     libzmq::String = ""
+end
+
+"""
+    default_user_project() -> String
+
+The Julia project user code runs in when the server is given none: the per-user environment
+`awkward-bridge` in the first depot (`~/.julia/environments/awkward-bridge`), made when missing.
+Never the bridge's own folder, so that `Pkg.add` from user code cannot write into an installed
+package.
+"""
+function default_user_project()
+    path = joinpath(first(DEPOT_PATH), "environments", "awkward-bridge")
+    mkpath(path)
+    return path
 end
 
 """Seconds an interrupted call has to stop before its executor is killed."""
@@ -31,7 +48,7 @@ A started executor: the secret it says `ready` with, its process and pid, the ro
 connection (empty until ready), its client (`nothing` for a spare), the job it runs, when it
 started, why the server ended it (once it did), the idle mappings it last reported, and whether
 a SIGINT the server sent it has not yet been seen to land (`interrupt_pending`): until it has,
-the executor takes no job, which the interrupt would hit instead.
+the executor takes no job, which the interrupt would hit instead; and the threads it has.
 """
 mutable struct Executor
     token::String
@@ -44,26 +61,32 @@ mutable struct Executor
     ended_by_server::Union{Nothing,String}
     cached_bytes::Int
     interrupt_pending::Bool
+    threads::Int                       # for user code, as it reported when ready
 end
 
 Executor(token::String, process::Base.Process, client::Union{Nothing,Client}) =
-    Executor(token, process, getpid(process), UInt8[], client, nothing, time_ns(), nothing, 0, false)
+    Executor(token, process, getpid(process), UInt8[], client, nothing, time_ns(), nothing, 0, false, 0)
 
 pid(ex::Executor) = ex.pid
 is_ready(ex::Executor) = !isempty(ex.routing)
 is_alive(ex::Executor) = process_running(ex.process)
 
 """
-    executor_command(options, address) -> Cmd
+    executor_command(options, address, dir) -> Cmd
 
-The command line of a new executor that connects to the server's executor socket `address`.
-From Julia 1.9 on, `--threads=N,0` asks for no interactive thread, which 1.12 adds by default.
+The command line of a new executor that connects to the server's executor socket `address`, and
+writes its jobs' output to files in the server's private executor directory `dir`. It runs in
+the user's project (`options.project`), and finds this package through `JULIA_LOAD_PATH`
+(`executor_environment`). From Julia 1.9 on, `--threads=N,0` asks for no interactive thread,
+which 1.12 adds by default.
 """
-function executor_command(options::ExecutorOptions, address::String)
-    package = dirname(@__DIR__) |> dirname
+function executor_command(options::ExecutorOptions, address::String, dir::String)
+    package = package_dir()
+    project = isempty(options.project) ? package : options.project
     threads = @static VERSION >= v"1.9" ? "$(options.threads),0" : string(options.threads)
-    cmd = `$(Base.julia_cmd()) --startup-file=no --project=$package --threads=$threads
-           $(joinpath(package, "bin", "executor.jl")) --server $address --libzmq $(options.libzmq)`
+    cmd = `$(Base.julia_cmd()) --startup-file=no --project=$project --threads=$threads
+           $(joinpath(package, "bin", "executor.jl")) --server $address --output-dir $dir
+           --libzmq $(options.libzmq)`
     for path in options.includes
         cmd = `$cmd --include $path`
     end
@@ -71,19 +94,34 @@ function executor_command(options::ExecutorOptions, address::String)
     return options.spares > 0 ? `$cmd --warm-up` : cmd
 end
 
+# julia_server/, this package's own project
+package_dir() = dirname(dirname(@__DIR__))
+
 """
-    start_executor(options, address, client) -> Executor
+    executor_environment(token) -> Dict{String,String}
+
+The environment of a new executor: the server's, with the `token` it says `ready` with, the
+server's pid, and a load path of the user's project, the user's default environment, this
+package (whose project holds `AwkwardBridge`) and the standard library, in that order.
+"""
+function executor_environment(token::String)
+    env = copy(ENV)
+    env["AWKWARD_BRIDGE_EXECUTOR_TOKEN"] = token
+    env["AWKWARD_BRIDGE_SERVER_PID"] = string(getpid())
+    env["JULIA_LOAD_PATH"] = join(("@", "@v#.#", package_dir(), "@stdlib"), Sys.iswindows() ? ';' : ':')
+    return env
+end
+
+"""
+    start_executor(options, address, dir, client) -> Executor
 
 Start an executor process for `client` (or a spare, for `nothing`). Its output goes to the
 server's stderr; the secret it answers with travels in its environment, never on a command line.
 """
-function start_executor(options::ExecutorOptions, address::String, client::Union{Nothing,Client})
+function start_executor(options::ExecutorOptions, address::String, dir::String, client::Union{Nothing,Client})
     token = string(rand(RandomDevice(), UInt128), base = 16, pad = 32)
-    env = copy(ENV)
-    env["AWKWARD_BRIDGE_EXECUTOR_TOKEN"] = token
-    env["AWKWARD_BRIDGE_SERVER_PID"] = string(getpid())
     # detached: a Ctrl-C meant for whoever runs the server must not reach the users' code
-    cmd = detach(setenv(executor_command(options, address), env))
+    cmd = detach(setenv(executor_command(options, address, dir), executor_environment(token)))
     process = run(pipeline(cmd; stdin = devnull, stdout = stderr, stderr = stderr); wait = false)
     return Executor(token, process, client)
 end
@@ -110,6 +148,19 @@ function interrupt!(ex::Executor)
     ex.interrupt_pending = true
     kill(ex.process, SIGINT)
     return nothing
+end
+
+"""
+    thread_shortfall(ex, asked) -> Union{Nothing,String}
+
+Why the ready executor `ex` has fewer threads than the `asked` for, or `nothing` when it has them.
+"""
+function thread_shortfall(ex::Executor, asked::Int)
+    ex.threads >= asked && return nothing
+    why = ex.threads == Sys.CPU_THREADS ?
+        "Julia $VERSION gives a process at most one thread per CPU core, and this machine has $(Sys.CPU_THREADS)" :
+        "Julia $VERSION started no more"
+    return "this client's executor runs $(ex.threads) threads for Threads.@threads, not the $asked asked for: $why"
 end
 
 """

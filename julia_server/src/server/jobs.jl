@@ -39,8 +39,20 @@ Job(number::Int, routing::Vector{UInt8}, request::Request, client::Client) =
 
 `call "fn"`, `eval` or `send`, for the log and `stats`.
 """
-describe_job(job::Job) = job.request.op === :call ?
-    "call $(repr(get(job.request.fields, "fn", "?")))" : string(job.request.op)
+function describe_job(job::Job)
+    job.request.op === :call || return string(job.request.op)
+    return get(job.run, "fn", nothing) isa String ? "call $(repr(callee_label(job)))" : "call $(callee_label(job))"
+end
+
+"""
+    callee_label(job) -> String
+
+What a call calls, for people: the name, or `function 123` for a function value.
+"""
+function callee_label(job::Job)
+    fn = get(job.run, "fn", nothing)
+    return fn isa String ? fn : fn isa Dict{String,Any} ? "function $(fn["id"])" : "?"
+end
 
 """
     prepare!(job, state)
@@ -53,8 +65,15 @@ function prepare!(job::Job, state::ServerState, running_bytes::Int)
     op = job.request.op
     if op === :call
         run["kind"] = "call"
-        run["fn"] = str_field(fields, "fn", "call")
+        fn = field(fields, "fn", "call")
+        run["fn"] = fn isa String ? fn : forward_function(map_field(fields, "fn", "call"))
         run["args"] = Any[forward_value(arg, job, state) for arg in list_field(fields, "args", "call")]
+        if haskey(fields, "kwargs")
+            kwargs = map_field(fields, "kwargs", "call")
+            get(kwargs, "\$", nothing) === nothing ||
+                throw(ProtocolError("call: field \"kwargs\" must be a plain map of names to values"))
+            run["kwargs"] = Dict{String,Any}(k => forward_value(v, job, state) for (k, v) in kwargs)
+        end
     elseif op === :eval
         run["kind"] = "eval"
         run["code"] = str_field(fields, "code", "eval")
@@ -97,7 +116,15 @@ function forward_value(x, job::Job, state::ServerState)
     end
     tag == "handle" && return forward_handle(int_field(x, "id", "handle value"), job.client)
     tag == "array" && return forward_array(x, job, state)
+    tag == "function" && return forward_function(x)
     throw(ProtocolError("unknown tagged value \"\$\": $(repr(tag))"))
+end
+
+# A function the client holds (its executor checks that it still has it): the id alone.
+function forward_function(x::Dict{String,Any})
+    get(x, "\$", nothing) == "function" ||
+        throw(ProtocolError("call: field \"fn\" must be a name or a function value {\"\$\": \"function\", \"id\": …}"))
+    return Dict{String,Any}("\$" => "function", "id" => int_field(x, "id", "function value"))
 end
 
 function forward_handle(id::Int, client::Client)

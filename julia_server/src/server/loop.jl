@@ -316,7 +316,11 @@ function run_inline(server::Server, req::Request, client::Client)
     op === :stats && return stats(server, client)
     op === :cancel && return cancel!(server, client, req)
     if op === :drop
-        drop_handles!(state, client, int_list_field(req.fields, "handles", "drop"))
+        # both fields are checked before either acts, so a malformed message changes nothing
+        handles = int_list_field(req.fields, "handles", "drop")
+        functions = haskey(req.fields, "functions") ? int_list_field(req.fields, "functions", "drop") : Int[]
+        drop_handles!(state, client, handles)
+        append!(client.forgotten.functions, functions)
         tell_executor!(server, client)   # it unmaps what the handles kept mapped
         return nothing
     end

@@ -130,7 +130,7 @@ function stats(server::Server, client::Client)
     results = mapreduce(c -> length(c.results), +, clients; init = 0)
     running = [Dict{String,Any}("call" => job.number, "client" => label(job.client),
                                 "op" => string(job.request.op),
-                                "fn" => job.request.op === :call ? get(job.run, "fn", "") : "",
+                                "fn" => job.request.op === :call ? callee_label(job) : "",
                                 "state" => job.started == 0 ? "queued" : job.stopping === nothing ? "running" : "stopping",
                                 "seconds" => (now - job.arrived) / 1e9)
                for job in sort!(collect(values(server.jobs)); by = job -> job.number)]

@@ -102,7 +102,7 @@ function fail_queued!(server::Server, client::Client, why::String)
 end
 
 function start_executor!(server::Server, client::Union{Nothing,Client})
-    ex = start_executor(server.options, server.executor_address, client)
+    ex = start_executor(server.options, server.executor_address, server.executor_dir, client)
     server.by_token[ex.token] = ex
     @async begin
         wait(ex.process)
@@ -123,7 +123,7 @@ function flush_forgotten!(server::Server, ex::Executor)
     f = client.forgotten
     send_to_executor(server, ex, Dict{String,Any}("op" => "forget", "handles" => f.handles,
                                                   "blocks" => Any[Any[b...] for b in f.blocks],
-                                                  "segments" => f.segments))
+                                                  "segments" => f.segments, "functions" => f.functions))
     client.forgotten = Forgotten()
     return nothing
 end
@@ -163,7 +163,10 @@ function executor_ready!(server::Server, routing::Vector{UInt8}, message::Dict{S
     end
     ex.routing = routing
     server.by_routing[routing] = ex
-    log_event("executor pid $(pid(ex)) ready in $(round((time_ns() - ex.started) / 1e9, digits = 2)) s")
+    ex.threads = something(tryparse_int(get(message, "threads", 0)), 0)
+    shortfall = thread_shortfall(ex, server.options.threads)
+    log_event("executor pid $(pid(ex)) ready in $(round((time_ns() - ex.started) / 1e9, digits = 2)) s" *
+              (shortfall === nothing ? "" : " ($shortfall)"))
     server.proven = true
     ex.client === nothing || dispatch!(server, ex.client)
     return nothing
@@ -274,11 +277,15 @@ function job_done!(server::Server, ex::Executor, message::Dict{String,Any})
     error = get(message, "ok", false) === true ? nothing : map_field(message, "error", "done")
     if error !== nothing && get(error, "type", nothing) == "InterruptException" && job.stopping === nothing
         # Thrown by the user's code, not by the server's interrupt: it ends the executor, as it
-        # ends a Julia script, and the job is answered when the executor has ended.
+        # ends a Julia script, and the job is answered (with its output) when the executor has
+        # ended.
         end_executor!(ex, "its call threw an InterruptException, which ends an executor as it ends a Julia script")
         return nothing
     end
     ex.job = nothing
+    output = get(message, "output", nothing)
+    output isa Dict{String,Any} || (output = nothing)
+    output = with_thread_warning(output, ex, client, server.options.threads)
     # the server's interrupt landed in this job; otherwise it is still to land (`interrupted`)
     error !== nothing && get(error, "type", nothing) == "InterruptException" && (ex.interrupt_pending = false)
     state.validations += something(tryparse_int(get(message, "validations", 0)), 0)
@@ -289,7 +296,7 @@ function job_done!(server::Server, ex::Executor, message::Dict{String,Any})
         release_results!(state, client, filter(lease -> !(lease in named), job.leases))
         job.request.op === :send && (client.handles[job.run["handle"]] = job.handle)
         job.request.op === :call && (state.calls += 1)
-        answer_job!(server, job, encode_ok(job.request.id, result, take_unlinked!(state, client)))
+        answer_job!(server, job, encode_ok(job.request.id, result, take_unlinked!(state, client); output = output))
     else
         release_results!(state, client, job.leases)
         # an interrupt can land after the executor kept the handle: it must let go of it
@@ -303,13 +310,27 @@ function job_done!(server::Server, ex::Executor, message::Dict{String,Any})
         took = round((time_ns() - job.arrived) / 1e9, digits = 3)
         log_event("$(describe_job(job)) from client $(label(client)) failed after $took s " *
                   "($(job.nbytes) bytes of arguments): $(error_summary(type, text, server.log_values))")
-        answer_job!(server, job, encode_error(job.request.id, type, text, backtrace))
+        answer_job!(server, job, encode_error(job.request.id, type, text, backtrace; output = output))
     end
     dispatch!(server, client)
     return nothing
 end
 
 tryparse_int(x) = x isa Int64 ? x : nothing
+
+# A job's output, with a warning added at the first job of a client whose executor has fewer
+# threads than were asked for: the user sees it once, where the call's output goes.
+function with_thread_warning(output, ex::Executor, client::Client, asked::Int)
+    shortfall = thread_shortfall(ex, asked)
+    (shortfall === nothing || client.told_threads) && return output
+    client.told_threads = true
+    output = output === nothing ? Dict{String,Any}() : output
+    logs = get!(() -> Any[], output, "logs")
+    logs isa Vector{Any} || return output
+    pushfirst!(logs, Dict{String,Any}("level" => Int(Logging.Warn.level), "message" => shortfall,
+                                      "module" => "AwkwardBridge", "file" => "", "line" => 0))
+    return output
+end
 
 """
     answer_job!(server, job, frame)
@@ -444,6 +465,7 @@ function executor_exited!(server::Server, ex::Executor)
     if !server.proven && !server.stopping
         begin_shutdown!(server, "the first executor did not start (see its error above)"; asked = false)
     end
+    output = take_output(server.executor_dir, pid(ex))
     job = ex.job
     if job !== nothing
         ex.job = nothing
@@ -453,7 +475,7 @@ function executor_exited!(server::Server, ex::Executor)
             job.stopping === nothing ?
             ("ExecutorDied", "the executor running this call ended: $cause; $DEFINITIONS_LOST") :
             (string(nameof(typeof(job.stopping))), "$(job.stopping.msg); its executor ended ($cause): $DEFINITIONS_LOST")
-        answer_job!(server, job, encode_error(job.request.id, type, text))
+        answer_job!(server, job, encode_error(job.request.id, type, text; output = output))
     end
     # a spare that had loaded the includes and then died (the out-of-memory killer) is replaced
     client === nothing && is_ready(ex) && start_spares!(server)

@@ -1,7 +1,7 @@
 """The four-lepton invariant mass of the HZZ sample, computed in Julia through the bridge and
 with awkward alone; both histograms go to one PNG, and the two computations must agree.
 
-    python examples/hzz_four_lepton.py [--data uproot-HZZ.root] [--output hzz_four_lepton.png]
+    python -m bridge.examples.hzz_four_lepton [--data uproot-HZZ.root] [--output hzz_four_lepton.png]
                                        [--address ipc://...]
 
 Needs uproot and matplotlib (``pip install 'awkward-bridge[examples]'``). Without ``--address`` it
@@ -20,7 +20,7 @@ import numpy as np
 from bridge import Bridge
 
 HERE = Path(__file__).resolve().parent
-DEFAULT_DATA = HERE.parent.parent / "shared" / "data" / "uproot-HZZ.root"
+DEFAULT_DATA = HERE.parents[2] / "shared" / "data" / "uproot-HZZ.root"   # beside a checkout
 KERNEL = HERE / "four_lepton_mass.jl"
 COLUMNS = [f"{lepton}_{component}" for lepton in ("Muon", "Electron") for component in ("Px", "Py", "Pz", "E")]
 
@@ -47,7 +47,7 @@ def four_lepton_mass_awkward(events: ak.Array) -> np.ndarray:
 
 
 def four_lepton_mass_julia(bridge: Bridge, events: ak.Array) -> np.ndarray:
-    """The same, by ``four_lepton_mass`` in examples/four_lepton_mass.jl on the server."""
+    """The same, by ``four_lepton_mass`` in bridge/examples/four_lepton_mass.jl on the server."""
     bridge.include(KERNEL)
     return ak.to_numpy(bridge.call("four_lepton_mass", events)).copy()  # a copy outlives the lease
 

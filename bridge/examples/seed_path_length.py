@@ -5,7 +5,8 @@ structures between Python and Julia"), runs the talk's hand-written ``path_lengt
 Julia through the bridge, and compares it with ``ak.sum`` and with the same loop in pure Python
 (timed on a slice and scaled, because the full loop takes minutes).
 
-Run it with ``scripts/demo.sh`` (sets everything up first) or ``python examples/seed_path_length.py``.
+Run it with ``awkward-bridge demo``, or ``scripts/demo.sh`` in a checkout (which sets everything up
+first).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import argparse
 import statistics
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Optional, Sequence
 
 import awkward as ak
 import numpy as np
@@ -52,12 +53,13 @@ def best_of(fn: Callable[[], object], repeat: int) -> tuple[float, object]:
     return statistics.median(times), result
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv: Optional[Sequence[str]] = None) -> None:
+    """Run the demo with command-line options ``argv`` (default: ``sys.argv``)."""
+    parser = argparse.ArgumentParser(prog="awkward-bridge demo", description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=1048576)
     parser.add_argument("--python-slice", type=int, default=5000, help="events timed in the pure-Python loop")
     parser.add_argument("--repeat", type=int, default=7)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     events = make_events(args.events)
     print(f"array: {events.type}, {ak.count(events)} values, {events.nbytes / 1e6:.1f} MB")

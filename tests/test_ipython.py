@@ -1,0 +1,80 @@
+"""``%load_ext bridge`` in IPython (issue 14), driven through IPython's own ``InteractiveShell``:
+``%julia`` and ``%%julia`` evaluate on the notebook's bridge, display the value and print
+Julia's output in the cell."""
+
+from __future__ import annotations
+
+import pytest
+
+IPython = pytest.importorskip("IPython", reason="IPython is a test dependency (pip install -e '.[test]')")
+from IPython.core.interactiveshell import InteractiveShell  # noqa: E402
+
+from bridge import JuliaError  # noqa: E402
+from bridge import ipython as bridge_ipython  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def shell():
+    shell = InteractiveShell.instance()
+    shell.run_line_magic("load_ext", "bridge")
+    yield shell
+    shell.run_line_magic("unload_ext", "bridge")
+    InteractiveShell.clear_instance()
+
+
+def run(shell, source: str):
+    result = shell.run_cell(source, store_history=True)
+    if result.error_in_exec is not None:
+        raise result.error_in_exec
+    return result.result
+
+
+def test_a_cell_defines_and_a_line_calls(shell, capsys):
+    assert run(shell, '%%julia\nfunction twice(x)\n    println("twice of ", x)\n    2x\nend\ntwice(21)') == 42
+    assert capsys.readouterr().out.startswith("twice of 21\n")   # then IPython's Out[...] display
+    assert run(shell, "%julia twice(2.5)") == 5.0
+    capsys.readouterr()
+
+
+def test_a_semicolon_suppresses_the_value(shell, capsys):
+    assert run(shell, "%%julia\nx = 3;") is None
+    assert run(shell, "%julia x + 1") == 4
+    capsys.readouterr()
+
+
+def test_python_sees_the_same_bridge_and_its_arrays(shell, capsys):
+    run(shell, "%julia double(v) = 2 .* v")
+    assert run(shell, "from bridge.ipython import notebook_bridge\n"
+                      "notebook_bridge().jl.double([1.0, 2.0]).tolist()") == [2.0, 4.0]
+    capsys.readouterr()
+
+
+def test_a_julia_error_is_the_cells_error(shell, capsys):
+    with pytest.raises(JuliaError, match="UndefVarError"):
+        run(shell, "%julia not_defined_anywhere")
+    capsys.readouterr()
+
+
+def test_one_bridge_per_kernel_and_unload_closes_it(capsys):
+    shell = InteractiveShell.instance()
+    shell.run_line_magic("load_ext", "bridge")
+    first = bridge_ipython.notebook_bridge()
+    assert run(shell, "%julia 1 + 1") == 2
+    assert bridge_ipython.notebook_bridge() is first
+    server = first._server
+    shell.run_line_magic("unload_ext", "bridge")
+    assert first.closed and server.process.poll() is not None
+    shell.run_line_magic("load_ext", "bridge")
+    assert run(shell, "%julia 2 + 2") == 4
+    assert bridge_ipython.notebook_bridge() is not first
+    capsys.readouterr()
+
+
+def test_running_b_equals_bridge_again_leaves_only_the_new_server(shell, capsys):
+    run(shell, "from bridge import Bridge\nb = Bridge()\nfirst = b._server")
+    run(shell, "b = Bridge()")   # the cell run again: the first Bridge is garbage now
+    first = shell.user_ns["first"]
+    assert first.process.poll() is not None
+    assert run(shell, "b.jl.sum([1.0, 2.0])") == 3.0
+    run(shell, "b.close(); del b, first")
+    capsys.readouterr()

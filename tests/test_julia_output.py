@@ -1,0 +1,86 @@
+"""Julia's output where the user looks (issue 14): what a call prints reaches the caller's
+``sys.stdout``/``sys.stderr`` before the call returns, its log records become records of the
+``bridge.julia`` logger at their own level, and in served mode each client gets only its own."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from bridge import Bridge, ExecutorDied
+from bridge.julia_output import julia_style, python_level
+from test_served import Served
+
+
+@pytest.fixture(scope="module")
+def bridge():
+    with Bridge() as shared:
+        yield shared
+
+
+def test_prints_reach_python_stdout_and_stderr_before_the_result(bridge, capsys):
+    result = bridge.eval('println("from Julia"); print(stderr, "a warning line\\n"); '
+                         'ccall(:puts, Cint, (Cstring,), "from C"); 42')
+    assert result == 42
+    out, err = capsys.readouterr()
+    assert out == "from Julia\nfrom C\n"
+    assert err == "a warning line\n"
+    assert bridge.eval("1 + 1") == 2
+    assert capsys.readouterr() == ("", "")   # nothing left over for the next call
+
+
+def test_output_of_a_failing_call_is_shown_before_its_error(bridge, capsys):
+    with pytest.raises(Exception, match="boom"):
+        bridge.eval('println("partial work"); error("boom")')
+    assert capsys.readouterr().out == "partial work\n"
+
+
+def test_log_records_keep_their_level(bridge, caplog):
+    with caplog.at_level(logging.DEBUG, logger="bridge.julia"):
+        bridge.eval('@info "selected" n = 3; @warn "few events"; @error "bad file"; @debug "hidden"')
+    records = [(r.levelno, r.getMessage()) for r in caplog.records if r.name == "bridge.julia"]
+    assert records == [(logging.INFO, "selected\n  n = 3"), (logging.WARNING, "few events"),
+                       (logging.ERROR, "bad file")]
+
+
+def test_without_logging_configured_records_print_as_julia_shows_them(bridge, capsys, monkeypatch):
+    monkeypatch.setattr(logging.getLogger("bridge.julia"), "hasHandlers", lambda: False)
+    bridge.eval('@info "hello"; @warn "two" x = 1')
+    assert capsys.readouterr().err == "[ Info: hello\n┌ Warning: two\n└   x = 1\n"
+
+
+def test_binary_and_huge_output_arrive_as_text(bridge, capsys):
+    bridge.eval('write(stdout, UInt8[0x61, 0xff, 0x62]); nothing')
+    assert capsys.readouterr().out == "a\ufffdb"
+    bridge.eval('print("x" ^ (3 << 20)); nothing')
+    out = capsys.readouterr().out
+    assert out.startswith("x" * 1000) and "more bytes of this call's output were cut" in out
+    assert len(out) < (3 << 20)
+
+
+def test_a_crash_shows_what_the_call_printed_and_the_crash_report(bridge, capsys):
+    with pytest.raises(ExecutorDied, match="SIGSEGV"):
+        bridge.eval('println("before the crash"); flush(stdout); unsafe_load(Ptr{Int}(parse(Int, "0")))')
+    out, err = capsys.readouterr()
+    assert out == "before the crash\n"
+    assert "Segmentation fault" in err
+
+
+def test_each_served_client_sees_only_its_own_output(tmp_path, capsys):
+    with Served(tmp_path) as served, Bridge(served.address) as a, Bridge(served.address) as b:
+        a.eval('println("for a")')
+        assert capsys.readouterr().out == "for a\n"
+        b.eval('println("for b"); @info "b logs"')
+        out, err = capsys.readouterr()
+        assert out == "for b\n" and "for a" not in out
+        assert "for a" not in served.log() and "for b" not in served.log()
+
+
+def test_levels_and_style():
+    assert python_level(-1000) == (logging.DEBUG, "Debug")
+    assert python_level(0) == (logging.INFO, "Info")
+    assert python_level(1500) == (logging.WARNING, "Warning")
+    assert python_level(2000) == (logging.ERROR, "Error")
+    assert julia_style("Info", "one line") == "[ Info: one line\n"
+    assert julia_style("Error", "a\nb\nc") == "┌ Error: a\n│ b\n└ c\n"
