@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import queue
 import secrets
@@ -23,8 +24,8 @@ from .julia_output import show_output
 from .keys import load_client_keys
 from .launcher import ServerProcess, spawn_server
 from .leases import ResultLeases
-from .namespace import JuliaName
 from .julia_function import JuliaFunction
+from .namespace import JuliaName
 from .protocol import PROTOCOL_VERSION, ArrayRef, FunctionRef, HandleRef, from_wire, to_wire
 from .segment_table import SegmentTable
 from .shm import parse_owner_pid
@@ -72,6 +73,20 @@ def _this_epoch(dropped: queue.SimpleQueue[tuple[int, int]], epoch: int) -> list
             return ids
         if item_epoch == epoch:
             ids.append(item_id)
+
+
+def _end_session_in_background(*session: Any) -> None:
+    try:
+        threading.Thread(target=_end_session, args=session, name="akb-end-session", daemon=True).start()
+    except RuntimeError:   # the interpreter is shutting down: no new threads, and no one else runs
+        _end_session(*session)
+
+
+def _close_if_alive(bridge: weakref.ref[Bridge]) -> None:
+    """At interpreter exit: close the Bridge if it is still open."""
+    alive = bridge()
+    if alive is not None:
+        alive.close()
 
 
 def _end_session(connection: Optional[Connection], leases: ResultLeases, arena: Arena,
@@ -214,10 +229,14 @@ class Bridge:
         except BaseException:
             _end_session(self._connection, self._leases, self._arena, self._results, self._server)
             raise
-        # Runs at close(), when the Bridge is garbage (`b = Bridge()` run again in a notebook),
-        # or at interpreter exit, whichever comes first: never a stray server.
-        self._finalizer = weakref.finalize(self, _end_session, self._connection, self._leases,
+        # The session ends at close(), at interpreter exit, or when the Bridge is garbage (`b =
+        # Bridge()` run again in a notebook), whichever comes first: never a stray server.
+        # Garbage collection may run in any thread at any allocation, holding any lock, so a
+        # collected Bridge's session is ended from a thread of its own.
+        self._finalizer = weakref.finalize(self, _end_session_in_background, self._connection, self._leases,
                                            self._arena, self._results, self._server)
+        self._finalizer.atexit = False
+        atexit.register(_close_if_alive, weakref.ref(self))
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else f"server pid {self.server_info['server_pid']}"
@@ -350,7 +369,9 @@ class Bridge:
                 return
             self._closed = True
             self._handles = {}   # their blocks go with the arena
-        self._finalizer()
+        session = self._finalizer.detach()
+        if session is not None:
+            _end_session(*session[2])
 
     def _hello(self, lease_ttl: float) -> dict:
         assert self._connection is not None

@@ -26,6 +26,7 @@ from .client import Bridge
 from .errors import BridgeError, ServerDied
 from .gc import owner_is_alive
 from .launcher import READY_PREFIX
+from .namespace import JuliaName
 
 PLUGIN_NAME = "awkward-bridge"
 _SOCKET = "node.sock"
@@ -254,7 +255,8 @@ class _JuliaPartition:
             partition = select_columns(partition, self.paths)
         if ak.backend(partition) == "typetracer":
             return self._trace(partition)
-        return worker_bridge().call(self.julia_fn, partition, *self.args, **self.kwargs)
+        # every keyword is Julia's (`timeout` too), as with bridge.jl
+        return JuliaName(worker_bridge(), self.julia_fn)(partition, *self.args, **self.kwargs)
 
     def _trace(self, partition: ak.Array) -> ak.Array:
         # Julia cannot see a typetracer: say which buffers the kernel reads (those of `columns`,

@@ -16,22 +16,24 @@ from IPython.core.magic import Magics, line_cell_magic, magics_class
 from .client import Bridge
 
 _bridge: Optional[Bridge] = None
+_started_here = False   # whether _bridge is the private one notebook_bridge() started
 
 
 def notebook_bridge() -> Bridge:
     """The bridge ``%julia`` uses: started at the first use, again if it was closed."""
-    global _bridge
+    global _bridge, _started_here
     if _bridge is None or _bridge.closed:
-        _bridge = Bridge()
+        _bridge, _started_here = Bridge(), True
     return _bridge
 
 
 def use_bridge(bridge: Bridge) -> None:
-    """Make ``%julia`` and ``%%julia`` use ``bridge``. A private one started before is closed."""
-    global _bridge
-    if _bridge is not None and _bridge is not bridge:
+    """Make ``%julia`` and ``%%julia`` use ``bridge``. The private one ``notebook_bridge()``
+    started, if any, is closed; a bridge of your own is left alone."""
+    global _bridge, _started_here
+    if _started_here and _bridge is not None and _bridge is not bridge:
         _bridge.close()
-    _bridge = bridge
+    _bridge, _started_here = bridge, False
 
 
 @magics_class
@@ -54,8 +56,9 @@ def load_ipython_extension(ipython: Any) -> None:
 
 
 def unload_ipython_extension(ipython: Any) -> None:
-    """Close the notebook's bridge (``%unload_ext bridge``)."""
-    global _bridge
-    if _bridge is not None:
+    """Close the bridge ``notebook_bridge()`` started (``%unload_ext bridge``); one given to
+    ``use_bridge`` is left open."""
+    global _bridge, _started_here
+    if _started_here and _bridge is not None:
         _bridge.close()
-        _bridge = None
+    _bridge, _started_here = None, False

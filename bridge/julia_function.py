@@ -18,7 +18,10 @@ class JuliaFunction:
     it to a Julia call as an argument (``b.call("map", f, x)``). Its executor keeps the function
     while this object lives; when it is garbage, the bridge's next message tells the executor to
     let go. It is valid on the executor that made it: after a crash or restart of the executor,
-    or a server restart, calling it raises ``FunctionNotFound`` or ``ServerRestarted``."""
+    or a server restart, calling it raises ``FunctionNotFound`` or ``ServerRestarted``.
+
+    A closure over a call's array argument keeps a view of memory that is the client's, valid
+    only during that call: ``collect`` what a returned closure should keep."""
 
     def __init__(self, bridge: Bridge, ref: FunctionRef, epoch: int) -> None:
         self.ref = ref

@@ -142,7 +142,7 @@ def server_command(
     for path in includes:
         command += ["--include", str(Path(path).resolve())]
     if project is not None:
-        command += ["--project", str(Path(project).resolve())]
+        command += ["--project", str(Path(project).expanduser().resolve())]
     if exit_on_stdin_eof:
         command.append("--exit-on-stdin-eof")
     if log_calls:

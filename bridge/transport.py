@@ -168,13 +168,17 @@ class Connection:
     def request_in_epoch(self, op: str, *, retry: bool = True, epoch: Optional[int] = None, **fields: Any) -> Tuple[int, Any]:
         """Like ``request``, and also the epoch in which the answered request was sent."""
         sent_in, reply = self._exchange(op, fields, epoch)
+        unlinked = reply.get("unlinked") if reply.get("ok") is True else None
+        if self._on_unlinked is not None and isinstance(unlinked, list):
+            self._on_unlinked([name for name in unlinked if isinstance(name, str)])
         output = reply.get("output")
         if self._on_output is not None and isinstance(output, dict):
-            self._on_output(output)
+            try:
+                self._on_output(output)
+            except Exception:
+                # a closed or broken sys.stdout must not cost the reply its result
+                _LOG.exception("could not show the output of %r", op)
         if reply.get("ok") is True:
-            unlinked = reply.get("unlinked")
-            if self._on_unlinked is not None and isinstance(unlinked, list):
-                self._on_unlinked([name for name in unlinked if isinstance(name, str)])
             return sent_in, reply.get("result")
         error = reply.get("error")
         exception = error_from_reply(error if isinstance(error, dict) else {"type": "ProtocolError", "message": f"reply without an error map: {reply!r}"})

@@ -18,6 +18,7 @@ from bridge import Bridge, BridgeError, ServerDied
 from bridge.gc import collect_dead_segments, owner_is_alive
 from bridge.launcher import spawn_server
 from bridge.shm import SHM_DIR, parse_owner_pid
+from _clients import wait_until
 
 
 def segments_of(pid: int) -> set[str]:
@@ -108,7 +109,8 @@ def test_a_bridge_that_is_garbage_stops_its_server(shm_clean):
     b = Bridge()
     del handle
     gc.collect()
-    assert first.process.poll() is not None   # stopped by the finalizer, not at interpreter exit
+    # stopped by the finalizer's thread, not at interpreter exit
+    assert wait_until(lambda: first.process.poll() is not None, timeout=60)
     assert not owner_is_alive(first.process.pid)
     assert b.call("sum", [1.0, 2.0]) == 3.0
     b.close()

@@ -4,6 +4,8 @@ Julia's output in the cell."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 IPython = pytest.importorskip("IPython", reason="IPython is a test dependency (pip install -e '.[test]')")
@@ -55,6 +57,23 @@ def test_a_julia_error_is_the_cells_error(shell, capsys):
     capsys.readouterr()
 
 
+def test_use_bridge_leaves_the_users_own_bridge_open(capsys):
+    from bridge import Bridge
+
+    shell = InteractiveShell.instance()
+    shell.run_line_magic("load_ext", "bridge")
+    started = bridge_ipython.notebook_bridge()
+    with Bridge() as own:
+        bridge_ipython.use_bridge(own)
+        assert started.closed   # the one %julia started is closed ...
+        assert run(shell, "%julia 3 + 3") == 6
+        shell.run_line_magic("unload_ext", "bridge")
+        assert not own.closed   # ... the user's own is not
+        assert own.call("sum", [1.0]) == 1.0
+    shell.run_line_magic("load_ext", "bridge")
+    capsys.readouterr()
+
+
 def test_one_bridge_per_kernel_and_unload_closes_it(capsys):
     shell = InteractiveShell.instance()
     shell.run_line_magic("load_ext", "bridge")
@@ -74,6 +93,9 @@ def test_running_b_equals_bridge_again_leaves_only_the_new_server(shell, capsys)
     run(shell, "from bridge import Bridge\nb = Bridge()\nfirst = b._server")
     run(shell, "b = Bridge()")   # the cell run again: the first Bridge is garbage now
     first = shell.user_ns["first"]
+    deadline = time.monotonic() + 60   # the collected Bridge's session ends in a thread of its own
+    while first.process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert first.process.poll() is not None
     assert run(shell, "b.jl.sum([1.0, 2.0])") == 3.0
     run(shell, "b.close(); del b, first")

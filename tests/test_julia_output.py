@@ -30,6 +30,24 @@ def test_prints_reach_python_stdout_and_stderr_before_the_result(bridge, capsys)
     assert capsys.readouterr() == ("", "")   # nothing left over for the next call
 
 
+def test_a_child_process_alone_is_caught(bridge, capsys):
+    bridge.eval("run(`echo from a child`); nothing")
+    assert capsys.readouterr().out == "from a child\n"
+
+
+def test_a_broken_stdout_does_not_cost_the_result(bridge, monkeypatch, caplog):
+    class Broken:
+        def write(self, text):
+            raise OSError("the notebook went away")
+
+        def flush(self):
+            pass
+
+    monkeypatch.setattr("sys.stdout", Broken())
+    assert bridge.eval('println("lost"); 7') == 7
+    assert "could not show the output" in caplog.text
+
+
 def test_output_of_a_failing_call_is_shown_before_its_error(bridge, capsys):
     with pytest.raises(Exception, match="boom"):
         bridge.eval('println("partial work"); error("boom")')

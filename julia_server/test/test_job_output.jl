@@ -24,6 +24,22 @@ mktempdir() do dir
     # the next job starts from empty files, and a job that prints nothing sends nothing
     @test capture_output(() -> nothing, files) == Dict{String,Any}()
 
+    # a child process and C code alone (no Julia printing first) are caught too
+    @test capture_output(() -> run(`echo from a child`), files) == Dict{String,Any}("stdout" => "from a child\n")
+    @test capture_output(() -> ccall(:puts, Cint, (Cstring,), "only C"), files)["stdout"] == "only C\n"
+
+    # maxlog is honoured, and records from several threads all arrive
+    out = capture_output(files) do
+        for i in 1:5
+            @warn "once" maxlog = 1
+        end
+        Threads.@threads for i in 1:200
+            @info "from a thread" i
+        end
+    end
+    @test count(r -> r["message"] == "once", out["logs"]) == 1
+    @test count(r -> startswith(r["message"], "from a thread"), out["logs"]) == 200
+
     # bytes that are not UTF-8 arrive as U+FFFD; more than the cap is cut, saying so
     out = capture_output(() -> write(stdout, UInt8[0x61, 0xff, 0x62]), files)
     @test out["stdout"] == "a\ufffdb"
@@ -34,8 +50,12 @@ mktempdir() do dir
     @test_throws InterruptException capture_output(() -> (println("then"); throw(InterruptException())), files)
     @test stdout === before_stdout
 
-    # what a dead executor's last job wrote is read back, and its files removed
-    capture_output(() -> print("last words"), files)
+    # a finished job leaves its files empty; what a job that died wrote is read back, and the
+    # files removed
+    capture_output(() -> print("said"), files)
+    @test filesize(output_path(dir, getpid(), "stdout")) == 0
+    write(files.stdout, "last words")   # as a job does, before its executor dies
+    flush(files.stdout)
     @test take_output(dir, getpid()) == Dict{String,Any}("stdout" => "last words")
     @test !isfile(output_path(dir, getpid(), "stdout")) && !isfile(output_path(dir, getpid(), "stderr"))
     @test take_output(dir, 999_999_999) === nothing

@@ -3,7 +3,9 @@
 # and in a farm each client sees its own. The executor's stdout and stderr point, during a job
 # only, at files of its own in the server's private executor directory: a pipe would need a
 # reader running beside user code, and C code that filled it would block. Output of a job that
-# crashes the executor stays in the stderr file, where the server reads the crash report.
+# crashes the executor stays in its files, where the server reads it with the crash report.
+# Julia's own printing to an IOStream is block-buffered: what a crashing job printed last may
+# still be in the dead process's buffer (`flush(stdout)` first where it matters).
 
 """Bytes of each stream a job sends back; beyond, the output is cut, saying so."""
 const OUTPUT_CAP = 1 << 20
@@ -35,35 +37,46 @@ output_path(dir::AbstractString, pid::Integer, stream::AbstractString) = joinpat
 """
     JobLogger()
 
-The logger of a running job: it keeps each record (`@info`, `@warn`, …) for the job's `done`.
+The logger of a running job: it keeps each record (`@info`, `@warn`, …) for the job's `done`,
+from any of the job's threads, honouring `maxlog`.
 """
 struct JobLogger <: Logging.AbstractLogger
+    lock::ReentrantLock                # `@info` in `Threads.@threads` logs from several threads
     records::Vector{Any}
     dropped::Base.RefValue{Int}
+    counts::Dict{Any,Int}              # records per message id, for `maxlog`
 end
 
-JobLogger() = JobLogger(Any[], Ref(0))
+JobLogger() = JobLogger(ReentrantLock(), Any[], Ref(0), Dict{Any,Int}())
+
+"""Characters of one log record's text a job sends back."""
+const LOG_MESSAGE_CAP = 16 * 1024
 
 Logging.min_enabled_level(::JobLogger) = Logging.Info
 Logging.shouldlog(::JobLogger, args...) = true
 Logging.catch_exceptions(::JobLogger) = true
 
-function Logging.handle_message(logger::JobLogger, level, message, _module, group, id, file, line; kwargs...)
-    if length(logger.records) >= LOG_CAP
-        logger.dropped[] += 1
-        return nothing
-    end
+function Logging.handle_message(logger::JobLogger, level, message, _module, group, id, file, line;
+                                maxlog = nothing, kwargs...)
     text = sprint(print, message)
     for (key, value) in kwargs
-        key === :maxlog && continue
         shown = value isa Exception ? sprint(showerror, value) :
                 value isa Tuple{Exception,Any} ? sprint(showerror, value[1]) :
                 sprint(show, value; context = :limit => true)
         text *= "\n  $key = $shown"
     end
-    push!(logger.records, Dict{String,Any}("level" => Int(Logging.LogLevel(level).level), "message" => text,
-                                           "module" => string(_module), "file" => string(something(file, "")),
-                                           "line" => something(tryparse(Int, string(line)), 0)))
+    length(text) > LOG_MESSAGE_CAP && (text = first(text, LOG_MESSAGE_CAP) * " […]")
+    record = Dict{String,Any}("level" => Int(Logging.LogLevel(level).level), "message" => text,
+                              "module" => string(_module), "file" => string(something(file, "")),
+                              "line" => something(tryparse(Int, string(line)), 0))
+    lock(logger.lock) do
+        if maxlog isa Integer
+            seen = get(logger.counts, id, 0)
+            seen >= maxlog && return
+            logger.counts[id] = seen + 1
+        end
+        length(logger.records) < LOG_CAP ? push!(logger.records, record) : (logger.dropped[] += 1)
+    end
     return nothing
 end
 
@@ -72,26 +85,32 @@ end
 
 Run `f()` with stdout, stderr (Julia's and C's) and the global logger caught, and return what
 it printed and logged as the `done` fields `stdout`, `stderr` and `logs` (each only when there
-is some).
+is some). The streams and the logger are the executor's own again afterwards, whatever `f`
+does, and the files are emptied, so that a crash before the next job shows nothing of this one.
 """
 function capture_output(f, files::OutputFiles)
-    foreach(rewind!, (files.stdout, files.stderr))
     logger = JobLogger()
     old_stdout, old_stderr, old_logger = stdout, stderr, Logging.global_logger()
-    Libc.flush_cstdio()
-    redirect_stdout(files.stdout)
-    redirect_stderr(files.stderr)
-    Logging.global_logger(logger)
+    # an interrupt must not land between a redirect and the `try` that undoes it
+    disable_sigint() do
+        Libc.flush_cstdio()
+        redirect_stdout(files.stdout)
+        redirect_stderr(files.stderr)
+        Logging.global_logger(logger)
+    end
     try
         f()
     finally
-        disable_sigint() do   # an interrupt must not leave the streams pointing at the files
-            flush(files.stdout)   # Julia's buffered output first: it is most of it
-            flush(files.stderr)
-            Libc.flush_cstdio()
-            redirect_stdout(old_stdout)
-            redirect_stderr(old_stderr)
-            Logging.global_logger(old_logger)
+        disable_sigint() do
+            # each step on its own: user code may have closed a stream, and the rest must still run
+            for step in (() -> flush(files.stdout), () -> flush(files.stderr), Libc.flush_cstdio,
+                         () -> redirect_stdout(old_stdout), () -> redirect_stderr(old_stderr),
+                         () -> Logging.global_logger(old_logger))
+                try
+                    step()
+                catch
+                end
+            end
         end
     end
     captured = Dict{String,Any}()
@@ -106,19 +125,16 @@ function capture_output(f, files::OutputFiles)
     return captured
 end
 
-function rewind!(io::IOStream)
-    truncate(io, 0)
-    seekstart(io)
-    return nothing
-end
-
-# What the job wrote to `io`.
+# What the job wrote to `io`, then emptied. The size is the file's: C code and child processes
+# write through the descriptor, past the stream's own idea of its position.
 function written(io::IOStream)
     flush(io)
-    n = position(io)
-    n == 0 && return ""
+    n = stat(RawFD(fd(io))).size
     seekstart(io)
-    return output_text(io, n)
+    text = n == 0 ? "" : output_text(io, n)
+    truncate(io, 0)
+    seekstart(io)
+    return text
 end
 
 """
@@ -137,21 +153,26 @@ end
 """
     take_output(dir, pid) -> Union{Nothing,Dict{String,Any}}
 
-What the last job of the exited executor `pid` printed, from its output files in `dir` (for a
-job it did not finish: up to its crash, with the crash report), as the `output` of a reply;
-the files are removed.
+What the unfinished job of the exited executor `pid` printed before it died (Julia's crash
+report included), from its output files in `dir`, as the `output` of a reply; the files are
+removed. Only regular files are read: the executor ran user code, which could have put
+something else there.
 """
 function take_output(dir::AbstractString, pid::Integer)
     output = Dict{String,Any}()
     for stream in ("stdout", "stderr")
         path = output_path(dir, pid, stream)
         text = try
-            open(io -> output_text(io, filesize(path)), path)
+            (!islink(path) && isfile(path)) ? open(io -> output_text(io, filesize(path)), path) : ""
         catch e
-            e isa SystemError || e isa Base.IOError || rethrow()
-            ""   # never made: the executor died before it started serving
+            e isa InterruptException && rethrow()
+            ""
         end
-        rm(path; force = true)
+        try
+            (islink(path) || isfile(path)) && rm(path)
+        catch e
+            e isa InterruptException && rethrow()
+        end
         isempty(text) || (output[stream] = text)
     end
     return isempty(output) ? nothing : output

@@ -26,7 +26,7 @@ function run_job(executor::ExecutorState, message::Dict{String,Any})
             done["ok"] = false
             done["error"] = Dict{String,Any}("type" => type, "message" => text, "backtrace" => backtrace)
         finally
-            disable_sigint(() -> finish!(scope))   # every pin let go, whatever comes
+            disable_sigint(() -> finish!(scope, get(done, "ok", false) === true))   # whatever comes
         end
     end
     isempty(output) || (done["output"] = output)

@@ -7,7 +7,8 @@
     Scope(executor, job)
 
 One job's view of the executor: `pins` are segment names it holds a use of, `returned` the
-array arguments by view, with where they lie (should the call return one unchanged).
+array arguments by view, with where they lie (should the call return one unchanged), and
+`functions` the ids of functions its result kept (let go of if the job fails).
 """
 struct Scope
     executor::ExecutorState
@@ -15,9 +16,10 @@ struct Scope
     pins::Vector{String}
     returned::IdDict{Any,ArrayRef}
     validations::Base.RefValue{Int}    # arrays this job checked in full
+    functions::Vector{Int}
 end
 
-Scope(executor::ExecutorState, job::Int) = Scope(executor, job, String[], IdDict{Any,ArrayRef}(), Ref(0))
+Scope(executor::ExecutorState, job::Int) = Scope(executor, job, String[], IdDict{Any,ArrayRef}(), Ref(0), Int[])
 
 """
     resolve!(scope, b::BufferRef) -> Ptr{UInt8}
@@ -121,12 +123,14 @@ function answer_of(answer::Dict{String,Any})
 end
 
 """
-    finish!(scope)
+    finish!(scope, ok)
 
-End the job: unpin its segments.
+End the job: unpin its segments and, when it failed (its reply names no function), let go of
+the functions its result had kept.
 """
-function finish!(scope::Scope)
+function finish!(scope::Scope, ok::Bool)
     unpin!(scope.executor, scope.pins)
     empty!(scope.pins)
+    ok || foreach(id -> delete!(scope.executor.functions, id), scope.functions)
     return nothing
 end

@@ -80,8 +80,9 @@ end
 # A function (a lambda, a definition's value) stays in the executor; the client gets a callable.
 function to_wire(f::Function, scope::Scope, ::Int)
     name = string(nameof(f))
-    return Dict{String,Any}("\$" => "function", "id" => keep_function!(scope.executor, f),
-                            "name" => startswith(name, '#') ? "anonymous" : name)
+    id = keep_function!(scope.executor, f)
+    push!(scope.functions, id)
+    return Dict{String,Any}("\$" => "function", "id" => id, "name" => startswith(name, '#') ? "anonymous" : name)
 end
 
 function to_wire(x::AbstractDict, scope::Scope, depth::Int)

@@ -31,7 +31,13 @@ package.
 """
 function default_user_project()
     path = joinpath(first(DEPOT_PATH), "environments", "awkward-bridge")
-    mkpath(path)
+    try
+        mkpath(path)
+    catch e
+        e isa Base.IOError || e isa SystemError || rethrow()
+        throw(ArgumentError("cannot make the default Julia project for user code at $path " *
+                            "($(first_line(sprint(showerror, e)))); give one with --project"))
+    end
     return path
 end
 
@@ -101,14 +107,17 @@ package_dir() = dirname(dirname(@__DIR__))
     executor_environment(token) -> Dict{String,String}
 
 The environment of a new executor: the server's, with the `token` it says `ready` with, the
-server's pid, and a load path of the user's project, the user's default environment, this
-package (whose project holds `AwkwardBridge`) and the standard library, in that order.
+server's pid, and a load path that ends in this package (whose project holds `AwkwardBridge`):
+the operator's `JULIA_LOAD_PATH` if set, else Julia's default (the user's project, the user's
+default environment, the standard library), then this package.
 """
 function executor_environment(token::String)
     env = copy(ENV)
     env["AWKWARD_BRIDGE_EXECUTOR_TOKEN"] = token
     env["AWKWARD_BRIDGE_SERVER_PID"] = string(getpid())
-    env["JULIA_LOAD_PATH"] = join(("@", "@v#.#", package_dir(), "@stdlib"), Sys.iswindows() ? ';' : ':')
+    separator = Sys.iswindows() ? ';' : ':'
+    env["JULIA_LOAD_PATH"] = join((get(ENV, "JULIA_LOAD_PATH", join(("@", "@v#.#", "@stdlib"), separator)),
+                                   package_dir()), separator)
     return env
 end
 

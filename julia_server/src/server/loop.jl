@@ -320,7 +320,7 @@ function run_inline(server::Server, req::Request, client::Client)
         handles = int_list_field(req.fields, "handles", "drop")
         functions = haskey(req.fields, "functions") ? int_list_field(req.fields, "functions", "drop") : Int[]
         drop_handles!(state, client, handles)
-        append!(client.forgotten.functions, functions)
+        forget_functions!(server, client, functions)
         tell_executor!(server, client)   # it unmaps what the handles kept mapped
         return nothing
     end

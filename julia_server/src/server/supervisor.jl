@@ -128,6 +128,23 @@ function flush_forgotten!(server::Server, ex::Executor)
     return nothing
 end
 
+"""Function ids a client's executor may have waiting to be forgotten; a client that drops more
+while its executor is busy gets the rest ignored (its own executor keeps them)."""
+const MAX_FORGOTTEN_FUNCTIONS = 1 << 20
+
+"""
+    forget_functions!(server, client, ids)
+
+Note the function values the client dropped, for its executor. Ids name functions of the
+executor it has now; without one there is nothing to let go of.
+"""
+function forget_functions!(server::Server, client::Client, ids::Vector{Int})
+    haskey(server.executors, client.id) || return nothing
+    pending = client.forgotten.functions
+    append!(pending, ids[1:min(length(ids), max(0, MAX_FORGOTTEN_FUNCTIONS - length(pending)))])
+    return nothing
+end
+
 """
     tell_executor!(server, client)
 
