@@ -28,7 +28,7 @@ counts(events) = [length(event) for event in events]
 column_x(records) = [r.x for r in records]
 describe(a, n, s, t, d, z, b) = (length(a), 2n, uppercase(s), t[2], d["k"], z === nothing, !b)
 fails(x) = error("bad value $x")
-make_symbol() = :x
+make_ref() = Ref(1)
 function muon_pt_sum(events)
     t = 0.0
     for event in events, i in 1:length(event.Muon_Px)
@@ -184,7 +184,7 @@ def test_missing_function_is_named(bridge):
 
 def test_result_without_python_equivalent(bridge):
     with pytest.raises(ResultTypeError):
-        bridge.call("make_symbol")
+        bridge.call("make_ref")
 
 
 def test_include_evaluates_a_file_and_names_it_in_errors(bridge, tmp_path):
@@ -337,3 +337,28 @@ def test_muon_pt_sum_in_julia_matches_awkward(bridge, shm_clean, hzz_events):
         assert bridge.call("muon_pt_sum", handle) == pytest.approx(expected, rel=1e-12)
     finally:
         handle.drop()
+
+
+def test_symbols_chars_missing_and_symbol_keyed_dicts_come_back(bridge):
+    assert bridge.eval("missing") is None
+    assert bridge.eval(":muon") == "muon" and bridge.eval("'μ'") == "μ"
+    assert bridge.eval("Dict(:pt => 1.5, :n => 2)") == {"pt": 1.5, "n": 2}
+    bridge.eval('clashing_keys() = Dict{Any,Int}(:a => 1, "a" => 2)')
+    with pytest.raises(ResultTypeError, match="both a string and a symbol key"):
+        bridge.call("clashing_keys")
+
+
+def test_a_result_that_cannot_come_back_says_what_to_return(bridge):
+    bridge.eval("struct Opaque{T} x::T end; opaque() = Opaque(1)")
+    with pytest.raises(ResultTypeError) as raised:   # from a call; eval gives None for such a value
+        bridge.call("opaque")
+    message = raised.value.message
+    assert "Opaque{…}" in message and "return a number" in message and "ak.Array" in message
+
+
+def test_an_error_names_its_type_once(bridge):
+    with pytest.raises(JuliaError) as raised:
+        bridge.call("round", "not a number")
+    assert raised.value.julia_type == "MethodError"
+    assert raised.value.message.startswith("no method matching round(")
+    assert not str(raised.value).startswith("MethodError: MethodError")

@@ -21,13 +21,24 @@ function describe(e, bt)
         isempty(location) && (location = "\n(in expression starting at $(e.file):$(e.line))")
         e = e.error
     end
+    type = string(nameof(typeof(e)))
     message = try
         sprint(showerror, e)
     catch
-        "(showerror failed for a $(typeof(e)))"
+        "(showerror failed for a $(short_type_name(e)))"
     end
-    return string(nameof(typeof(e))), cut(message * location), cut(format_backtrace(bt))
+    # the type travels in its own field: `MethodError: no method …` would read twice in Python
+    startswith(message, type * ": ") && (message = message[nextind(message, lastindex(type) + 1):end])
+    return type, cut(lstrip(message) * location), cut(format_backtrace(bt))
 end
+
+"""
+    short_type_name(x) -> String
+
+The name of `x`'s type without its parameters, which for a view type run to thousands of
+characters: `ListVector{…}`.
+"""
+short_type_name(x) = (T = typeof(x); isempty(T.parameters) ? string(T) : "$(nameof(T)){…}")
 
 """Longest error message or backtrace a reply carries, in characters; longer ones are cut."""
 const ERROR_TEXT_MAX = 64 * 1024

@@ -70,8 +70,9 @@ end
             @test e["type"] == "FunctionNotFound" && occursin("no_such_function", e["message"])
             @test error_of(request(c, "call"; fn = "Base.no_such", args = Any[]))["type"] == "FunctionNotFound"
             @test error_of(request(c, "call"; fn = "a..b", args = Any[]))["type"] == "FunctionNotFound"
-            @test error_of(request(c, "call"; fn = "Symbol", args = Any["x"]))["type"] == "ResultTypeError"
-            @test result(c, "eval"; code = ":a_symbol") === nothing   # no Python equivalent: nil
+            @test error_of(request(c, "call"; fn = "Ref", args = Any["x"]))["type"] == "ResultTypeError"
+            @test result(c, "eval"; code = "Ref(1)") === nothing   # no Python equivalent: nil
+            @test result(c, "eval"; code = ":a_symbol") == "a_symbol"
             @test error_of(request(c, "call"; fn = "typemax", args = Any[]))["type"] == "MethodError"
         end
 

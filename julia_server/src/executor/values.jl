@@ -47,20 +47,20 @@ end
 """
     to_wire(x, scope) -> Any
 
-A Julia result as a wire value: `nothing`, `Bool`, integers that fit 64 bits, `Float64`,
-`Float32` (kept single precision), strings; a `Function` → a tagged function the executor keeps
-for the client; `Tuple` → tagged tuple; `NamedTuple` and string-keyed
+A Julia result as a wire value: `nothing` and `missing` (nil), `Bool`, integers that fit 64
+bits, `Float64`, `Float32` (kept single precision), strings, `Symbol`s and `Char`s (strings); a `Function` → a tagged function the executor keeps
+for the client; `Tuple` → tagged tuple; `NamedTuple` and string- or symbol-keyed
 dicts → maps; anything `is_placeable` → an array placed in a block of the client's result
 arena, leased to the client, or, for a vector the codec cannot lay out, a list. Anything else is a
 `ResultTypeError`.
 """
 to_wire(x, scope::Scope) = to_wire(x, scope, 0)
 
-to_wire(::Nothing, ::Scope, ::Int) = nothing
+to_wire(::Union{Nothing,Missing}, ::Scope, ::Int) = nothing
 to_wire(x::Union{Bool,Float32,Float64}, ::Scope, ::Int) = x
 to_wire(x::Union{Int8,Int16,Int32,Int64,UInt8,UInt16,UInt32,UInt64}, ::Scope, ::Int) = x
 to_wire(x::Float16, ::Scope, ::Int) = Float32(x)
-to_wire(x::AbstractString, ::Scope, ::Int) = String(x)
+to_wire(x::Union{AbstractString,Symbol,AbstractChar}, ::Scope, ::Int) = string(x)
 
 function to_wire(x::Integer, ::Scope, ::Int)
     typemin(Int64) <= x <= typemax(UInt64) ||
@@ -86,10 +86,13 @@ function to_wire(f::Function, scope::Scope, ::Int)
 end
 
 function to_wire(x::AbstractDict, scope::Scope, depth::Int)
-    all(k -> k isa AbstractString, keys(x)) ||
-        throw(ResultTypeError("a $(typeof(x)) has keys that are not strings; Python dicts from Julia need string keys"))
-    haskey(x, "\$") && throw(ResultTypeError("a dict with the key \"\$\" would read as a tagged value"))
-    return Dict{String,Any}(String(k) => to_wire(v, scope, nested(depth)) for (k, v) in x)
+    all(k -> k isa Union{AbstractString,Symbol}, keys(x)) ||
+        throw(ResultTypeError("a $(short_type_name(x)) has keys that are not strings or symbols; " *
+                              "Python dicts from Julia need string keys"))
+    out = Dict{String,Any}(string(k) => to_wire(v, scope, nested(depth)) for (k, v) in x)
+    length(out) == length(x) || throw(ResultTypeError("a dict with both a string and a symbol key of one name"))
+    haskey(out, "\$") && throw(ResultTypeError("a dict with the key \"\$\" would read as a tagged value"))
+    return out
 end
 
 function to_wire(x, scope::Scope, depth::Int)
@@ -103,7 +106,9 @@ function to_wire(x, scope::Scope, depth::Int)
         end
     end
     x isa AbstractVector && return Any[to_wire(item, scope, nested(depth)) for item in x]
-    throw(ResultTypeError("a Julia $(typeof(x)) has no Python equivalent"))
+    throw(ResultTypeError("a Julia $(short_type_name(x)) has no Python equivalent; return a number, a " *
+                          "string, a Bool, nothing or missing, a tuple, a NamedTuple or a Dict with " *
+                          "string keys, a function, or an AbstractVector of such things (an ak.Array)"))
 end
 
 function nested(depth::Int)
