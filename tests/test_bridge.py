@@ -362,3 +362,14 @@ def test_an_error_names_its_type_once(bridge):
     assert raised.value.julia_type == "MethodError"
     assert raised.value.message.startswith("no method matching round(")
     assert not str(raised.value).startswith("MethodError: MethodError")
+
+
+def test_an_error_on_a_view_stays_readable(bridge):
+    # a view's full type runs to thousands of characters; the message and every backtrace line
+    # name it without its parameters
+    bridge.eval("leading_nope(events) = events[1].Muon[1].nope + 1")
+    events = ak.Array([{"Muon": [{"pt": 1.0, "eta": 0.5}]}])
+    with pytest.raises(JuliaError) as raised:
+        bridge.call("leading_nope", events)
+    assert "{…}" in raised.value.backtrace
+    assert max(len(line) for line in str(raised.value).splitlines()) < 400

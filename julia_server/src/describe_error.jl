@@ -5,7 +5,9 @@ const BridgeException = Union{ProtocolError,UnknownClient,InvalidArray,FunctionN
                               ResultTypeError,SharedMemoryFull,ShuttingDown,CallInterrupted,
                               CallTimedOut,ExecutorDied,AuthenticationFailed}
 
-const BRIDGE_SRC = @__DIR__
+# Frames in these directories are the machinery that ran the user's code, not part of its
+# story; the views' own frames (a field that does not exist) are.
+const MACHINERY_DIRS = (joinpath(@__DIR__, "executor"), joinpath(@__DIR__, "server"))
 
 """
     describe(e, bt) -> (type, message, backtrace)
@@ -29,7 +31,7 @@ function describe(e, bt)
     end
     # the type travels in its own field: `MethodError: no method …` would read twice in Python
     startswith(message, type * ": ") && (message = message[nextind(message, lastindex(type) + 1):end])
-    return type, cut(lstrip(message) * location), cut(format_backtrace(bt))
+    return type, cut(shorten_types(lstrip(message)) * location), cut(format_backtrace(bt))
 end
 
 """
@@ -49,7 +51,8 @@ cut(text::String) = length(text) <= ERROR_TEXT_MAX ? text :
 function format_backtrace(bt)
     frames = Base.StackTraces.StackFrame[]
     for frame in stacktrace(bt)
-        startswith(string(frame.file), BRIDGE_SRC) && break
+        file = string(frame.file)
+        any(dir -> startswith(file, dir), MACHINERY_DIRS) && break
         push!(frames, frame)
     end
     # Between the user's frames and the server's lies the machinery that entered the user's
@@ -57,7 +60,38 @@ function format_backtrace(bt)
     while !isempty(frames) && is_entry_frame(frames[end])
         pop!(frames)
     end
-    return join(("[$i] $frame" for (i, frame) in enumerate(frames)), "\n")
+    return join(("[$i] $(shorten_types(string(frame)))" for (i, frame) in enumerate(frames)), "\n")
+end
+
+"""Longest type parameter list an error text keeps, in characters."""
+const TYPE_PARAMETERS_MAX = 60
+
+"""
+    shorten_types(text) -> String
+
+`text` with every type parameter list longer than `TYPE_PARAMETERS_MAX` characters written
+`{…}`: a view's full type runs to thousands of characters per frame, and says less than its
+name (`::ListVector{…}`). Shorter lists (`Array{Float64,1}`) stay as they are.
+"""
+function shorten_types(text::AbstractString)
+    out = IOBuffer()
+    depth, start = 0, 0
+    for (i, c) in pairs(text)
+        if c == '{'
+            depth == 0 && (start = i)
+            depth += 1
+        elseif c == '}' && depth > 0
+            depth -= 1
+            if depth == 0
+                group = SubString(text, start, i)
+                print(out, length(group) > TYPE_PARAMETERS_MAX ? "{…}" : group)
+            end
+        elseif depth == 0
+            print(out, c)
+        end
+    end
+    depth > 0 && print(out, SubString(text, start))   # an unclosed brace: the rest as it was
+    return String(take!(out))
 end
 
 is_entry_frame(frame::Base.StackTraces.StackFrame) =

@@ -1,0 +1,23 @@
+# An exception as a reply's `error` (describe_error.jl): the type once, and long type parameter
+# lists shortened in the message and the backtrace.
+
+using AwkwardBridge: describe, shorten_types, short_type_name, TYPE_PARAMETERS_MAX
+
+long = "SubArray{Record{NamedTuple{(:pt, :eta),Tuple{Array{Float32,1},Array{Float32,1}}}},1}"
+@test shorten_types("f(::$long, ::Array{Float64,1})") == "f(::SubArray{…}, ::Array{Float64,1})"
+@test shorten_types("no braces here") == "no braces here"
+@test shorten_types("an unclosed {brace") == "an unclosed {brace"
+@test shorten_types("a}b") == "a}b"
+@test length(shorten_types("x{" * "a"^(TYPE_PARAMETERS_MAX) * "}")) < 10
+@test short_type_name([1.0]) == "Array{…}" && short_type_name(1) == "Int64"
+
+nested_view(x) = g_does_not_exist_for(x)
+g_does_not_exist_for(x::Int) = x
+type, message, backtrace = try
+    nested_view([[1.0f0], Float32[]])
+catch e
+    describe(e, catch_backtrace())
+end
+@test type == "MethodError"
+@test startswith(message, "no method matching g_does_not_exist_for(")   # not "MethodError: …"
+@test all(line -> length(line) < 400, split(backtrace, '\n'))
