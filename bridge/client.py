@@ -461,7 +461,7 @@ class Bridge:
         if leases or unlinked:
             # segments: arena chunks unlinked here, so the server drops its cached mappings now
             messages.append(("release", {"leases": leases, "segments": unlinked} if unlinked else {"leases": leases}))
-        dropped, functions = self._take_dropped(), self._take_dropped_functions()
+        dropped, functions = self._take_dropped(), _this_epoch(self._dropped_functions, self._epoch())
         if dropped or functions:
             messages.append(("drop", {"handles": dropped, "functions": functions} if functions else {"handles": dropped}))
         return messages
@@ -476,9 +476,6 @@ class Bridge:
                 self._free(array)
                 ids.append(handle_id)
         return ids
-
-    def _take_dropped_functions(self) -> list[int]:
-        return _this_epoch(self._dropped_functions, self._epoch())
 
     def _drop(self, handle_id: int) -> None:
         with self._lock:

@@ -181,11 +181,8 @@ function begin_shutdown!(server::Server, reason::String; asked::Bool)
     end
     server.stopping = true
     server.status = asked ? 0 : 1
-    refused = 0
-    for queue in values(server.queues), job in splice!(queue, 1:length(queue))
-        answer_job!(server, job, encode_error(job.request.id, "ShuttingDown", "the server is shutting down"))
-        refused += 1
-    end
+    refused = mapreduce(queue -> answer_queued!(server, queue, "ShuttingDown", "the server is shutting down"),
+                        +, values(server.queues); init = 0)
     running = count(ex -> ex.job !== nothing, values(server.executors))
     server.deadline = time_ns() + round(UInt64, SHUTDOWN_GRACE * 1e9)
     log_event("shutting down ($reason); $running calls running" *

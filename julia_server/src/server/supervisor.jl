@@ -90,14 +90,22 @@ function start_spares!(server::Server)
     return nothing
 end
 
+"""
+    answer_queued!(server, queue, type, message) -> Int
+
+Empty a queue of jobs that will not run, answering each with the error `type` and `message`;
+how many there were.
+"""
+function answer_queued!(server::Server, queue::Vector{Job}, type::String, message::String)
+    jobs = splice!(queue, 1:length(queue))
+    foreach(job -> answer_job!(server, job, encode_error(job.request.id, type, message)), jobs)
+    return length(jobs)
+end
+
 # Answer every queued job of `client` with `ExecutorDied` saying `why`.
 function fail_queued!(server::Server, client::Client, why::String)
-    queue = get(server.queues, client.id, Job[])
-    isempty(queue) && return nothing
-    for job in splice!(queue, 1:length(queue))
-        answer_job!(server, job, encode_error(job.request.id, "ExecutorDied", why))
-    end
-    log_event("client $(label(client))'s queued calls failed: $why")
+    answer_queued!(server, get(server.queues, client.id, Job[]), "ExecutorDied", why) > 0 &&
+        log_event("client $(label(client))'s queued calls failed: $why")
     return nothing
 end
 
@@ -446,10 +454,8 @@ End the client's executor (`bye`, expiry): an idle one is asked to exit, and kil
 within `EXIT_GRACE` seconds; a busy one is killed. Its queued jobs are answered `UnknownClient`.
 """
 function retire_executor!(server::Server, client::Client, why::String)
-    for job in pop!(server.queues, client.id, Job[])
-        answer_job!(server, job, encode_error(job.request.id, "UnknownClient",
-                    "client $(label(client)) is no longer registered ($why) and this call did not run"))
-    end
+    answer_queued!(server, pop!(server.queues, client.id, Job[]), "UnknownClient",
+                   "client $(label(client)) is no longer registered ($why) and this call did not run")
     ex = pop!(server.executors, client.id, nothing)
     ex === nothing && return nothing
     # what it maps is no client's any more: `stats` stops counting it now, not when it has exited
