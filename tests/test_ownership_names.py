@@ -115,6 +115,7 @@ def test_julia_cannot_write_into_arguments(client, fn, value, shm_clean):
         client.call(fn, value)
     # a Julia exception (not a crash): a write to a read-only mapping, or no setindex! on a view
     assert error.value.julia_type in ("ReadOnlyMemoryError", "MethodError"), error.value
+    assert "read-only views of the client's shared memory" in error.value.message  # and what to do
     assert ak.to_list(value) == before
     handle = client.send(value)
     with pytest.raises(JuliaError):

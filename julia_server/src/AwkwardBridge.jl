@@ -37,6 +37,9 @@ include("views/indexed_vector.jl")
 include("views/option_vectors.jl")
 include("views/record_vector.jl")
 include("views/union_vector.jl")
+include("views/select_rows.jl")
+include("views/project_field.jl")
+include("views/flatten.jl")
 include("views/copy.jl")
 include("codec/validate.jl")
 include("codec/form_cache.jl")
@@ -88,7 +91,7 @@ export serve
 export open_array, place_array, is_placeable, BufferRef, ArrayRef, BridgeView, ListVector,
        RegularVector, StringVector, RecordVector, Record, BoolVector, ParameterizedVector,
        IndexedOptionVector, ByteMaskedVector, BitMaskedVector, UnmaskedVector, IndexedVector,
-       UnionVector, Datetime64, parameters, column
+       UnionVector, Datetime64, parameters, column, project_field, flatten
 
 __init__() = init_shm_symbols()
 

@@ -31,8 +31,29 @@ function describe(e, bt)
     end
     # the type travels in its own field: `MethodError: no method …` would read twice in Python
     startswith(message, type * ": ") && (message = message[nextind(message, lastindex(type) + 1):end])
-    return type, cut(shorten_types(lstrip(message)) * location), cut(format_backtrace(bt))
+    message == type * "()" && (message = "")   # `ReadOnlyMemoryError()` says only its type
+    return type, cut(shorten_types(lstrip(message)) * hint(e) * location), cut(format_backtrace(bt))
 end
+
+"""
+    hint(e) -> String
+
+What to do about an error that code written for plain Julia vectors meets on the bridge's
+views, to append to its message; "" for any other error.
+"""
+function hint(e)
+    e isa ReadOnlyMemoryError && return "code wrote into read-only memory. " * WRITE_ELSEWHERE
+    # AbstractArray's fallback for a view without setindex!
+    e isa ErrorException && startswith(e.msg, "setindex! not defined") &&
+        return "\nHint: views cannot be written. " * WRITE_ELSEWHERE
+    e isa MethodError && any(a -> a isa AbstractArray && !(a isa Array), e.args) &&
+        return "\nHint: the arguments are views (ListVector, RecordVector, SubArray, …), AbstractVectors " *
+               "but not Vectors: annotate them ::AbstractVector, or leave them untyped"
+    return ""
+end
+
+const WRITE_ELSEWHERE = "The arguments are read-only views of the client's shared memory: write into " *
+                        "copy(x), or into a new vector (similar(x), zeros(Float32, n)), and return that"
 
 """
     short_type_name(x) -> String

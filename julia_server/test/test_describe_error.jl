@@ -21,3 +21,27 @@ end
 @test type == "MethodError"
 @test startswith(message, "no method matching g_does_not_exist_for(")   # not "MethodError: …"
 @test all(line -> length(line) < 400, split(backtrace, '\n'))
+
+# Errors that code written for plain vectors meets on views say what to do instead.
+only_vectors(x::Vector{Float32}) = sum(x)
+type, message, _ = try
+    only_vectors(view(Float32[1, 2, 3], 1:2))
+catch e
+    describe(e, catch_backtrace())
+end
+@test type == "MethodError" && occursin("annotate them ::AbstractVector", message)
+type, message, _ = try
+    only_vectors(1)
+catch e
+    describe(e, catch_backtrace())
+end
+@test type == "MethodError" && !occursin("Hint", message)      # no view among the arguments
+type, message, _ = describe(ReadOnlyMemoryError(), Ptr{Cvoid}[])
+@test type == "ReadOnlyMemoryError" && startswith(message, "code wrote into read-only memory") && occursin("copy(x)", message)
+type, message, _ = try
+    view(Float32[1, 2], 1:2)[1] = 0     # a SubArray can be written; a view that cannot:
+    setindex!(AwkwardBridge.StringVector(AwkwardBridge.ListVector(UInt8[], Int[], Int[], AwkwardBridge.Parameters())), "x", 1)
+catch e
+    describe(e, catch_backtrace())
+end
+@test type == "ErrorException" && occursin("views cannot be written", message)

@@ -227,8 +227,10 @@ option_content = numpy_json("int64", "node1")
         @test typeof(c) === typeof(v)
         @test isequal(plain(c[1]), plain(v[1])) && isequal(plain(c[1]), [(pt = 7f0, ok = false), missing, (pt = 5f0, ok = true)])
         @test isempty(c[2])
-        @test parent(c.starts) === parent(c.stops)                     # still one offsets buffer
-        @test parameters(c.content.content) == Dict{String,Any}("__record__" => "Muon")
+        @test parent(getfield(c, :starts)) === parent(getfield(c, :stops))     # still one offsets buffer
+        @test parameters(getfield(getfield(c, :content), :content)) == Dict{String,Any}("__record__" => "Muon")
+        @test isequal(c.pt, [[7f0, missing, 5f0], Float32[]])           # projected through list and option
+        @test isequal(v.ok[1], [false, missing, true])
         buffer_words(mem, ref, "node3-data", Float32)[2] = 99f0
         @test v[1][1].pt == 99f0 && c[1][1].pt == 7f0                  # the copy no longer sees the segment
         placed_view, placed_copy = place_array(v, allocator(mem)), place_array(c, allocator(mem))

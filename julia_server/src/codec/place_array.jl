@@ -10,9 +10,9 @@ const BUFFER_ALIGNMENT = 64
     is_placeable(x) -> Bool
 
 Whether a Julia result becomes an Awkward Array (any `AbstractVector`, including the bridge's
-views) rather than a scalar value.
+views, and any `Matrix` or other `AbstractArray`) rather than a scalar value.
 """
-is_placeable(x) = x isa AbstractVector
+is_placeable(x) = x isa AbstractArray && ndims(x) >= 1
 
 """
     place_array(x::AbstractVector, allocate) -> ArrayRef
@@ -24,7 +24,9 @@ offsets inside it. If `place_array` throws after allocating, the caller frees th
 
 Numbers and `Bool` become a `NumpyArray`; `DateTime`/`Date` a `datetime64[ms]`/`[D]`;
 vectors of vectors a `ListOffsetArray` (int64 offsets); strings an Awkward string array;
-`missing` an `IndexedOptionArray`; `NamedTuple`s a `RecordArray`; tuples a tuple `RecordArray`;
+`missing` an `IndexedOptionArray`; `NamedTuple`s and structs a `RecordArray` (a struct's named
+after its type in `"__record__"`); tuples a tuple `RecordArray`; a `Matrix` (or any
+`AbstractArray`) nested `RegularArray`s of its rows;
 mixed element types a `UnionArray` (numbers of different types are promoted instead). A bridge
 view from `open_array` comes back with its node classes' types and parameters unchanged, and a
 `ByteMaskedArray`, `BitMaskedArray` or `UnmaskedArray` keeps its class, `valid_when` and
@@ -53,7 +55,13 @@ function place_array(x::AbstractVector, allocate)
     return ArrayRef(form_json(form), length(x), buffers)
 end
 
-place_array(x, allocate) = throw(ResultTypeError("a Julia $(typeof(x)) is not an AbstractVector"))
+# A matrix or higher array is written as its rows, as NumPy holds it: `A[i, j]` is row i, column j.
+function place_array(x::AbstractArray, allocate)
+    ndims(x) >= 2 || throw(ResultTypeError("a 0-dimensional array has no Awkward Array equivalent; return x[]"))
+    return place_array(regular_rows(x), allocate)
+end
+
+place_array(x, allocate) = throw(ResultTypeError("a Julia $(typeof(x)) is not an AbstractArray"))
 
 # ---- pass 1: measure -------------------------------------------------------------------
 
@@ -61,7 +69,7 @@ list_items(v::AbstractVector) = v
 list_items(v::AbstractString) = codeunits(String(v))
 list_items(v) = layout_mismatch(v)
 
-field_value(p::RecordPlan, r, i::Int) = p.fields === nothing ? r[i] : r[p.fields[i]]
+field_value(p::RecordPlan, r, i::Int) = p.fields === nothing ? r[i] : getproperty(r, p.fields[i])
 
 regular_items(p::RegularPlan, v) =
     v isa AbstractVector && length(v) == p.size ? v : layout_mismatch(v)
@@ -87,8 +95,8 @@ view_class(::BitMaskedPlan) = BitMaskedVector
 view_class(::UnmaskedPlan) = UnmaskedVector
 
 # Whether element `i` of a view is present (not missing).
-is_valid(v::ByteMaskedVector, i::Int) = (v.mask[i] != 0) == v.valid_when
-is_valid(v::BitMaskedVector, i::Int) = mask_bit(v.mask, i, v.lsb_order) == v.valid_when
+is_valid(v::ByteMaskedVector, i::Int) = (getfield(v, :mask)[i] != 0) == getfield(v, :valid_when)
+is_valid(v::BitMaskedVector, i::Int) = mask_bit(getfield(v, :mask), i, getfield(v, :lsb_order)) == getfield(v, :valid_when)
 is_valid(::UnmaskedVector, ::Int) = true
 
 
@@ -166,7 +174,7 @@ function count_array!(p::MaskPlan, xs)
     found === nothing && return count_each!(p, xs)
     v, rows = found
     p.length += length(rows)
-    count_array!(p.content, view(v.content, rows))
+    count_array!(p.content, view(getfield(v, :content), rows))
 end
 
 function count_value!(p::UnionPlan, v)
@@ -346,7 +354,7 @@ function fill_array!(p::MaskPlan, xs)
         p.cursor += 1
         set_valid!(p, is_valid(v, i))
     end
-    fill_array!(p.content, view(v.content, rows))
+    fill_array!(p.content, view(getfield(v, :content), rows))
 end
 
 # Marks the element at the cursor present or missing in the plan's own mask convention.

@@ -16,6 +16,21 @@ primitive_eltype(T::Type) = T isa DataType && haskey(TYPE_PRIMITIVES, T) ? T : n
 unsupported(T::Type) = throw(ResultTypeError("a Julia $T has no Awkward Array equivalent"))
 
 """
+    is_struct_record(T) -> Bool
+
+Whether values of type `T` are written as records of their fields: a user's (or a package's)
+`struct` with fields. Types of Julia's own `Base` and `Core` (dicts, sets, pairs, …) and
+functions (closures are structs of what they capture) are not.
+"""
+is_struct_record(@nospecialize(T::Type)) =
+    isconcretetype(T) && isstructtype(T) && fieldcount(T) > 0 && !(parentmodule(T) in (Base, Core)) &&
+    !(T <: Union{Function,AbstractArray,AbstractDict,AbstractSet,AbstractString,Number,IO})
+
+# A struct's records are named after it (awkward's "__record__"), so Python can attach behaviour.
+record_parameters(@nospecialize(T::Type)) =
+    T <: NamedTuple ? Parameters() : Parameters("__record__" => string(nameof(T)))
+
+"""
     plan_for_type(T) -> Union{Plan,Nothing}
 
 The plan for values of type `T` when the type alone decides it, `nothing` when the values must
@@ -38,15 +53,15 @@ function plan_for_type(@nospecialize(T::Type))
         inner = plan_for_type(eltype(T))
         return inner === nothing ? nothing : ListPlan(Parameters(), inner)
     end
-    if isconcretetype(T) && (T <: Tuple || T <: NamedTuple)
+    if isconcretetype(T) && (T <: Tuple || T <: NamedTuple || is_struct_record(T))
         contents = Plan[]
         for F in fieldtypes(T)
             p = plan_for_type(F)
             p === nothing && return nothing
             push!(contents, p)
         end
-        fields = T <: NamedTuple ? collect(Symbol, fieldnames(T)) : nothing
-        return RecordPlan(Parameters(), fields, contents)
+        T <: Tuple && return RecordPlan(Parameters(), nothing, contents)
+        return RecordPlan(record_parameters(T), collect(Symbol, fieldnames(T)), contents)
     end
     isconcretetype(T) && unsupported(T)
     return nothing
@@ -71,8 +86,11 @@ end
 
 function plan_for_value(v)
     p = plan_for_type(typeof(v))
-    p === nothing && unsupported(typeof(v))
-    return p
+    p !== nothing && return p
+    is_struct_record(typeof(v)) || unsupported(typeof(v))
+    names = fieldnames(typeof(v))
+    return RecordPlan(record_parameters(typeof(v)), collect(Symbol, names),
+                      Plan[plan_for_value(getfield(v, name)) for name in names])
 end
 
 record_plan(columns::NamedTuple, params::Parameters) =
@@ -100,23 +118,23 @@ function plan_for_array(v::ParameterizedVector)
     return p
 end
 
-plan_for_array(v::ListVector) = ListPlan(parameters(v), plan_for_array(v.content))
+plan_for_array(v::ListVector) = ListPlan(parameters(v), plan_for_array(getfield(v, :content)))
 plan_for_array(v::StringVector) = plan_for_array(v.lists)
-plan_for_array(v::RegularVector) = RegularPlan(parameters(v), plan_for_array(v.content), v.size)
+plan_for_array(v::RegularVector) = RegularPlan(parameters(v), plan_for_array(getfield(v, :content)), getfield(v, :size))
 plan_for_array(v::RecordVector) = record_plan(record_columns(v), parameters(v))
-plan_for_array(v::IndexedOptionVector) = option_of(plan_for_array(v.content), parameters(v))
+plan_for_array(v::IndexedOptionVector) = option_of(plan_for_array(getfield(v, :content)), parameters(v))
 
 # A masked or unmasked view keeps its option class, unless its content plans as a node awkward
 # lets only an IndexedOptionArray hold (an option, a union, an IndexedArray).
 function plan_for_array(v::Union{ByteMaskedVector,BitMaskedVector,UnmaskedVector})
-    content = plan_for_array(v.content)
+    content = plan_for_array(getfield(v, :content))
     content isa Union{OptionPlan,UnionPlan,IndexedPlan} && return option_of(content, parameters(v))
     return mask_plan(v, content)
 end
 
-mask_plan(v::ByteMaskedVector, content::Plan) = ByteMaskedPlan(parameters(v), content, v.valid_when)
-mask_plan(v::BitMaskedVector, content::Plan) = BitMaskedPlan(parameters(v), content, v.valid_when, v.lsb_order)
+mask_plan(v::ByteMaskedVector, content::Plan) = ByteMaskedPlan(parameters(v), content, getfield(v, :valid_when))
+mask_plan(v::BitMaskedVector, content::Plan) = BitMaskedPlan(parameters(v), content, getfield(v, :valid_when), getfield(v, :lsb_order))
 mask_plan(v::UnmaskedVector, content::Plan) = UnmaskedPlan(parameters(v), content)
 
-plan_for_array(v::IndexedVector) = indexed_of(plan_for_array(v.content), parameters(v))
+plan_for_array(v::IndexedVector) = indexed_of(plan_for_array(getfield(v, :content)), parameters(v))
 plan_for_array(v::UnionVector) = union_of(Plan[plan_for_array(c) for c in v.contents], parameters(v))

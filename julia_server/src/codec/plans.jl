@@ -301,13 +301,17 @@ accepts(p::RegularPlan, v) = v isa AbstractVector && length(v) == p.size ? 2 : 0
 accepts(p::OptionPlan, v) = v === missing ? 2 : accepts(p.content, v)
 accepts(p::IndexedPlan, v) = accepts(p.content, v)
 accepts(::EmptyPlan, v) = 0
-accepts(p::RecordPlan, v) = 0
 accepts(p::RecordPlan, v::Tuple) =
     p.fields === nothing && length(v) == length(p.contents) ? (isempty(p.parameters) ? 2 : 1) : 0
 accepts(p::RecordPlan, v::NamedTuple) =
     p.fields !== nothing && collect(keys(v)) == p.fields ? (isempty(p.parameters) ? 2 : 1) : 0
 accepts(p::RecordPlan, r::Record) =
     p.fields !== nothing && collect(keys(r)) == p.fields ? (parameters(r) == p.parameters ? 2 : 1) : 0
+function accepts(p::RecordPlan, v)
+    T = typeof(v)
+    is_struct_record(T) && p.fields !== nothing && collect(Symbol, fieldnames(T)) == p.fields || return 0
+    return record_parameters(T) == p.parameters ? 2 : 1
+end
 
 """
     select_content(plan::UnionPlan, value) -> Int

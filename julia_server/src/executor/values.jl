@@ -49,8 +49,8 @@ end
 
 A Julia result as a wire value: `nothing` and `missing` (nil), `Bool`, integers that fit 64
 bits, `Float64`, `Float32` (kept single precision), strings, `Symbol`s and `Char`s (strings); a `Function` → a tagged function the executor keeps
-for the client; `Tuple` → tagged tuple; `NamedTuple` and string- or symbol-keyed
-dicts → maps; anything `is_placeable` → an array placed in a block of the client's result
+for the client; `Tuple` → tagged tuple; `NamedTuple`, a view's `Record`, a struct
+(`is_struct_record`) and string- or symbol-keyed dicts → maps; anything `is_placeable` → an array placed in a block of the client's result
 arena, leased to the client, or, for a vector the codec cannot lay out, a list. Anything else is a
 `ResultTypeError`.
 """
@@ -75,6 +75,14 @@ end
 
 function to_wire(x::NamedTuple, scope::Scope, depth::Int)
     return Dict{String,Any}(string(k) => to_wire(v, scope, nested(depth)) for (k, v) in pairs(x))
+end
+
+# One record of a view, or a struct: a map of its fields, as a NamedTuple is.
+to_wire(r::Record, scope::Scope, depth::Int) = to_wire(NamedTuple(r), scope, depth)
+
+function to_wire_fields(x, scope::Scope, depth::Int)
+    return Dict{String,Any}(string(name) => to_wire(getfield(x, name), scope, nested(depth))
+                            for name in fieldnames(typeof(x)))
 end
 
 # A function (a lambda, a definition's value) stays in the executor; the client gets a callable.
@@ -106,9 +114,10 @@ function to_wire(x, scope::Scope, depth::Int)
         end
     end
     x isa AbstractVector && return Any[to_wire(item, scope, nested(depth)) for item in x]
+    is_struct_record(typeof(x)) && return to_wire_fields(x, scope, depth)
     throw(ResultTypeError("a Julia $(short_type_name(x)) has no Python equivalent; return a number, a " *
-                          "string, a Bool, nothing or missing, a tuple, a NamedTuple or a Dict with " *
-                          "string keys, a function, or an AbstractVector of such things (an ak.Array)"))
+                          "string, a Bool, nothing or missing, a tuple, a NamedTuple, a struct or a Dict " *
+                          "with string keys, a function, or an array of such things (an ak.Array)"))
 end
 
 function nested(depth::Int)

@@ -1,9 +1,9 @@
 # `copy` of a view, the Julian way to keep an argument past the call that received it: a view
 # over shared memory is valid only while its request holds the segments, and `Base.copy`'s
 # default (an `Array` of elements) would lose the view's form and parameters. Each method builds
-# the same view type (`typeof(v)(…)` fails loudly otherwise) over copied buffers, so
-# `place_array` writes a copy back with exactly the argument's form: `bridge.call("copy", x)`
-# returns a result Julia wrote, where `identity` returns the argument itself (docs/protocol.md).
+# the same kind of view over copied buffers, so `place_array` writes a copy back with exactly
+# the argument's form: `bridge.call("copy", x)` returns a result Julia wrote, where `identity`
+# returns the argument itself (docs/protocol.md).
 
 """
     copy(v::BridgeView)
@@ -15,29 +15,36 @@ memory: it stays valid after the call that opened `v` returns, and `place_array`
 """
 Base.copy(v::BoolVector) = BoolVector(copy(v.bytes))
 
-Base.copy(v::ParameterizedVector) = typeof(v)(copy(v.data), copy(v.parameters))
+# Each view's own fields, copied where they are buffers (struct fields, since `v.x` projects).
+copied(v, name::Symbol) = copy(getfield(v, name))
 
-Base.copy(v::ListVector) = typeof(v)(copy(v.content), copy_bounds(v.starts, v.stops)..., copy(v.parameters))
+Base.copy(v::ParameterizedVector) = ParameterizedVector(copied(v, :data), copied(v, :parameters))
 
-Base.copy(v::StringVector) = typeof(v)(copy(v.lists))
+Base.copy(v::ListVector) =
+    ListVector(copied(v, :content), copy_bounds(getfield(v, :starts), getfield(v, :stops))..., copied(v, :parameters))
 
-Base.copy(v::RegularVector) = typeof(v)(copy(v.content), v.size, v.length, copy(v.parameters))
+Base.copy(v::StringVector) = StringVector(copy(v.lists))
 
-Base.copy(v::IndexedVector) = typeof(v)(copy(v.content), copy(v.index), copy(v.parameters))
+Base.copy(v::RegularVector) =
+    RegularVector(copied(v, :content), getfield(v, :size), getfield(v, :length), copied(v, :parameters))
 
-Base.copy(v::IndexedOptionVector) = typeof(v)(copy(v.content), copy(v.index), copy(v.parameters))
+Base.copy(v::IndexedVector) = IndexedVector(copied(v, :content), copied(v, :index), copied(v, :parameters))
 
-Base.copy(v::ByteMaskedVector) = typeof(v)(copy(v.content), copy(v.mask), v.valid_when, copy(v.parameters))
+Base.copy(v::IndexedOptionVector) = IndexedOptionVector(copied(v, :content), copied(v, :index), copied(v, :parameters))
+
+Base.copy(v::ByteMaskedVector) =
+    ByteMaskedVector(copied(v, :content), copied(v, :mask), getfield(v, :valid_when), copied(v, :parameters))
 
 Base.copy(v::BitMaskedVector) =
-    typeof(v)(copy(v.content), copy(v.mask), v.valid_when, v.lsb_order, v.length, copy(v.parameters))
+    BitMaskedVector(copied(v, :content), copied(v, :mask), getfield(v, :valid_when), getfield(v, :lsb_order),
+                    getfield(v, :length), copied(v, :parameters))
 
-Base.copy(v::UnmaskedVector) = typeof(v)(copy(v.content), copy(v.parameters))
+Base.copy(v::UnmaskedVector) = UnmaskedVector(copied(v, :content), copied(v, :parameters))
 
-Base.copy(rv::RecordVector) =
-    typeof(rv)(map(copy, getfield(rv, :columns)), getfield(rv, :length), copy(getfield(rv, :parameters)))
+# A selection of records is copied as a whole record array of just those rows.
+Base.copy(rv::RecordVector) = RecordVector(map(copy, record_columns(rv)), length(rv), copied(rv, :parameters))
 
-Base.copy(v::UnionVector) = typeof(v)(copy(v.tags), copy(v.index), map(copy, v.contents), copy(v.parameters))
+Base.copy(v::UnionVector) = UnionVector(copy(v.tags), copy(v.index), map(copy, v.contents), copy(v.parameters))
 
 # A ListOffsetArray's starts and stops are two views of one offsets buffer: their copies are two
 # views of one copy, which `place_array` writes as offsets again.

@@ -13,10 +13,10 @@ end
 IndexedVector(content::AbstractVector, index::Vector{I}, parameters::Parameters) where {I} =
     IndexedVector{eltype(content),typeof(content),I}(content, index, parameters)
 
-Base.size(v::IndexedVector) = size(v.index)
+Base.size(v::IndexedVector) = size(getfield(v, :index))
 
 function Base.getindex(v::IndexedVector, i::Int)
-    j = Int(v.index[i]) + 1
-    checkbounds(v.content, j)
-    return v.content[j]
+    j = Int(getfield(v, :index)[i]) + 1
+    checkbounds(getfield(v, :content), j)
+    return getfield(v, :content)[j]
 end

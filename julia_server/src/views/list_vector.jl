@@ -1,10 +1,12 @@
 """
     ListVector(content, starts, stops, parameters)
 
-An Awkward `ListOffsetArray` or `ListArray` as a vector of lists: element `i` is
-`view(content, starts[i]+1:stops[i])`, a `SubArray`, so it behaves like `Vector{Vector{T}}`
-(`length`, indexing, iteration, `sum`, `collect`) without copying. For a `ListOffsetArray`,
-`starts` and `stops` are the two overlapping views of its offsets.
+An Awkward `ListOffsetArray` or `ListArray` as a vector of lists: element `i` is elements
+`starts[i]+1:stops[i]` of `content`, a view (a `SubArray` of numbers, a [`RecordVector`](@ref)
+of records, a `ListVector` of lists), so it behaves like `Vector{Vector{T}}` (`length`,
+indexing, iteration, `sum.(v)`, `collect`) without copying. `v.x` projects field `x` of the
+records inside ([`project_field`](@ref)). For a `ListOffsetArray`, `starts` and `stops` are the
+two overlapping views of its offsets.
 """
 struct ListVector{T,C<:AbstractVector,S<:AbstractVector{<:Integer}} <: BridgeView{T}
     content::C
@@ -14,14 +16,13 @@ struct ListVector{T,C<:AbstractVector,S<:AbstractVector{<:Integer}} <: BridgeVie
 end
 
 function ListVector(content::AbstractVector, starts::S, stops::S, parameters::Parameters) where {S}
-    T = typeof(view(content, 1:0))
+    T = typeof(select_rows(content, 1:0))
     return ListVector{T,typeof(content),S}(content, starts, stops, parameters)
 end
 
-Base.size(v::ListVector) = size(v.starts)
+Base.size(v::ListVector) = size(getfield(v, :starts))
 
 function Base.getindex(v::ListVector, i::Int)
-    range = Int(v.starts[i])+1:Int(v.stops[i])
-    checkbounds(v.content, range)
-    return view(v.content, range)
+    range = Int(getfield(v, :starts)[i])+1:Int(getfield(v, :stops)[i])
+    return select_rows(getfield(v, :content), range)
 end

@@ -15,13 +15,13 @@ end
 IndexedOptionVector(content::AbstractVector, index::Vector{I}, parameters::Parameters) where {I} =
     IndexedOptionVector{eltype(content),typeof(content),I}(content, index, parameters)
 
-Base.size(v::IndexedOptionVector) = size(v.index)
+Base.size(v::IndexedOptionVector) = size(getfield(v, :index))
 
 function Base.getindex(v::IndexedOptionVector, i::Int)
-    j = Int(v.index[i])
+    j = Int(getfield(v, :index)[i])
     j < 0 && return missing
-    checkbounds(v.content, j + 1)
-    return v.content[j+1]
+    checkbounds(getfield(v, :content), j + 1)
+    return getfield(v, :content)[j+1]
 end
 
 """
@@ -40,9 +40,9 @@ end
 ByteMaskedVector(content::AbstractVector, mask::Vector{Int8}, valid_when::Bool, parameters::Parameters) =
     ByteMaskedVector{eltype(content),typeof(content)}(content, mask, valid_when, parameters)
 
-Base.size(v::ByteMaskedVector) = size(v.mask)
+Base.size(v::ByteMaskedVector) = size(getfield(v, :mask))
 Base.getindex(v::ByteMaskedVector, i::Int) =
-    (v.mask[i] != 0) == v.valid_when ? v.content[i] : missing
+    (getfield(v, :mask)[i] != 0) == getfield(v, :valid_when) ? getfield(v, :content)[i] : missing
 
 """
     BitMaskedVector(content, mask, valid_when, lsb_order, length, parameters)
@@ -63,7 +63,7 @@ BitMaskedVector(content::AbstractVector, mask::Vector{UInt8}, valid_when::Bool, 
                 length::Int, parameters::Parameters) =
     BitMaskedVector{eltype(content),typeof(content)}(content, mask, valid_when, lsb_order, length, parameters)
 
-Base.size(v::BitMaskedVector) = (v.length,)
+Base.size(v::BitMaskedVector) = (getfield(v, :length),)
 
 # Element `i`'s bit in a bit-packed mask: with `lsb_order` bit 0 of each byte is its least
 # significant, otherwise its most significant (Awkward's BitMaskedArray convention).
@@ -73,7 +73,7 @@ bit_shift(i::Int, lsb_order::Bool) = lsb_order ? (i - 1) & 7 : 7 - (i - 1) & 7
 
 function Base.getindex(v::BitMaskedVector, i::Int)
     checkbounds(v, i)
-    return mask_bit(v.mask, i, v.lsb_order) == v.valid_when ? v.content[i] : missing
+    return mask_bit(getfield(v, :mask), i, getfield(v, :lsb_order)) == getfield(v, :valid_when) ? getfield(v, :content)[i] : missing
 end
 
 """
@@ -89,5 +89,5 @@ end
 UnmaskedVector(content::AbstractVector, parameters::Parameters) =
     UnmaskedVector{eltype(content),typeof(content)}(content, parameters)
 
-Base.size(v::UnmaskedVector) = size(v.content)
-Base.getindex(v::UnmaskedVector, i::Int) = v.content[i]
+Base.size(v::UnmaskedVector) = size(getfield(v, :content))
+Base.getindex(v::UnmaskedVector, i::Int) = getfield(v, :content)[i]

@@ -14,9 +14,12 @@ struct Record{C<:NamedTuple}
     parameters::Parameters
 end
 
-Base.getproperty(r::Record, name::Symbol) = getfield(getfield(r, :columns), name)[getfield(r, :index)]
-Base.getindex(r::Record, name::Symbol) = getproperty(r, name)
-Base.getindex(r::Record, position::Int) = getfield(getfield(r, :columns), position)[getfield(r, :index)]
+function Base.getindex(r::Record, field::Union{Symbol,Int})
+    columns = getfield(r, :columns)
+    has_field(columns, field) || throw(no_field_error(columns, field))
+    return getfield(columns, field)[getfield(r, :index)]
+end
+Base.getproperty(r::Record, name::Symbol) = r[name]
 Base.propertynames(r::Record) = keys(getfield(r, :columns))
 Base.keys(r::Record) = keys(getfield(r, :columns))
 Base.length(r::Record) = length(getfield(r, :columns))
@@ -28,51 +31,80 @@ function Base.show(io::IO, r::Record)
     show(io, NamedTuple(r))
 end
 
+"""A selection of rows: a range of them, or any of them by position."""
+const Rows = Union{UnitRange{Int},Vector{Int}}
+
 """
     RecordVector(columns, length, parameters)
+    RecordVector(columns, rows, parameters)
 
 An Awkward `RecordArray`. With `columns` a `NamedTuple` of column vectors, `rv[i]` is a
-[`Record`](@ref) and `rv.x` is the whole column `x` (`propertynames(rv)` lists the fields);
-with `columns` a `Tuple` (an Awkward tuple), `rv[i]` is a Julia `Tuple`. [`column`](@ref)
-reads a column by name or position in both cases.
+[`Record`](@ref) and `rv.x` is column `x` (`propertynames(rv)` lists the fields); with `columns`
+a `Tuple` (an Awkward tuple), `rv[i]` is a Julia `Tuple`. [`column`](@ref) reads a column by
+name or position in both cases.
+
+`rows` are the rows of the columns the vector holds: `Base.OneTo(length)` for a whole record
+array, a `UnitRange{Int}` or a `Vector{Int}` for a selection (`rv[2:5]`, `rv[mask]`, the records of one
+list), so selecting records never touches the columns until a field is read.
 """
-struct RecordVector{T,C<:Union{NamedTuple,Tuple}} <: BridgeView{T}
+struct RecordVector{T,C<:Union{NamedTuple,Tuple},R<:Union{Base.OneTo{Int},Rows}} <: BridgeView{T}
     columns::C
-    length::Int
+    rows::R
     parameters::Parameters
 end
 
-RecordVector(columns::NamedTuple, length::Int, parameters::Parameters) =
-    RecordVector{Record{typeof(columns)},typeof(columns)}(columns, length, parameters)
+RecordVector(columns::NamedTuple, rows::Union{Base.OneTo{Int},Rows}, parameters::Parameters) =
+    RecordVector{Record{typeof(columns)},typeof(columns),typeof(rows)}(columns, rows, parameters)
 
-RecordVector(columns::Tuple, length::Int, parameters::Parameters) =
-    RecordVector{Tuple{map(eltype, columns)...},typeof(columns)}(columns, length, parameters)
+RecordVector(columns::Tuple, rows::Union{Base.OneTo{Int},Rows}, parameters::Parameters) =
+    RecordVector{Tuple{map(eltype, columns)...},typeof(columns),typeof(rows)}(columns, rows, parameters)
 
-Base.size(rv::RecordVector) = (getfield(rv, :length),)
+function RecordVector(columns::Union{NamedTuple,Tuple}, length::Int, parameters::Parameters)
+    all(c -> Base.length(c) == length, columns) ||
+        throw(ArgumentError("every column of $length records needs $length elements, not $(map(Base.length, Tuple(columns)))"))
+    return RecordVector(columns, Base.OneTo(length), parameters)
+end
+
+Base.size(rv::RecordVector) = size(getfield(rv, :rows))
 
 function Base.getindex(rv::RecordVector{<:Record}, i::Int)
-    checkbounds(rv, i)
-    return Record(getfield(rv, :columns), i, getfield(rv, :parameters))
+    row = getfield(rv, :rows)[i]
+    return Record(getfield(rv, :columns), row, getfield(rv, :parameters))
 end
 
 function Base.getindex(rv::RecordVector{<:Tuple}, i::Int)
-    checkbounds(rv, i)
-    return map(column -> column[i], getfield(rv, :columns))
+    row = getfield(rv, :rows)[i]
+    return map(column -> column[row], getfield(rv, :columns))
 end
 
-Base.getproperty(rv::RecordVector, name::Symbol) = getfield(getfield(rv, :columns), name)
+Base.getproperty(rv::RecordVector, name::Symbol) = column(rv, name)
 Base.propertynames(rv::RecordVector) = propertynames(getfield(rv, :columns))
 
 """
     column(rv::RecordVector, field::Union{Symbol,Int}) -> AbstractVector
 
-The whole column of field `field` (a name, or a 1-based position, which also works for tuples).
+Field `field` (a name, or a 1-based position, which also works for tuples) of every record in
+`rv`, without copying: the column itself for a whole record array, a view of its rows for a
+selection. Also works through lists and options of records ([`project_field`](@ref)).
 """
-column(rv::RecordVector, field::Union{Symbol,Int}) = getfield(getfield(rv, :columns), field)
+function column(rv::RecordVector, field::Union{Symbol,Int})
+    columns = getfield(rv, :columns)
+    has_field(columns, field) || throw(no_field_error(columns, field))
+    return select_rows(getfield(columns, field), getfield(rv, :rows))
+end
+
+has_field(columns::NamedTuple, field::Symbol) = haskey(columns, field)
+has_field(columns::Union{NamedTuple,Tuple}, field::Int) = 1 <= field <= length(columns)
+has_field(::Tuple, ::Symbol) = false
+
+function no_field_error(columns::Union{NamedTuple,Tuple}, field)
+    names = columns isa NamedTuple ? join(keys(columns), ", ") : "none (a tuple of $(length(columns)))"
+    return ArgumentError("these records have no field $(repr(field)); their fields are $names")
+end
 
 """
     record_columns(rv::RecordVector) -> Union{NamedTuple,Tuple}
 
-All columns, by field name (records) or position (tuples).
+All columns of the records in `rv`, by field name (records) or position (tuples).
 """
-record_columns(rv::RecordVector) = getfield(rv, :columns)
+record_columns(rv::RecordVector) = map(c -> select_rows(c, getfield(rv, :rows)), getfield(rv, :columns))

@@ -1,0 +1,41 @@
+# Selecting elements of a view (`v[2:5]`, `v[mask]`, `v[[3, 1]]`, `view(v, …)`, `filter`) gives
+# the same kind of view over the same buffers, so field access and projection keep working and
+# no element is copied: only the selection itself is stored, as a range or an index vector of
+# its own (Base's `filter` empties the index vector it passes to `getindex`).
+
+"""
+    select_rows(v::AbstractVector, rows::Union{Base.OneTo{Int},Rows}) -> AbstractVector
+
+Elements `rows` of `v`, without copying them: a record, list or string view stays that kind of
+view (a [`RecordVector`](@ref) keeps only the rows, a [`ListVector`](@ref) views its starts and
+stops); any other vector becomes a `SubArray`. `Base.OneTo` rows are a whole record array's,
+whose columns have exactly its length, so they select the whole vector. Bounds are checked.
+"""
+select_rows(v::AbstractVector, rows::Rows) = view(v, rows)
+select_rows(v::AbstractVector, ::Base.OneTo{Int}) = v
+
+select_rows(rv::RecordVector, rows::Rows) =
+    RecordVector(getfield(rv, :columns), getfield(rv, :rows)[rows], getfield(rv, :parameters))
+
+select_rows(v::ListVector, rows::Rows) =
+    ListVector(getfield(v, :content), view(getfield(v, :starts), rows), view(getfield(v, :stops), rows),
+               getfield(v, :parameters))
+
+select_rows(v::StringVector, rows::Rows) = StringVector(select_rows(v.lists, rows))
+
+"""The views whose selections stay views of their own kind (see [`select_rows`](@ref))."""
+const SelectableView = Union{RecordVector,ListVector,StringVector}
+
+# The selection a view keeps: a range as it is, anything else as a new Vector{Int}.
+owned_rows(rows::AbstractUnitRange{<:Integer}) = UnitRange{Int}(rows)
+owned_rows(rows::AbstractVector{<:Integer}) = Vector{Int}(rows)
+owned_rows(mask::AbstractVector{Bool}) = findall(mask)
+
+function Base.getindex(v::SelectableView, rows::AbstractVector{<:Integer})
+    checkbounds(v, rows)
+    return select_rows(v, owned_rows(rows))
+end
+
+Base.getindex(v::SelectableView, ::Colon) = v
+Base.view(v::SelectableView, rows::AbstractVector{<:Integer}) = v[rows]
+Base.view(v::SelectableView, ::Colon) = v

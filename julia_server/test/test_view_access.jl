@@ -1,0 +1,126 @@
+# Awkward-style access on the views (docs/types.md, "Fields, selections and standard functions"):
+# fields project through lists and options, selections keep field access, and Julia's
+# standard functions work as on ordinary vectors.
+module TestViewAccess
+
+using Test
+using AwkwardBridge: ListVector, RecordVector, Record, StringVector, IndexedOptionVector, column,
+                     project_field, flatten, parameters
+
+include("memory_helpers.jl")
+
+const Jet = NamedTuple{(:pt, :eta),Tuple{Float32,Float32}}
+
+@testset "view access" begin
+    mem = TestMemory()
+    # Events shaped like NanoAOD's, written to and opened from (stand-in) shared memory.
+    events = roundtrip(mem, [(Jet=Jet[(pt=50f0, eta=1f0), (pt=20f0, eta=-2f0)], MET=(pt=5f0, phi=0.5f0), run=1),
+                             (Jet=Jet[], MET=(pt=6f0, phi=1.5f0), run=2),
+                             (Jet=Jet[(pt=35f0, eta=0f0), (pt=31f0, eta=3f0), (pt=12f0, eta=1f0)], MET=(pt=7f0, phi=2.5f0), run=3)])
+    jet_pt = Float32[50, 20, 35, 31, 12]
+
+    @testset "a field projects through lists of records, without copying" begin
+        @test events isa RecordVector
+        pts = events.Jet.pt
+        @test pts isa ListVector
+        @test pts == [Float32[50, 20], Float32[], Float32[35, 31, 12]]
+        @test getfield(pts, :content) === getfield(getfield(events.Jet, :content), :columns).pt  # the pt column itself
+        @test getfield(pts, :starts) === getfield(events.Jet, :starts)                           # and the same offsets
+        @test column(events.Jet, :pt) == pts
+        @test project_field(events.Jet, 2) == events.Jet.eta
+        @test propertynames(events.Jet) == (:pt, :eta)
+        ev = events[3]
+        @test ev isa Record
+        @test ev.Jet isa RecordVector && length(ev.Jet) == 3
+        @test ev.Jet.pt == Float32[35, 31, 12] && eltype(ev.Jet.pt) === Float32
+        @test column(ev.Jet, :eta) == Float32[0, 3, 1]
+        @test ev.Jet[2].pt == 31f0
+        @test [j.pt for j in ev.Jet if abs(j.eta) < 2.5] == Float32[35, 12]
+        @test isempty(events[2].Jet.pt)
+        @test events.MET.pt == Float32[5, 6, 7]
+    end
+
+    @testset "a field projects through options and indexes too" begin
+        options = roundtrip(mem, [[(pt=1f0, q=1), missing], Union{Missing,NamedTuple{(:pt, :q),Tuple{Float32,Int}}}[], [(pt=3f0, q=-1)]])
+        @test isequal(options.pt, [[1f0, missing], [], [3f0]])
+        @test getfield(options.q, :content) isa IndexedOptionVector
+        @test isequal(column(options, :q)[1], [1, missing])
+    end
+
+    @testset "a missing field, or fields of what holds no records, are clear errors" begin
+        err = try events.Jet.mass; nothing catch e; e end
+        @test err isa ArgumentError && occursin("no field :mass", err.msg) && occursin("pt, eta", err.msg)
+        err = try events[1].Jet[1].mass; nothing catch e; e end
+        @test err isa ArgumentError && occursin("no field :mass", err.msg)
+        err = try events.Jet.pt.x; nothing catch e; e end
+        @test err isa ArgumentError && occursin("no field :x", err.msg) && occursin("not records", err.msg)
+    end
+
+    @testset "selections keep field access and copy only the selection" begin
+        @test events[2:3] isa RecordVector
+        @test events[2:3].MET.pt == Float32[6, 7]
+        @test events[[true, false, true]].run == [1, 3]
+        @test events[[3, 1]].Jet.pt == [Float32[35, 31, 12], Float32[50, 20]]
+        @test view(events, 1:2).Jet.eta == [Float32[1, -2], Float32[]]
+        @test view(events, [3]).MET.phi == Float32[2.5]
+        @test events[:] === events
+        selected = filter(e -> !isempty(e.Jet), events)              # Base's filter empties its index after use
+        @test selected isa RecordVector && selected.run == [1, 3]
+        @test selected.Jet.pt == [Float32[50, 20], Float32[35, 31, 12]]
+        @test events.Jet[2:3].pt == [Float32[], Float32[35, 31, 12]]
+        @test events.Jet.pt[[3]] == [Float32[35, 31, 12]]
+        @test getfield(events[1:2], :columns) === getfield(events, :columns)   # no column was touched
+        rows = [1, 3]
+        picked = events[rows]
+        rows[1] = 2
+        @test picked.run == [1, 3]                                    # the selection is its own
+        @test_throws BoundsError events[2:4]
+        @test_throws BoundsError events[[0]]
+        @test_throws BoundsError events[[true, false]]
+        @test_throws BoundsError events.Jet[4:4]
+        names = roundtrip(mem, ["ee", "μμ", "eμ"])
+        @test names isa StringVector && names[[3, 1]] == ["eμ", "ee"] && names[[3, 1]] isa StringVector
+    end
+
+    @testset "copies and results of selections hold just the selected rows" begin
+        picked = copy(events[[3, 1]])
+        @test picked isa RecordVector && picked.run == [3, 1] && picked.Jet.pt == [Float32[35, 31, 12], Float32[50, 20]]
+        back = roundtrip(mem, events[[3, 1]])
+        @test back.run == [3, 1] && back.Jet.eta == [Float32[0, 3, 1], Float32[1, -2]] && back.MET.pt == Float32[7, 5]
+        @test roundtrip(mem, events[3].Jet).pt == Float32[35, 31, 12]
+    end
+
+    @testset "flatten" begin
+        @test flatten(events.Jet.pt) == jet_pt
+        @test flatten(events.Jet.pt) isa SubArray{Float32,1,Vector{Float32},Tuple{UnitRange{Int}}}   # contiguous: no index
+        @test sum(flatten(events.Jet.pt)) == sum(jet_pt)
+        @test flatten(events[[3, 1]].Jet.pt) == Float32[35, 31, 12, 50, 20]
+        @test flatten(events.Jet).eta == Float32[1, -2, 0, 3, 1]
+        @test isempty(flatten(events[Int[]].Jet.pt))
+        @test_throws ArgumentError flatten(events.run)
+    end
+
+    @testset "standard functions work as on ordinary vectors" begin
+        pts = events.Jet.pt
+        @test sum.(pts) == Float32[70, 0, 78]
+        @test sum(sum, pts) == sum(jet_pt)
+        @test maximum(length, pts) == 3
+        @test map(length, pts) == [2, 0, 3]
+        @test length.(events.Jet) == [2, 0, 3]
+        @test sort(pts; by=length) == [Float32[], Float32[50, 20], Float32[35, 31, 12]]
+        @test findall(isempty, pts) == [2]
+        @test collect(eachindex(pts)) == [1, 2, 3]
+        @test sort(events[3].Jet.pt) == Float32[12, 31, 35]
+        @test maximum(events[1].Jet.pt) == 50f0
+        @test findall(j -> j.pt > 30, events[3].Jet) == [1, 2]
+        @test map(j -> j.pt * 2, events[1].Jet) == Float32[100, 40]
+        @test events.MET.pt .+ 1 == Float32[6, 7, 8]
+        @test findall(e -> e.MET.pt > 5.5, events) == [2, 3]
+        @test sum(e -> e.run, events) == 6
+        @test sort(events; by=e -> -e.run)[1].run == 3
+        @test [e.run for e in events] == [1, 2, 3]
+        @test (pt -> pt > 30).(events[3].Jet.pt) == [true, true, false]
+    end
+end
+
+end

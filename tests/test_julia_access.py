@@ -1,0 +1,132 @@
+"""Awkward-style access in Julia kernels (docs/types.md): fields projected through lists of
+records, selections that keep field access, and the results such kernels return (records,
+structs, vectors of structs, matrices), over real NanoAOD events where they are present."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import awkward as ak
+import numpy as np
+import pytest
+
+from bridge import Bridge
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+NANO = DATA / "nanoAOD_2015_CMS_Open_Data_ttbar.root"
+
+KERNELS_JL = """
+# the natural per-event loop: jets of one event are records, ev.Jet.pt one event's pts
+function ht30(events)
+    out = Vector{Float32}(undef, length(events))
+    for (i, ev) in enumerate(events)
+        s = 0f0
+        for jet in ev.Jet
+            jet.pt > 30 && (s += jet.pt)
+        end
+        out[i] = s
+    end
+    return out
+end
+leading_pt(events) = [isempty(ev.Jet.pt) ? missing : maximum(ev.Jet.pt) for ev in events]
+all_jet_pts(events) = events.Jet.pt
+met_with_jets(events) = filter(ev -> length(ev.Jet) >= 4, events).MET.pt
+first_events(events, n) = events[1:n].Jet.eta
+central_jet_pts(events) = [[j.pt for j in ev.Jet if abs(j.eta) < 1] for ev in events]
+
+struct Dijet
+    mass::Float64
+    leading::Float32
+end
+function dijets(events)
+    out = Dijet[]
+    for ev in events
+        length(ev.Jet) < 2 && continue
+        j1, j2 = ev.Jet[1], ev.Jet[2]
+        push!(out, Dijet(2 * j1.pt * j2.pt * (cosh(j1.eta - j2.eta) - cos(j1.phi - j2.phi)), j1.pt))
+    end
+    return out
+end
+first_dijet(events) = dijets(events)[1]
+first_event(events) = events[1]
+jet_matrix(events, n) = [events[i].Jet[j].pt for i in 1:n, j in 1:2]
+"""
+
+
+def need(path: Path) -> None:
+    if not path.exists():
+        pytest.skip(f"{path} is absent (real ROOT files live in <repo>/../shared/data)")
+
+
+@pytest.fixture(scope="module")
+def bridge():
+    with Bridge() as shared:
+        shared.eval(KERNELS_JL)
+        yield shared
+
+
+@pytest.fixture(scope="module")
+def nano() -> ak.Array:
+    need(NANO)
+    import uproot
+
+    tree = uproot.open(NANO)["Events"]
+    # Jet_pt, Jet_eta, … zipped into records, as coffea and physicists read NanoAOD
+    arrays = tree.arrays(filter_name=["Jet_pt", "Jet_eta", "Jet_phi", "Jet_mass", "MET_pt", "MET_phi"], how="zip")
+    met = ak.zip({"pt": arrays.MET_pt, "phi": arrays.MET_phi})
+    return ak.zip({"Jet": arrays.Jet, "MET": met}, depth_limit=1)
+
+
+def test_a_loop_over_each_events_jet_records(bridge: Bridge, nano: ak.Array) -> None:
+    pt = nano.Jet.pt
+    expected = ak.to_numpy(ak.sum(pt[pt > 30], axis=1))
+    assert np.allclose(bridge.call("ht30", nano).to_numpy(), expected, rtol=1e-6)
+    assert 0 < np.count_nonzero(expected) < len(nano)
+    leading = bridge.call("leading_pt", nano).to_list()
+    assert leading == ak.max(pt, axis=1).to_list()
+
+
+def test_fields_project_through_lists_and_selections_keep_them(bridge: Bridge, nano: ak.Array) -> None:
+    assert ak.array_equal(bridge.call("all_jet_pts", nano), nano.Jet.pt)
+    expected = nano[ak.num(nano.Jet) >= 4].MET.pt
+    assert 0 < len(expected) < len(nano)
+    assert ak.array_equal(bridge.call("met_with_jets", nano), expected)
+    assert ak.array_equal(bridge.call("first_events", nano, 5), nano[:5].Jet.eta)
+    jets = nano.Jet
+    assert bridge.call("central_jet_pts", nano).to_list() == jets.pt[abs(jets.eta) < 1].to_list()
+
+
+def test_structs_records_and_matrices_come_back(bridge: Bridge, nano: ak.Array) -> None:
+    dijets = bridge.call("dijets", nano)
+    assert dijets.fields == ["mass", "leading"]
+    assert ak.parameters(dijets) == {"__record__": "Dijet"}
+    two = nano[ak.num(nano.Jet) >= 2]
+    j1, j2 = two.Jet[:, 0], two.Jet[:, 1]
+    mass = 2 * j1.pt * j2.pt * (np.cosh(j1.eta - j2.eta) - np.cos(j1.phi - j2.phi))
+    assert np.allclose(dijets.mass.to_numpy(), ak.to_numpy(mass), rtol=1e-5)
+    assert ak.array_equal(dijets.leading, j1.pt)
+
+    first = bridge.call("first_dijet", nano)
+    assert first == {"mass": pytest.approx(dijets.mass[0]), "leading": pytest.approx(dijets.leading[0])}
+
+    event = bridge.call("first_event", nano)   # one record of the view: a dict of its fields
+    assert set(event) == {"Jet", "MET"}
+    assert event["MET"] == {"pt": pytest.approx(nano.MET.pt[0]), "phi": pytest.approx(nano.MET.phi[0])}
+    assert ak.array_equal(event["Jet"].pt, nano.Jet.pt[0])
+
+    matrix = bridge.call("jet_matrix", two, 3)
+    assert str(matrix.type) == "3 * 2 * float32"
+    assert np.array_equal(ak.to_numpy(matrix), ak.to_numpy(two.Jet.pt[:3, :2]))
+
+
+def test_results_without_data(bridge: Bridge) -> None:
+    bridge.eval("struct Hit; layer::Int; charge::Float64; end")
+    assert bridge.eval("Hit(3, 0.5)") == {"layer": 3, "charge": 0.5}
+    hits = bridge.eval("[Hit(1, 0.1), Hit(2, 0.2)]")
+    assert hits.to_list() == [{"layer": 1, "charge": 0.1}, {"layer": 2, "charge": 0.2}]
+    assert ak.parameters(hits) == {"__record__": "Hit"}
+    matrix = bridge.eval("[1 2 3; 4 5 6]")
+    assert ak.to_numpy(matrix).tolist() == [[1, 2, 3], [4, 5, 6]]
+    cube = bridge.eval("reshape(collect(1:24), 2, 3, 4)")
+    assert np.array_equal(ak.to_numpy(cube), np.arange(1, 25).reshape(4, 3, 2).transpose(2, 1, 0))
+    assert bridge.eval("[(pt = 1.5, q = -1), (pt = 2.5, q = 1)]").to_list() == [{"pt": 1.5, "q": -1}, {"pt": 2.5, "q": 1}]
