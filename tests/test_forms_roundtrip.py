@@ -143,7 +143,6 @@ def test_option_classes_keep_their_form(bridge: Bridge, name: str) -> None:
 # sizes, categorical, __list__, user parameters, bytes vs char) are not in a Julia element, and an
 # UnmaskedArray's elements are never missing, so these come back as the type on the right.
 REBUILT_TYPE = {
-    "numpy-inner_shape": "4 * var * 2 * float64",
     "regular": "2 * var * float64",
     "regular-size0": "4 * var * float64",
     "unmasked": "3 * float64",

@@ -130,3 +130,12 @@ def test_results_without_data(bridge: Bridge) -> None:
     cube = bridge.eval("reshape(collect(1:24), 2, 3, 4)")
     assert np.array_equal(ak.to_numpy(cube), np.arange(1, 25).reshape(4, 3, 2).transpose(2, 1, 0))
     assert bridge.eval("[(pt = 1.5, q = -1), (pt = 2.5, q = 1)]").to_list() == [{"pt": 1.5, "q": -1}, {"pt": 2.5, "q": 1}]
+
+
+def test_a_numpy_matrix_arrives_with_its_shape(bridge: Bridge) -> None:
+    matrix = np.arange(12.0).reshape(3, 4)
+    assert bridge.call("size", matrix) == (3, 4)
+    assert bridge.eval("row_sums(m) = vec(sum(m; dims=2))") is not None
+    assert bridge.call("row_sums", matrix).to_list() == matrix.sum(axis=1).tolist()
+    assert bridge.call("getindex", matrix, 2, 4) == matrix[1, 3]
+    assert np.array_equal(ak.to_numpy(bridge.call("copy", matrix)), matrix)   # a Matrix comes back as rows

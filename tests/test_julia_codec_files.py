@@ -122,6 +122,7 @@ const AB = AwkwardBridge
 
 # The values a Julia view shows, as JSON-able data to compare with Python's to_list().
 plain(x::AbstractVector) = Any[plain(e) for e in x]
+plain(x::AbstractArray) = Any[plain(selectdim(x, 1, i)) for i in axes(x, 1)]   # NumPy's rows
 plain(r::AB.Record) = Dict{String,Any}(String(k) => plain(r[k]) for k in keys(r))
 plain(t::Tuple) = Any[plain(e) for e in t]
 plain(::Missing) = nothing

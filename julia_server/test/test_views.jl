@@ -53,16 +53,38 @@ option_content = numpy_json("int64", "node1")
         @test spans == [Nanosecond(5), Nanosecond(-6)]
     end
 
-    @testset "inner_shape is nested RegularVectors" begin
+    @testset "inner_shape is an array of that shape over the buffer" begin
         data = Int16.(0:23)
-        v = open_ref(mem, array_ref(mem, numpy_json("int16", "node0"; inner_shape="[3, 4]"), 2, "node0-data" => data))
-        @test v isa RegularVector
-        @test length(v) == 2
-        @test length(v[1]) == 3
-        @test v[2][3] == Int16[20, 21, 22, 23]
-        @test [collect(row) for row in v[1]] == [Int16[0, 1, 2, 3], Int16[4, 5, 6, 7], Int16[8, 9, 10, 11]]
+        ref = array_ref(mem, numpy_json("int16", "node0"; inner_shape="[3, 4]"), 2, "node0-data" => data)
+        v = open_ref(mem, ref)
+        @test v isa AbstractArray{Int16,3} && size(v) == (2, 3, 4)
+        @test v[2, 3, :] == Int16[20, 21, 22, 23]                  # NumPy's a[1, 2, :]
+        @test v[1, :, :] == Int16[0 1 2 3; 4 5 6 7; 8 9 10 11]
+        @test [v[i, j, k] for i in 1:2, j in 1:3, k in 1:4] == permutedims(reshape(data, 4, 3, 2), (3, 2, 1))
+        buffer_words(mem, ref, "node0-data", Int16)[24] = 99    # a view over the buffer, not a copy
+        @test v[2, 3, 4] == 99
+        @test sum(v; dims=1)[1, 1, 2] == 1 + 13
+        matrix = open_ref(mem, array_ref(mem, numpy_json("float64", "node0"; inner_shape="[2]"), 3, "node0-data" => collect(1.0:6.0)))
+        @test matrix == [1.0 2.0; 3.0 4.0; 5.0 6.0] && matrix * [1.0, 1.0] == [3.0, 7.0, 11.0]
+        @test [collect(r) for r in eachrow(matrix)] == [[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]
         empty_rows = open_ref(mem, array_ref(mem, numpy_json("int16", "node0"; inner_shape="[2, 0]"), 3, "node0-data" => Int16[]))
-        @test length(empty_rows) == 3 && all(x -> length(x) == 2 && all(isempty, x), empty_rows)
+        @test size(empty_rows) == (3, 2, 0)
+        # written back as rows: a RegularArray per inner dimension, the same Awkward type
+        back = roundtrip(mem, v)
+        @test back isa RegularVector && [collect(r) for r in back[2]] == [collect(v[2, j, :]) for j in 1:3]
+        # inside a list or a record, an element or a field is a view of those rows
+        lists = """{"class": "ListOffsetArray", "offsets": "i64", "content": $(numpy_json("float32", "node1"; inner_shape="[3]")), "form_key": "node0"}"""
+        l = open_ref(mem, array_ref(mem, lists, 2, "node0-offsets" => Int64[0, 2, 3], "node1-data" => Float32.(1:9)))
+        @test l[1] == Float32[1 2 3; 4 5 6] && l[2] == Float32[7 8 9]
+        @test [collect(r) for r in roundtrip(mem, l)[1]] == [Float32[1, 2, 3], Float32[4, 5, 6]]
+        records = """{"class": "RecordArray", "fields": ["p", "q"], "contents": [$(numpy_json("float32", "node1"; inner_shape="[2]")), $(numpy_json("int64", "node2"))], "form_key": "node0"}"""
+        rv = open_ref(mem, array_ref(mem, records, 2, "node1-data" => Float32[1, 2, 3, 4], "node2-data" => Int64[7, 8]))
+        @test rv[2].p == Float32[3, 4] && rv.p == Float32[1 2; 3 4] && rv[1:1].p == Float32[1 2]
+        @test NamedTuple(rv[1]) == (p = Float32[1, 2], q = 7)
+        @test [collect(r) for r in roundtrip(mem, rv).p] == [Float32[1, 2], Float32[3, 4]]
+        # with parameters to keep, nested RegularVectors as before
+        tagged = open_ref(mem, array_ref(mem, numpy_json("int16", "node0"; inner_shape="[2]", parameters="{\"unit\": \"mm\"}"), 2, "node0-data" => Int16[1, 2, 3, 4]))
+        @test tagged isa RegularVector && tagged[2] == Int16[3, 4]
     end
 
     @testset "ListOffsetArray behaves like Vector{Vector{T}}" begin

@@ -7,8 +7,8 @@ problem raises `InvalidArray` before a view exists), then build views over the m
 without copying. `resolve(b::BufferRef)::Ptr{UInt8}` maps a buffer.
 
 A `NumpyArray` becomes a `Vector{T}` over its buffer (`bool` a [`BoolVector`](@ref), `datetime64`
-a `Vector{Datetime64{P}}`, `timedelta64` a vector of `Dates` periods, `inner_shape` nested
-[`RegularVector`](@ref)s); lists become [`ListVector`](@ref)s, strings a [`StringVector`](@ref),
+a `Vector{Datetime64{P}}`, `timedelta64` a vector of `Dates` periods, `inner_shape` an array of that shape, `A[i, j]`
+as NumPy's `a[i-1, j-1]` ([`numpy_rows`](@ref))); lists become [`ListVector`](@ref)s, strings a [`StringVector`](@ref),
 records a [`RecordVector`](@ref), option types vectors with `missing`, an `IndexedArray` an
 [`IndexedVector`](@ref), a `UnionArray` a [`UnionVector`](@ref), an `EmptyArray` `Any[]`.
 The views stay valid only while the buffers stay mapped.
@@ -37,7 +37,9 @@ function build_view(f::NumpyForm, c::CheckedNode)
     data = c.buffers["data"]
     leaf = element_type(f) === Bool ? BoolVector(data) : data
     isempty(f.inner_shape) && return isempty(f.parameters) ? leaf : ParameterizedVector(leaf, view_parameters(f))
-    # One RegularVector per inner dimension, innermost first; the parameters go outermost.
+    # A plain NumPy array is a Julia array of its shape; with parameters to keep for the way
+    # back, one RegularVector per inner dimension, innermost first, parameters outermost.
+    isempty(f.parameters) && return numpy_rows(leaf, (c.length, f.inner_shape...))
     nested = leaf
     for d in length(f.inner_shape):-1:1
         outer_length = c.length * prod(f.inner_shape[1:d-1])
@@ -49,7 +51,7 @@ end
 
 build_view(::EmptyForm, ::CheckedNode) = Any[]
 
-function list_view(f::Form, content::AbstractVector, starts, stops)
+function list_view(f::Form, content::AbstractArray, starts, stops)
     lists = ListVector(content, starts, stops, view_parameters(f))
     is_string = get(f.parameters, "__array__", nothing) == "string" && eltype(content) === UInt8
     return is_string ? StringVector(lists) : lists

@@ -65,23 +65,19 @@ place_array(x, allocate) = throw(ResultTypeError("a Julia $(typeof(x)) is not an
 
 # ---- pass 1: measure -------------------------------------------------------------------
 
-list_items(v::AbstractVector) = v
+list_items(v::AbstractArray) = regular_rows(v)
 list_items(v::AbstractString) = codeunits(String(v))
 list_items(v) = layout_mismatch(v)
 
 field_value(p::RecordPlan, r, i::Int) = p.fields === nothing ? r[i] : getproperty(r, p.fields[i])
 
 regular_items(p::RegularPlan, v) =
-    v isa AbstractVector && length(v) == p.size ? v : layout_mismatch(v)
+    v isa AbstractArray && size(v, 1) == p.size ? regular_rows(v) : layout_mismatch(v)
 
-# The columns of `xs` in the plan's field order when `xs` is (a contiguous view into) a
-# RecordVector, so records are written column by column; `nothing` otherwise.
+# The columns of `xs` in the plan's field order when `xs` is a RecordVector (a selection of one
+# included), so records are written column by column; `nothing` otherwise.
 record_columns_of(p::RecordPlan, xs) = nothing
 record_columns_of(p::RecordPlan, xs::RecordVector) = columns_in_order(p, record_columns(xs))
-function record_columns_of(p::RecordPlan, xs::SubArray{<:Any,1,<:RecordVector,<:Tuple{AbstractUnitRange}})
-    rows = parentindices(xs)[1]
-    return columns_in_order(p, map(c -> view(c, rows), record_columns(parent(xs))))
-end
 
 # `(view, rows)` when `xs` is a `V` or a contiguous view into one, so a masked option is
 # written from its view's mask and content; `nothing` otherwise.
@@ -89,6 +85,9 @@ rows_of(::Type{V}, xs) where {V} = nothing
 rows_of(::Type{V}, xs::V) where {V} = (xs, Base.OneTo(length(xs)))
 rows_of(::Type{V}, xs::SubArray{<:Any,1,<:V,<:Tuple{AbstractUnitRange}}) where {V} =
     (parent(xs), parentindices(xs)[1])
+
+# Elements `rows` of a masked view's content, which may be longer than the view.
+content_rows(v, rows::AbstractUnitRange) = regular_rows(select_rows(getfield(v, :content), UnitRange{Int}(rows)))
 
 view_class(::ByteMaskedPlan) = ByteMaskedVector
 view_class(::BitMaskedPlan) = BitMaskedVector
@@ -106,10 +105,10 @@ content_value(::UnmaskedPlan, v) = v === missing ? layout_mismatch(v) : v
 
 function columns_in_order(p::RecordPlan, columns::Union{NamedTuple,Tuple})
     if p.fields === nothing
-        return columns isa Tuple && length(columns) == length(p.contents) ? columns : nothing
+        return columns isa Tuple && length(columns) == length(p.contents) ? map(regular_rows, columns) : nothing
     end
     columns isa NamedTuple && all(f -> haskey(columns, f), p.fields) || return nothing
-    return map(f -> getfield(columns, f), Tuple(p.fields))
+    return map(f -> regular_rows(getfield(columns, f)), Tuple(p.fields))
 end
 
 """
@@ -174,7 +173,7 @@ function count_array!(p::MaskPlan, xs)
     found === nothing && return count_each!(p, xs)
     v, rows = found
     p.length += length(rows)
-    count_array!(p.content, view(getfield(v, :content), rows))
+    count_array!(p.content, content_rows(v, rows))
 end
 
 function count_value!(p::UnionPlan, v)
@@ -354,7 +353,7 @@ function fill_array!(p::MaskPlan, xs)
         p.cursor += 1
         set_valid!(p, is_valid(v, i))
     end
-    fill_array!(p.content, view(getfield(v, :content), rows))
+    fill_array!(p.content, content_rows(v, rows))
 end
 
 # Marks the element at the cursor present or missing in the plan's own mask convention.

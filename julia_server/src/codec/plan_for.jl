@@ -53,6 +53,7 @@ function plan_for_type(@nospecialize(T::Type))
         inner = plan_for_type(eltype(T))
         return inner === nothing ? nothing : ListPlan(Parameters(), inner)
     end
+    T <: AbstractArray && return nothing    # a matrix's row size is in its value
     if isconcretetype(T) && (T <: Tuple || T <: NamedTuple || is_struct_record(T))
         contents = Plan[]
         for F in fieldtypes(T)
@@ -75,6 +76,7 @@ The plan for one element `v` of an array.
 plan_for_value(::Missing) = option_of(EmptyPlan())
 plan_for_value(::AbstractString) = string_plan()
 plan_for_value(v::AbstractVector) = ListPlan(Parameters(), plan_for_array(v))
+plan_for_value(A::AbstractArray) = ListPlan(Parameters(), plan_for_array(A))
 plan_for_value(r::Record) = record_plan(getfield(r, :columns), parameters(r))
 
 function plan_for_value(v::Union{Tuple,NamedTuple})
@@ -111,6 +113,9 @@ function plan_for_array(xs::AbstractVector)
 end
 
 plan_for_array(xs::SubArray{<:Any,1,<:BridgeView}) = plan_for_array(parent(xs))
+
+# A matrix (or higher) is planned as its rows: NumPy's inner_shape, written as RegularArrays.
+plan_for_array(A::AbstractArray) = plan_for_array(regular_rows(A))
 
 function plan_for_array(v::ParameterizedVector)
     p = plan_for_array(v.data)

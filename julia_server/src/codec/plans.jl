@@ -296,8 +296,8 @@ function accepts(::NumpyPlan{T}, v) where {T}
     S === T && return 2
     return numeric_class(S) === numeric_class(T) ? 1 : 0
 end
-accepts(p::ListPlan, v) = (is_string_plan(p) ? v isa AbstractString : v isa AbstractVector) ? 2 : 0
-accepts(p::RegularPlan, v) = v isa AbstractVector && length(v) == p.size ? 2 : 0
+accepts(p::ListPlan, v) = (is_string_plan(p) ? v isa AbstractString : v isa AbstractArray) ? 2 : 0
+accepts(p::RegularPlan, v) = v isa AbstractArray && size(v, 1) == p.size ? 2 : 0
 accepts(p::OptionPlan, v) = v === missing ? 2 : accepts(p.content, v)
 accepts(p::IndexedPlan, v) = accepts(p.content, v)
 accepts(::EmptyPlan, v) = 0

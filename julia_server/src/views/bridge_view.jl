@@ -14,3 +14,21 @@ abstract type BridgeView{T} <: AbstractVector{T} end
 Base.IndexStyle(::Type{<:BridgeView}) = IndexLinear()
 
 parameters(v::BridgeView) = getfield(v, :parameters)
+
+"""
+    row(c::AbstractArray, i::Int)
+
+Element `i` of `c` along its first axis: `c[i]` for a vector, the view `c[i, :, …]` for a
+matrix or higher array (a NumPy array with `inner_shape`). Bounds are checked.
+"""
+row(c::AbstractVector, i::Int) = c[i]
+row(c::AbstractArray{T,N}, i::Int) where {T,N} = view(c, i, ntuple(_ -> Colon(), Val(N - 1))...)
+
+"""
+    row_type(c::AbstractArray) -> Type
+
+The type of `row(c, i)`: `eltype(c)` for a vector; for an empty higher array, whose rows
+cannot be looked at, `Any`.
+"""
+row_type(c::AbstractVector) = eltype(c)
+row_type(c::AbstractArray) = size(c, 1) > 0 ? typeof(row(c, 1)) : Any

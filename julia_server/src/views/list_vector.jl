@@ -8,14 +8,14 @@ indexing, iteration, `sum.(v)`, `collect`) without copying. `v.x` projects field
 records inside ([`project_field`](@ref)). For a `ListOffsetArray`, `starts` and `stops` are the
 two overlapping views of its offsets.
 """
-struct ListVector{T,C<:AbstractVector,S<:AbstractVector{<:Integer}} <: BridgeView{T}
+struct ListVector{T,C<:AbstractArray,S<:AbstractVector{<:Integer}} <: BridgeView{T}
     content::C
     starts::S
     stops::S
     parameters::Parameters
 end
 
-function ListVector(content::AbstractVector, starts::S, stops::S, parameters::Parameters) where {S}
+function ListVector(content::AbstractArray, starts::S, stops::S, parameters::Parameters) where {S}
     T = typeof(select_rows(content, 1:0))
     return ListVector{T,typeof(content),S}(content, starts, stops, parameters)
 end

@@ -6,22 +6,21 @@
 An Awkward `IndexedOptionArray`: element `i` is `missing` where `index[i] < 0`, else
 `content[index[i]+1]`.
 """
-struct IndexedOptionVector{T,C<:AbstractVector,I<:Integer} <: BridgeView{Union{Missing,T}}
+struct IndexedOptionVector{T,C<:AbstractArray,I<:Integer} <: BridgeView{Union{Missing,T}}
     content::C
     index::Vector{I}
     parameters::Parameters
 end
 
-IndexedOptionVector(content::AbstractVector, index::Vector{I}, parameters::Parameters) where {I} =
-    IndexedOptionVector{eltype(content),typeof(content),I}(content, index, parameters)
+IndexedOptionVector(content::AbstractArray, index::Vector{I}, parameters::Parameters) where {I} =
+    IndexedOptionVector{row_type(content),typeof(content),I}(content, index, parameters)
 
 Base.size(v::IndexedOptionVector) = size(getfield(v, :index))
 
 function Base.getindex(v::IndexedOptionVector, i::Int)
     j = Int(getfield(v, :index)[i])
     j < 0 && return missing
-    checkbounds(getfield(v, :content), j + 1)
-    return getfield(v, :content)[j+1]
+    return row(getfield(v, :content), j + 1)
 end
 
 """
@@ -30,19 +29,19 @@ end
 An Awkward `ByteMaskedArray`: element `i` is `content[i]` where `(mask[i] != 0) == valid_when`,
 else `missing`.
 """
-struct ByteMaskedVector{T,C<:AbstractVector} <: BridgeView{Union{Missing,T}}
+struct ByteMaskedVector{T,C<:AbstractArray} <: BridgeView{Union{Missing,T}}
     content::C
     mask::Vector{Int8}
     valid_when::Bool
     parameters::Parameters
 end
 
-ByteMaskedVector(content::AbstractVector, mask::Vector{Int8}, valid_when::Bool, parameters::Parameters) =
-    ByteMaskedVector{eltype(content),typeof(content)}(content, mask, valid_when, parameters)
+ByteMaskedVector(content::AbstractArray, mask::Vector{Int8}, valid_when::Bool, parameters::Parameters) =
+    ByteMaskedVector{row_type(content),typeof(content)}(content, mask, valid_when, parameters)
 
 Base.size(v::ByteMaskedVector) = size(getfield(v, :mask))
 Base.getindex(v::ByteMaskedVector, i::Int) =
-    (getfield(v, :mask)[i] != 0) == getfield(v, :valid_when) ? getfield(v, :content)[i] : missing
+    (getfield(v, :mask)[i] != 0) == getfield(v, :valid_when) ? row(getfield(v, :content), i) : missing
 
 """
     BitMaskedVector(content, mask, valid_when, lsb_order, length, parameters)
@@ -50,7 +49,7 @@ Base.getindex(v::ByteMaskedVector, i::Int) =
 An Awkward `BitMaskedArray`: element `i` is `content[i]` where bit `i-1` of `mask` equals
 `valid_when`, else `missing`. With `lsb_order` bit 0 of each byte is its least significant.
 """
-struct BitMaskedVector{T,C<:AbstractVector} <: BridgeView{Union{Missing,T}}
+struct BitMaskedVector{T,C<:AbstractArray} <: BridgeView{Union{Missing,T}}
     content::C
     mask::Vector{UInt8}
     valid_when::Bool
@@ -59,9 +58,9 @@ struct BitMaskedVector{T,C<:AbstractVector} <: BridgeView{Union{Missing,T}}
     parameters::Parameters
 end
 
-BitMaskedVector(content::AbstractVector, mask::Vector{UInt8}, valid_when::Bool, lsb_order::Bool,
+BitMaskedVector(content::AbstractArray, mask::Vector{UInt8}, valid_when::Bool, lsb_order::Bool,
                 length::Int, parameters::Parameters) =
-    BitMaskedVector{eltype(content),typeof(content)}(content, mask, valid_when, lsb_order, length, parameters)
+    BitMaskedVector{row_type(content),typeof(content)}(content, mask, valid_when, lsb_order, length, parameters)
 
 Base.size(v::BitMaskedVector) = (getfield(v, :length),)
 
@@ -73,7 +72,7 @@ bit_shift(i::Int, lsb_order::Bool) = lsb_order ? (i - 1) & 7 : 7 - (i - 1) & 7
 
 function Base.getindex(v::BitMaskedVector, i::Int)
     checkbounds(v, i)
-    return mask_bit(getfield(v, :mask), i, getfield(v, :lsb_order)) == getfield(v, :valid_when) ? getfield(v, :content)[i] : missing
+    return mask_bit(getfield(v, :mask), i, getfield(v, :lsb_order)) == getfield(v, :valid_when) ? row(getfield(v, :content), i) : missing
 end
 
 """
@@ -81,13 +80,13 @@ end
 
 An Awkward `UnmaskedArray`: an option type with no missing elements; element `i` is `content[i]`.
 """
-struct UnmaskedVector{T,C<:AbstractVector} <: BridgeView{Union{Missing,T}}
+struct UnmaskedVector{T,C<:AbstractArray} <: BridgeView{Union{Missing,T}}
     content::C
     parameters::Parameters
 end
 
-UnmaskedVector(content::AbstractVector, parameters::Parameters) =
-    UnmaskedVector{eltype(content),typeof(content)}(content, parameters)
+UnmaskedVector(content::AbstractArray, parameters::Parameters) =
+    UnmaskedVector{row_type(content),typeof(content)}(content, parameters)
 
-Base.size(v::UnmaskedVector) = size(getfield(v, :content))
-Base.getindex(v::UnmaskedVector, i::Int) = getfield(v, :content)[i]
+Base.size(v::UnmaskedVector) = (size(getfield(v, :content), 1),)
+Base.getindex(v::UnmaskedVector, i::Int) = row(getfield(v, :content), i)

@@ -17,13 +17,13 @@ end
 function Base.getindex(r::Record, field::Union{Symbol,Int})
     columns = getfield(r, :columns)
     has_field(columns, field) || throw(no_field_error(columns, field))
-    return getfield(columns, field)[getfield(r, :index)]
+    return row(getfield(columns, field), getfield(r, :index))
 end
 Base.getproperty(r::Record, name::Symbol) = r[name]
 Base.propertynames(r::Record) = keys(getfield(r, :columns))
 Base.keys(r::Record) = keys(getfield(r, :columns))
 Base.length(r::Record) = length(getfield(r, :columns))
-Base.NamedTuple(r::Record) = map(column -> column[getfield(r, :index)], getfield(r, :columns))
+Base.NamedTuple(r::Record) = map(column -> row(column, getfield(r, :index)), getfield(r, :columns))
 parameters(r::Record) = getfield(r, :parameters)
 
 function Base.show(io::IO, r::Record)
@@ -57,24 +57,23 @@ RecordVector(columns::NamedTuple, rows::Union{Base.OneTo{Int},Rows}, parameters:
     RecordVector{Record{typeof(columns)},typeof(columns),typeof(rows)}(columns, rows, parameters)
 
 RecordVector(columns::Tuple, rows::Union{Base.OneTo{Int},Rows}, parameters::Parameters) =
-    RecordVector{Tuple{map(eltype, columns)...},typeof(columns),typeof(rows)}(columns, rows, parameters)
+    RecordVector{Tuple{map(row_type, columns)...},typeof(columns),typeof(rows)}(columns, rows, parameters)
 
 function RecordVector(columns::Union{NamedTuple,Tuple}, length::Int, parameters::Parameters)
-    all(c -> Base.length(c) == length, columns) ||
-        throw(ArgumentError("every column of $length records needs $length elements, not $(map(Base.length, Tuple(columns)))"))
+    all(c -> size(c, 1) == length, columns) ||
+        throw(ArgumentError("every column of $length records needs $length elements, not $(map(c -> size(c, 1), Tuple(columns)))"))
     return RecordVector(columns, Base.OneTo(length), parameters)
 end
 
 Base.size(rv::RecordVector) = size(getfield(rv, :rows))
 
 function Base.getindex(rv::RecordVector{<:Record}, i::Int)
-    row = getfield(rv, :rows)[i]
-    return Record(getfield(rv, :columns), row, getfield(rv, :parameters))
+    return Record(getfield(rv, :columns), getfield(rv, :rows)[i], getfield(rv, :parameters))
 end
 
 function Base.getindex(rv::RecordVector{<:Tuple}, i::Int)
-    row = getfield(rv, :rows)[i]
-    return map(column -> column[row], getfield(rv, :columns))
+    i_row = getfield(rv, :rows)[i]
+    return map(column -> row(column, i_row), getfield(rv, :columns))
 end
 
 Base.getproperty(rv::RecordVector, name::Symbol) = column(rv, name)

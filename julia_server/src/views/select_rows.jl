@@ -4,15 +4,17 @@
 # its own (Base's `filter` empties the index vector it passes to `getindex`).
 
 """
-    select_rows(v::AbstractVector, rows::Union{Base.OneTo{Int},Rows}) -> AbstractVector
+    select_rows(v::AbstractArray, rows::Union{Base.OneTo{Int},Rows}) -> AbstractArray
 
 Elements `rows` of `v`, without copying them: a record, list or string view stays that kind of
 view (a [`RecordVector`](@ref) keeps only the rows, a [`ListVector`](@ref) views its starts and
-stops); any other vector becomes a `SubArray`. `Base.OneTo` rows are a whole record array's,
+stops); any other vector becomes a `SubArray`, and a matrix the `SubArray` of those rows. `Base.OneTo` rows are a whole record array's,
 whose columns have exactly its length, so they select the whole vector. Bounds are checked.
 """
 select_rows(v::AbstractVector, rows::Rows) = view(v, rows)
 select_rows(v::AbstractVector, ::Base.OneTo{Int}) = v
+select_rows(A::AbstractArray{T,N}, rows::Rows) where {T,N} = view(A, rows, ntuple(_ -> Colon(), Val(N - 1))...)
+select_rows(A::AbstractArray, ::Base.OneTo{Int}) = A
 
 select_rows(rv::RecordVector, rows::Rows) =
     RecordVector(getfield(rv, :columns), getfield(rv, :rows)[rows], getfield(rv, :parameters))

@@ -12,7 +12,7 @@ struct UnionVector{T,C<:Tuple,I<:Integer} <: BridgeView{T}
 end
 
 UnionVector(tags::Vector{Int8}, index::Vector{I}, contents::Tuple, parameters::Parameters) where {I} =
-    UnionVector{Union{map(eltype, contents)...},typeof(contents),I}(tags, index, contents, parameters)
+    UnionVector{Union{map(row_type, contents)...},typeof(contents),I}(tags, index, contents, parameters)
 
 Base.size(v::UnionVector) = size(v.tags)
 
@@ -20,7 +20,5 @@ function Base.getindex(v::UnionVector, i::Int)
     tag = Int(v.tags[i]) + 1
     1 <= tag <= length(v.contents) || throw(BoundsError(v.contents, tag))
     content = v.contents[tag]
-    j = Int(v.index[i]) + 1
-    checkbounds(content, j)
-    return content[j]
+    return row(content, Int(v.index[i]) + 1)
 end
