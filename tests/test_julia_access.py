@@ -139,3 +139,44 @@ def test_a_numpy_matrix_arrives_with_its_shape(bridge: Bridge) -> None:
     assert bridge.call("row_sums", matrix).to_list() == matrix.sum(axis=1).tolist()
     assert bridge.call("getindex", matrix, 2, 4) == matrix[1, 3]
     assert np.array_equal(ak.to_numpy(bridge.call("copy", matrix)), matrix)   # a Matrix comes back as rows
+
+
+BUFFERS_JL = """
+# the seed's triple, as AwkwardArray.jl's from_buffers takes it and to_buffers makes it
+argument_triple(x) = AwkwardBridge.buffers(x)
+function triple_summary(x)
+    form, len, containers = AwkwardBridge.buffers(x)
+    return (form, len, sort(collect(keys(containers))), sum(length, values(containers)))
+end
+zero_copy(x) = AwkwardBridge.buffers(x)[3]["node1-data"] isa Vector{UInt8}
+writes_into_triple(x) = (AwkwardBridge.buffers(x)[3]["node1-data"][1] = 0x00; true)
+projected_triple(events) = AwkwardBridge.buffers(events.Jet.pt)
+# a triple built by hand, as AwkwardArray.to_buffers(array) returns it
+hand_triple() = ("{\\"class\\": \\"ListOffsetArray\\", \\"offsets\\": \\"i64\\", \\"content\\": " *
+                 "{\\"class\\": \\"NumpyArray\\", \\"primitive\\": \\"float32\\", \\"form_key\\": \\"node1\\"}, \\"form_key\\": \\"node0\\"}",
+                 2, Dict("node0-offsets" => collect(reinterpret(UInt8, Int64[0, 2, 3])),
+                         "node1-data" => collect(reinterpret(UInt8, Float32[1.5, 2.5, 3.5]))))
+broken_triple() = (hand_triple()[1], 2, Dict("node0-offsets" => collect(reinterpret(UInt8, Int64[0, 2, 9])),
+                                            "node1-data" => collect(reinterpret(UInt8, Float32[1.5]))))
+not_a_triple() = ("just a string", 2, Dict("x" => UInt8[1]))
+"""
+
+
+def test_buffers_give_the_seeds_triple_and_a_triple_comes_back(bridge: Bridge) -> None:
+    bridge.eval(BUFFERS_JL)
+    array = ak.Array([[1.0, 2.0], [], [3.0]])
+    form, length, keys, nbytes = bridge.call("triple_summary", array)
+    assert length == 3 and keys.to_list() == ["node0-offsets", "node1-data"] and nbytes == 4 * 8 + 3 * 8
+    assert ak.forms.from_json(form) == array.layout.form
+    assert bridge.call("zero_copy", array) is True          # the argument's bytes in shared memory
+    with pytest.raises(Exception, match="read-only"):
+        bridge.call("writes_into_triple", array)
+    # a triple returned as a tuple is taken as the array it describes
+    assert ak.array_equal(bridge.call("argument_triple", array), array)
+    events = ak.Array([{"Jet": [{"pt": 1.0}, {"pt": 2.0}]}, {"Jet": []}])
+    assert ak.array_equal(bridge.call("projected_triple", events), events.Jet.pt)
+    hand = bridge.call("hand_triple")
+    assert hand.to_list() == [[1.5, 2.5], [3.5]] and str(hand.type) == "2 * var * float32"
+    with pytest.raises(Exception, match="InvalidArray|offset"):
+        bridge.call("broken_triple")
+    assert bridge.call("not_a_triple") == ("just a string", 2, {"x": [1]})

@@ -4,6 +4,7 @@
 module TestViewAccess
 
 using Test
+using AwkwardBridge
 using AwkwardBridge: ListVector, RecordVector, Record, StringVector, IndexedOptionVector, column,
                      project_field, flatten, parameters
 
@@ -98,6 +99,20 @@ const Jet = NamedTuple{(:pt, :eta),Tuple{Float32,Float32}}
         @test flatten(events.Jet).eta == Float32[1, -2, 0, 3, 1]
         @test isempty(flatten(events[Int[]].Jet.pt))
         @test_throws ArgumentError flatten(events.run)
+    end
+
+    @testset "the seed's buffers triple, both ways" begin
+        form, len, containers = AwkwardBridge.buffers(events[[3, 1]])   # not an argument: written once
+        @test len == 2 && all(b -> b isa Vector{UInt8}, values(containers))
+        opened, kept = AwkwardBridge.open_buffers(form, len, containers)
+        GC.@preserve kept begin
+            @test opened.run == [3, 1] && opened.Jet.pt == [Float32[35, 31, 12], Float32[50, 20]]
+        end
+        subarrays = Dict(k => view(b, 1:length(b)) for (k, b) in containers)   # any byte vector
+        again, kept = AwkwardBridge.open_buffers(form, len, subarrays)
+        GC.@preserve kept @test again.MET.pt == Float32[7, 5]
+        @test_throws AwkwardBridge.InvalidArray AwkwardBridge.open_buffers(form, len, Dict("node0-data" => [1.0]))
+        @test_throws AwkwardBridge.InvalidArray AwkwardBridge.open_buffers(form, len + 5, containers)
     end
 
     @testset "standard functions work as on ordinary vectors" begin

@@ -16,10 +16,12 @@ function run_job(executor::ExecutorState, message::Dict{String,Any})
     output = capture_output(executor.output) do
         try
             kind = str_field(message, "kind", "run")
-            done["result"] = kind == "call" ? run_call(scope, message) :
-                             kind == "eval" ? run_eval(scope, message) :
-                             kind == "send" ? run_send(scope, message) :
-                             throw(ProtocolError("run: unknown kind $(repr(kind))"))
+            done["result"] = with_scope(scope) do
+                kind == "call" ? run_call(scope, message) :
+                kind == "eval" ? run_eval(scope, message) :
+                kind == "send" ? run_send(scope, message) :
+                throw(ProtocolError("run: unknown kind $(repr(kind))"))
+            end
             done["ok"] = true
         catch e
             type, text, backtrace = describe(e, catch_backtrace())

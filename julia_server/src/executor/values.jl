@@ -49,7 +49,7 @@ end
 
 A Julia result as a wire value: `nothing` and `missing` (nil), `Bool`, integers that fit 64
 bits, `Float64`, `Float32` (kept single precision), strings, `Symbol`s and `Char`s (strings); a `Function` → a tagged function the executor keeps
-for the client; `Tuple` → tagged tuple; `NamedTuple`, a view's `Record`, a struct
+for the client; `Tuple` → tagged tuple, except a buffers triple (`is_buffers_triple`) → an array; `NamedTuple`, a view's `Record`, a struct
 (`is_struct_record`) and string- or symbol-keyed dicts → maps; anything `is_placeable` → an array placed in a block of the client's result
 arena, leased to the client, or, for a vector the codec cannot lay out, a list. Anything else is a
 `ResultTypeError`.
@@ -69,6 +69,10 @@ function to_wire(x::Integer, ::Scope, ::Int)
 end
 
 function to_wire(x::Tuple, scope::Scope, depth::Int)
+    if is_buffers_triple(x)   # AwkwardArray.to_buffers(array): the array, validated, then written
+        view, kept = open_buffers(x...)
+        return GC.@preserve kept placed(view, scope)
+    end
     items = Any[to_wire(item, scope, nested(depth)) for item in x]
     return Dict{String,Any}("\$" => "tuple", "items" => items)
 end
