@@ -136,6 +136,28 @@ const Jet = NamedTuple{(:pt, :eta),Tuple{Float32,Float32}}
         @test [e.run for e in events] == [1, 2, 3]
         @test (pt -> pt > 30).(events[3].Jet.pt) == [true, true, false]
     end
+
+    @testset "every view type: $name" for (name, v, plain) in [
+            ("BoolVector", roundtrip(mem, [true, false, true]), [true, false, true]),
+            ("StringVector", roundtrip(mem, ["b", "a", "c"]), ["b", "a", "c"]),
+            ("IndexedOptionVector", roundtrip(mem, [2, missing, 1]), [2, missing, 1]),
+            ("ListVector", roundtrip(mem, [[2, 1], Int[], [3]]), [[2, 1], Int[], [3]]),
+            ("RecordVector", roundtrip(mem, [(x = 2,), (x = 1,), (x = 3,)]), [(x = 2,), (x = 1,), (x = 3,)]),
+            ("UnionVector", roundtrip(mem, Any[2, "a", 1]), Any[2, "a", 1]),
+            ("RegularVector", roundtrip(mem, [2 1; 3 4; 0 5]), [[2, 1], [3, 4], [0, 5]])]
+        norm(x) = x isa Record ? NamedTuple(x) : x isa AbstractVector ? collect(x) : x
+        same(a, b) = isequal(map(norm, collect(a)), b)
+        @test same(v, plain)
+        @test collect(eachindex(v)) == [1, 2, 3]
+        @test same(map(identity, v), plain) && same(identity.(v), plain)
+        @test findall(x -> !isequal(norm(x), plain[2]), v) == [1, 3]
+        key(x) = x isa Union{Record,NamedTuple} ? x.x : x isa Missing ? 0 : x isa AbstractVector ? reduce(+, x; init=0) :
+                 x isa String ? -1 : x
+        @test same(sort(v; by=key), sort(plain; by=key))
+        @test maximum(key, v) == maximum(key, plain) && sum(key, v) == sum(key, plain)
+    end
+    @test sum(roundtrip(mem, [true, false, true])) == 2
+    @test sum(skipmissing(roundtrip(mem, [2, missing, 1]))) == 3 && maximum(roundtrip(mem, Int32[4, 9, 2])) == 9
 end
 
 end
