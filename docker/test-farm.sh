@@ -33,7 +33,6 @@ fi
 
 run=akb-farm-$$                     # names and labels of this run's containers and volume
 tmp=$(mktemp -d /tmp/akb-farm.XXXXXX)
-shm_before=$(ls -A /dev/shm)
 RUNTIME=""
 cleanup() {
   local status=$? ids
@@ -78,6 +77,7 @@ done
 [ -n "$RUNTIME" ] || skip "no container runtime works here: $(tail -n 2 "$tmp/probe.log" | tr '\n' ' ')"
 pm() { podman --runtime "$RUNTIME" "$@"; }
 step "runtime: $RUNTIME"
+shm_before=$(ls -A /dev/shm)   # after podman's first run, which makes its own /dev/shm/libpod_lock
 
 # pip inside a build verifies PyPI with the host's CA bundle (this network's proxy has its own
 # CA), mounted for the build only: the bundle in the build's /dev/shm, a tmpfs that is not part
@@ -127,8 +127,9 @@ wait_log() {
 
 step "starting the server, and the expected answer computed by awkward alone (no bridge)"
 pm volume create "$run-socket" >/dev/null
-pm run -d --name "$run-server" "${COMMON[@]}" --ipc shareable --shm-size 1g "$IMAGE" \
-  awkward-bridge serve --address "$ADDRESS" --executor-threads 2 --lease-ttl 30 >/dev/null
+# compose's server, with limits sized for the test's small arrays
+pm run -d --name "$run-server" "${COMMON[@]}" --ipc shareable --shm-size 1g --memory 3g "$IMAGE" \
+  awkward-bridge serve --address "$ADDRESS" --executor-threads 2 --lease-ttl 30 --executor-memory 512M >/dev/null
 pm run -d --name "$run-reference" "${COMMON[@]}" "$IMAGE" python -c '
 import awkward as ak, uproot
 events = uproot.open("/data/uproot-HZZ.root")["events"].arrays(["Muon_Px", "Electron_Px"])
@@ -154,6 +155,10 @@ step "three analysis clients (compose's 'analysis' service); the holding client 
 for i in 1 2 3; do pm run -d --name "$run-analysis-$i" "${CLIENT[@]}" "$IMAGE" "${HZZ[@]}" >/dev/null; done
 pm run -d --name "$run-observer" "${COMMON[@]}" --ipc "container:$run-server" "$IMAGE" sleep infinity >/dev/null
 pm kill "$run-holder" >/dev/null
+# the farm's /dev/shm is the server's own tmpfs, not the host's
+pm exec "$run-observer" touch "/dev/shm/$run-probe"
+[ ! -e "/dev/shm/$run-probe" ] || fail "the farm's /dev/shm is the host's"
+pm exec "$run-observer" rm "/dev/shm/$run-probe"
 for i in 1 2 3; do
   status=$(pm wait "$run-analysis-$i")
   answer=$(pm logs "$run-analysis-$i" 2>&1)
@@ -201,6 +206,7 @@ pm volume rm "$run-socket" >/dev/null
 [ -z "$(podman ps -aq --filter "label=akb-farm=$run")" ] || fail "containers left: $(podman ps -a --filter "label=akb-farm=$run")"
 ! podman volume exists "$run-socket" || fail "volume $run-socket left"
 [ -z "$(podman pod ps -q)" ] || fail "pods left: $(podman pod ps)"
-new=$(comm -13 <(echo "$shm_before") <(ls -A /dev/shm))
-[ -z "$new" ] || fail "new files in the host's /dev/shm: $new"
+# Not a failure: the farm cannot write there (checked above), but other bridges on the host can.
+new=$(comm -13 <(echo "$shm_before") <(ls -A /dev/shm) | tr '\n' ' ')
+[ -z "$new" ] || echo "note: new files in the host's /dev/shm, from processes outside the farm: $new"
 step "passed: nothing left behind (images $BASE and $IMAGE kept as the cache)"
