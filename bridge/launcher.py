@@ -245,14 +245,35 @@ class ServerProcess:
                 _LOG.info("julia[%d] %s", self.process.pid, line.rstrip("\n"))
 
 
-def default_executor_memory() -> int:
-    """The memory limit each executor gets unless told otherwise: 80% of the machine's memory,
-    so that one client's runaway allocation ends its own executor before the kernel's
-    out-of-memory killer picks a process; 0 (no limit) where the size is unknown."""
+# Where a container's memory limit shows inside it: cgroup v2, then v1 ("max", or a huge
+# number, where there is none).
+CGROUP_MEMORY_LIMITS = (Path("/sys/fs/cgroup/memory.max"), Path("/sys/fs/cgroup/memory/memory.limit_in_bytes"))
+
+
+def available_memory() -> int:
+    """Bytes of memory this process's processes may use together: the machine's, or its
+    container's (cgroup) limit where that is smaller; 0 where neither is known."""
+    sizes = []
     try:
-        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") * 0.8)
+        sizes.append(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
     except (ValueError, OSError, AttributeError):
-        return 0
+        pass
+    for path in CGROUP_MEMORY_LIMITS:
+        try:
+            text = path.read_text().strip()
+        except OSError:
+            continue
+        if text.isdigit():
+            sizes.append(int(text))
+    return min(sizes, default=0)
+
+
+def default_executor_memory() -> int:
+    """The memory limit each executor gets unless told otherwise: 80% of the memory available
+    (the container's limit inside a container), so that one client's runaway allocation ends
+    its own executor before the kernel's out-of-memory killer picks a process; 0 (no limit)
+    where the size is unknown."""
+    return int(available_memory() * 0.8)
 
 
 def server_environment() -> dict[str, str]:

@@ -188,3 +188,15 @@ def test_server_threads_sleep_when_idle_unless_the_user_chose(monkeypatch):
     assert server_environment()["JULIA_THREAD_SLEEP_THRESHOLD"] == "0"
     monkeypatch.setenv("JULIA_THREAD_SLEEP_THRESHOLD", "infinite")
     assert server_environment()["JULIA_THREAD_SLEEP_THRESHOLD"] == "infinite"
+
+
+def test_the_default_executor_memory_follows_a_container_limit(tmp_path, monkeypatch):
+    machine = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    v2, v1 = tmp_path / "memory.max", tmp_path / "memory.limit_in_bytes"
+    monkeypatch.setattr(launcher, "CGROUP_MEMORY_LIMITS", (v2, v1))
+    assert launcher.default_executor_memory() == int(machine * 0.8)        # no cgroup files
+    v2.write_text("max\n")
+    v1.write_text(f"{2**63 - 4096}\n")                                      # v1's "no limit"
+    assert launcher.default_executor_memory() == int(machine * 0.8)
+    v2.write_text(f"{3 * 2**30}\n")                                         # a 3 GiB container
+    assert launcher.default_executor_memory() == int(3 * 2**30 * 0.8)
