@@ -46,11 +46,14 @@ function hint(e)
     # AbstractArray's fallback for a view without setindex!
     e isa ErrorException && startswith(e.msg, "setindex! not defined") &&
         return "\nHint: views cannot be written. " * WRITE_ELSEWHERE
-    e isa MethodError && any(a -> a isa AbstractArray && !(a isa Array), e.args) &&
-        return "\nHint: the arguments are views (ListVector, RecordVector, SubArray, …), AbstractVectors " *
+    e isa MethodError && any(a -> a isa AbstractArray && !(a isa Array), e.args) || return ""
+    e.f in GROWING_FUNCTIONS && return "\nHint: views cannot be written. " * WRITE_ELSEWHERE
+    return "\nHint: the arguments are views (ListVector, RecordVector, SubArray, …), AbstractVectors " *
                "but not Vectors: annotate them ::AbstractVector, or leave them untyped"
-    return ""
 end
+
+# What `push!` and its kind end in on a view that cannot grow.
+const GROWING_FUNCTIONS = (resize!, push!, append!, pushfirst!, prepend!, insert!, deleteat!, empty!, splice!)
 
 const WRITE_ELSEWHERE = "The arguments are read-only views of the client's shared memory: write into " *
                         "copy(x), or into a new vector (similar(x), zeros(Float32, n)), and return that"

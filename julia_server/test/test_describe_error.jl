@@ -45,3 +45,9 @@ catch e
     describe(e, catch_backtrace())
 end
 @test type == "ErrorException" && occursin("views cannot be written", message)
+type, message, _ = try
+    push!(AwkwardBridge.ListVector(Int[], Int[], Int[], AwkwardBridge.Parameters()), [1])
+catch e
+    describe(e, catch_backtrace())
+end
+@test type == "MethodError" && occursin("views cannot be written", message)
