@@ -241,6 +241,38 @@ def test_a_crash_reaches_only_its_own_client(served, kind, shm_clean):
     assert cause in served.log()
 
 
+def test_a_buffer_changed_after_validation_hurts_only_its_owner(served):
+    # The views trust positions read from a buffer once it is validated (docs/ownership.md,
+    # "Limits"): a client that rewrites its own handle's offsets afterwards can crash only its
+    # own executor, which runs its code anyway.
+    import awkward as ak
+    import mmap
+
+    offsets = np.array([0, 3, 5], dtype=np.int64)
+    array = ak.Array(ak.contents.ListOffsetArray(ak.index.Index64(offsets),
+                                                 ak.contents.NumpyArray(np.arange(5.0))))
+    with Bridge(served.address) as a, Bridge(served.address) as b:
+        b.eval('mine() = "still here"')
+        a.eval("last_of_first(v) = v[1][end]")
+        handle = a.send(array)
+        assert a.call("last_of_first", handle) == 2.0
+        victim = a.stats()["executor_pid"]
+        rewritten = 0
+        for name in segments_of(os.getpid()):
+            with open(f"/dev/shm/{name}", "r+b") as f, mmap.mmap(f.fileno(), 0) as m:
+                at = m.find(offsets.tobytes())
+                if at >= 0:
+                    m[at + 8:at + 16] = np.int64(10**12).tobytes()   # the first list now ends far away
+                    rewritten += 1
+        assert rewritten == 1
+        with pytest.raises(ExecutorDied, match="SIGSEGV"):
+            a.call("last_of_first", handle)
+        assert not os.path.exists(f"/proc/{victim}")
+        assert b.call("mine") == "still here"          # nobody else noticed
+        assert a.call("sum", [1.0, 2.0]) == 3.0          # and A goes on with a fresh executor
+        handle.drop()
+
+
 def test_going_over_the_memory_limit_ends_only_that_executor(served):
     with Bridge(served.address) as a, Bridge(served.address) as b:
         b.eval("mine() = 7")

@@ -75,9 +75,38 @@ regular_items(p::RegularPlan, v) =
     v isa AbstractArray && size(v, 1) == p.size ? regular_rows(v) : layout_mismatch(v)
 
 # The columns of `xs` in the plan's field order when `xs` is a RecordVector (a selection of one
-# included), so records are written column by column; `nothing` otherwise.
-record_columns_of(p::RecordPlan, xs) = nothing
+# included), or a collection of one concrete record type (NamedTuples, structs, tuples), so
+# records are written column by column, each column with its own compiled loop; `nothing`
+# otherwise.
+record_columns_of(p::RecordPlan, xs) = record_columns_of(p, xs, eltype(xs))
 record_columns_of(p::RecordPlan, xs::RecordVector) = columns_in_order(p, record_columns(xs))
+
+function record_columns_of(p::RecordPlan, xs, T::Type)
+    isconcretetype(T) && (T <: Union{Tuple,NamedTuple} || is_struct_record(T)) || return nothing
+    fields_match = p.fields === nothing ? T <: Tuple && fieldcount(T) == length(p.contents) :
+                   !(T <: Tuple) && collect(Symbol, fieldnames(T)) == p.fields
+    fields_match || return nothing
+    return ntuple(i -> Sized{fieldtype(T, i)}(Base.Generator(FieldOf{i}(), xs), length(xs)), fieldcount(T))
+end
+
+"""`FieldOf{i}()(r)` is field `i` of `r`, a function whose field is known when it compiles."""
+struct FieldOf{i} end
+(::FieldOf{i})(r) where {i} = getfield(r, i)
+
+"""
+    Sized{T}(iter, length)
+
+An iterable of `length` values of type `T`: a column of records, or the items of every list,
+written in one pass without a collection of its own.
+"""
+struct Sized{T,I}
+    iter::I
+    length::Int
+end
+Sized{T}(iter, length::Int) where {T} = Sized{T,typeof(iter)}(iter, length)
+Base.length(s::Sized) = s.length
+Base.eltype(::Type{<:Sized{T}}) where {T} = T
+Base.iterate(s::Sized, state...) = iterate(s.iter, state...)
 
 # `(view, rows)` when `xs` is a `V` or a contiguous view into one, so a masked option is
 # written from its view's mask and content; `nothing` otherwise.
@@ -129,6 +158,36 @@ function count_lists!(p::ListPlan, content::Plan, xs)   # `content` typed: a fun
     end
 end
 
+# Records in lists are measured, and written, as one column pass over every list's items.
+function count_lists!(p::ListPlan, content::RecordPlan, xs)
+    total = 0
+    for v in xs
+        p.length += 1
+        total += length(list_items(v))
+    end
+    count_array!(content, all_items(xs, total))
+end
+
+# The items of every list of `xs`, in order: `total` of them.
+all_items(xs::AbstractVector, total::Int) = Sized{eltype(list_items_type(eltype(xs)))}(AllItems(xs), total)
+all_items(xs, total::Int) = Sized{Any}(Iterators.flatten(Base.Generator(list_items, xs)), total)
+list_items_type(T::Type) = T <: AbstractVector ? T : Any
+
+"""The items of every list of a vector of lists, iterated list by list."""
+struct AllItems{X<:AbstractVector}
+    lists::X
+end
+
+function Base.iterate(a::AllItems, (i, j)=(1, 1))
+    lists = a.lists
+    while i <= length(lists)
+        items = list_items(lists[i])
+        j <= length(items) && return items[j], (i, j + 1)
+        i, j = i + 1, 1
+    end
+    return nothing
+end
+
 function count_array!(p::RecordPlan, xs)
     columns = record_columns_of(p, xs)
     columns === nothing && return count_each!(p, xs)
@@ -163,6 +222,15 @@ end
 function count_value!(p::IndexedOptionPlan, v)
     p.length += 1
     v === missing || count_value!(p.content, v)
+end
+
+count_array!(p::IndexedOptionPlan, xs) = count_options!(p, p.content, xs)
+
+function count_options!(p::IndexedOptionPlan, content::Plan, xs)   # `content` typed: a function barrier
+    for v in xs
+        p.length += 1
+        v === missing || count_value!(content, v)
+    end
 end
 
 count_value!(p::MaskPlan, v) = (p.length += 1; count_value!(p.content, content_value(p, v)))
@@ -288,10 +356,27 @@ Fill pass: write the elements of `xs` at the plan's cursors.
 fill_array!(p::Plan, xs) = fill_each!(p, xs)
 fill_array!(p::ListPlan, xs) = fill_lists!(p, p.content, xs)
 
-function fill_array!(p::NumpyPlan, xs)
+function fill_array!(p::NumpyPlan, xs::AbstractVector)
     n = length(xs)
-    copyto!(p.data, p.cursor + 1, xs, 1, n)
+    # a list's few items: a loop costs less than a call to memmove
+    n < 16 ? copy_items!(p.data, p.cursor, xs) : copyto!(p.data, p.cursor + 1, xs, 1, n)
     p.cursor += n
+end
+
+function copy_items!(data::AbstractVector, cursor::Int, xs::AbstractVector)
+    checkbounds(data, cursor+1:cursor+length(xs))
+    for (k, v) in enumerate(xs)
+        @inbounds data[cursor+k] = v    # checked just above; `xs` is read with its own checks
+    end
+end
+
+function fill_array!(p::NumpyPlan, xs)
+    data, cursor = p.data, p.cursor
+    for v in xs
+        cursor += 1
+        data[cursor] = v
+    end
+    p.cursor = cursor
 end
 
 fill_each!(p::Plan, xs) = foreach(v -> fill_value!(p, v), xs)
@@ -303,6 +388,15 @@ function fill_lists!(p::ListPlan, content::Plan, xs)   # `content` typed: a func
         p.offsets[p.cursor+1] = p.offsets[p.cursor] + length(items)
         fill_array!(content, items)
     end
+end
+
+function fill_lists!(p::ListPlan, content::RecordPlan, xs)
+    first = p.offsets[p.cursor+1]
+    for v in xs
+        p.cursor += 1
+        p.offsets[p.cursor+1] = p.offsets[p.cursor] + length(list_items(v))
+    end
+    fill_array!(content, all_items(xs, Int(p.offsets[p.cursor+1] - first)))
 end
 
 function fill_array!(p::RecordPlan, xs)
@@ -333,10 +427,15 @@ function fill_value!(p::RecordPlan, r)
     end
 end
 
-function fill_value!(p::IndexedOptionPlan, v)
-    p.cursor += 1
-    p.index[p.cursor] = v === missing ? -1 : p.content.cursor
-    v === missing || fill_value!(p.content, v)
+fill_value!(p::IndexedOptionPlan, v) = fill_options!(p, p.content, (v,))
+fill_array!(p::IndexedOptionPlan, xs) = fill_options!(p, p.content, xs)
+
+function fill_options!(p::IndexedOptionPlan, content::Plan, xs)   # `content` typed: a function barrier
+    for v in xs
+        p.cursor += 1
+        p.index[p.cursor] = v === missing ? -1 : content.cursor
+        v === missing || fill_value!(content, v)
+    end
 end
 
 function fill_value!(p::MaskPlan, v)

@@ -1,6 +1,8 @@
-# The supertype of the bridge's own views. Their positions come from another process's buffers,
-# which may change after validation, so every position read from a buffer is bounds-checked
-# explicitly (never `@inbounds`, never `@propagate_inbounds`): a bad one is a `BoundsError`.
+# The supertype of the bridge's own views. An index the user gives is bounds-checked as Julia's
+# arrays check theirs (`@boundscheck`, so `@inbounds` in user code lifts it); positions read from
+# a buffer are trusted once `validate` has checked them. Only the client's own executor reads
+# them, and the client runs code there anyway, so a buffer it changes after validation can crash
+# only its own executor (docs/ownership.md, "Limits"); the checks cost 30% of a loop's time.
 
 """
     BridgeView{T} <: AbstractVector{T}
@@ -21,7 +23,7 @@ parameters(v::BridgeView) = getfield(v, :parameters)
 Element `i` of `c` along its first axis: `c[i]` for a vector, the view `c[i, :, …]` for a
 matrix or higher array (a NumPy array with `inner_shape`). Bounds are checked.
 """
-row(c::AbstractVector, i::Int) = c[i]
+Base.@propagate_inbounds row(c::AbstractVector, i::Int) = c[i]
 row(c::AbstractArray{T,N}, i::Int) where {T,N} = view(c, i, ntuple(_ -> Colon(), Val(N - 1))...)
 
 """

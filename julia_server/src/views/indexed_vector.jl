@@ -15,6 +15,7 @@ IndexedVector(content::AbstractArray, index::Vector{I}, parameters::Parameters) 
 
 Base.size(v::IndexedVector) = size(getfield(v, :index))
 
-function Base.getindex(v::IndexedVector, i::Int)
-    return row(getfield(v, :content), Int(getfield(v, :index)[i]) + 1)
+Base.@propagate_inbounds function Base.getindex(v::IndexedVector, i::Int)
+    @boundscheck checkbounds(v, i)
+    @inbounds return row(getfield(v, :content), Int(getfield(v, :index)[i]) + 1)
 end

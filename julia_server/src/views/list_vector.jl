@@ -22,7 +22,8 @@ end
 
 Base.size(v::ListVector) = size(getfield(v, :starts))
 
-function Base.getindex(v::ListVector, i::Int)
-    range = Int(getfield(v, :starts)[i])+1:Int(getfield(v, :stops)[i])
-    return select_rows(getfield(v, :content), range)
+Base.@propagate_inbounds function Base.getindex(v::ListVector, i::Int)
+    @boundscheck checkbounds(v, i)
+    @inbounds range = Int(getfield(v, :starts)[i])+1:Int(getfield(v, :stops)[i])
+    return @inbounds select_rows(getfield(v, :content), range)
 end

@@ -17,10 +17,11 @@ IndexedOptionVector(content::AbstractArray, index::Vector{I}, parameters::Parame
 
 Base.size(v::IndexedOptionVector) = size(getfield(v, :index))
 
-function Base.getindex(v::IndexedOptionVector, i::Int)
-    j = Int(getfield(v, :index)[i])
+Base.@propagate_inbounds function Base.getindex(v::IndexedOptionVector, i::Int)
+    @boundscheck checkbounds(v, i)
+    @inbounds j = Int(getfield(v, :index)[i])
     j < 0 && return missing
-    return row(getfield(v, :content), j + 1)
+    @inbounds return row(getfield(v, :content), j + 1)
 end
 
 """
@@ -40,8 +41,10 @@ ByteMaskedVector(content::AbstractArray, mask::Vector{Int8}, valid_when::Bool, p
     ByteMaskedVector{row_type(content),typeof(content)}(content, mask, valid_when, parameters)
 
 Base.size(v::ByteMaskedVector) = size(getfield(v, :mask))
-Base.getindex(v::ByteMaskedVector, i::Int) =
-    (getfield(v, :mask)[i] != 0) == getfield(v, :valid_when) ? row(getfield(v, :content), i) : missing
+Base.@propagate_inbounds function Base.getindex(v::ByteMaskedVector, i::Int)
+    @boundscheck checkbounds(v, i)
+    @inbounds return (getfield(v, :mask)[i] != 0) == getfield(v, :valid_when) ? row(getfield(v, :content), i) : missing
+end
 
 """
     BitMaskedVector(content, mask, valid_when, lsb_order, length, parameters)
@@ -66,13 +69,14 @@ Base.size(v::BitMaskedVector) = (getfield(v, :length),)
 
 # Element `i`'s bit in a bit-packed mask: with `lsb_order` bit 0 of each byte is its least
 # significant, otherwise its most significant (Awkward's BitMaskedArray convention).
-mask_bit(mask::AbstractVector{UInt8}, i::Int, lsb_order::Bool) =
+Base.@propagate_inbounds mask_bit(mask::AbstractVector{UInt8}, i::Int, lsb_order::Bool) =
     (mask[(i-1)>>3+1] >> bit_shift(i, lsb_order)) & 0x01 == 0x01
 bit_shift(i::Int, lsb_order::Bool) = lsb_order ? (i - 1) & 7 : 7 - (i - 1) & 7
 
-function Base.getindex(v::BitMaskedVector, i::Int)
-    checkbounds(v, i)
-    return mask_bit(getfield(v, :mask), i, getfield(v, :lsb_order)) == getfield(v, :valid_when) ? row(getfield(v, :content), i) : missing
+Base.@propagate_inbounds function Base.getindex(v::BitMaskedVector, i::Int)
+    @boundscheck checkbounds(v, i)
+    @inbounds return mask_bit(getfield(v, :mask), i, getfield(v, :lsb_order)) == getfield(v, :valid_when) ?
+                     row(getfield(v, :content), i) : missing
 end
 
 """
@@ -89,4 +93,4 @@ UnmaskedVector(content::AbstractArray, parameters::Parameters) =
     UnmaskedVector{row_type(content),typeof(content)}(content, parameters)
 
 Base.size(v::UnmaskedVector) = (size(getfield(v, :content), 1),)
-Base.getindex(v::UnmaskedVector, i::Int) = row(getfield(v, :content), i)
+Base.@propagate_inbounds Base.getindex(v::UnmaskedVector, i::Int) = row(getfield(v, :content), i)

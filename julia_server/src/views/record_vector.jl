@@ -14,12 +14,13 @@ struct Record{C<:NamedTuple}
     parameters::Parameters
 end
 
-function Base.getindex(r::Record, field::Union{Symbol,Int})
+# Inlined, so a field name written in the code is a constant and `ev.Jet` has one concrete type.
+@inline function Base.getindex(r::Record, field::Union{Symbol,Int})
     columns = getfield(r, :columns)
     has_field(columns, field) || throw(no_field_error(columns, field))
-    return row(getfield(columns, field), getfield(r, :index))
+    return @inbounds row(getfield(columns, field), getfield(r, :index))
 end
-Base.getproperty(r::Record, name::Symbol) = r[name]
+@inline Base.getproperty(r::Record, name::Symbol) = r[name]
 Base.propertynames(r::Record) = keys(getfield(r, :columns))
 Base.keys(r::Record) = keys(getfield(r, :columns))
 Base.length(r::Record) = length(getfield(r, :columns))
@@ -67,8 +68,9 @@ end
 
 Base.size(rv::RecordVector) = size(getfield(rv, :rows))
 
-function Base.getindex(rv::RecordVector{<:Record}, i::Int)
-    return Record(getfield(rv, :columns), getfield(rv, :rows)[i], getfield(rv, :parameters))
+Base.@propagate_inbounds function Base.getindex(rv::RecordVector{<:Record}, i::Int)
+    @boundscheck checkbounds(rv, i)
+    return Record(getfield(rv, :columns), @inbounds(getfield(rv, :rows)[i]), getfield(rv, :parameters))
 end
 
 function Base.getindex(rv::RecordVector{<:Tuple}, i::Int)
@@ -76,7 +78,7 @@ function Base.getindex(rv::RecordVector{<:Tuple}, i::Int)
     return map(column -> row(column, i_row), getfield(rv, :columns))
 end
 
-Base.getproperty(rv::RecordVector, name::Symbol) = column(rv, name)
+@inline Base.getproperty(rv::RecordVector, name::Symbol) = column(rv, name)
 Base.propertynames(rv::RecordVector) = propertynames(getfield(rv, :columns))
 
 """
@@ -86,7 +88,7 @@ Field `field` (a name, or a 1-based position, which also works for tuples) of ev
 `rv`, without copying: the column itself for a whole record array, a view of its rows for a
 selection. Also works through lists and options of records ([`project_field`](@ref)).
 """
-function column(rv::RecordVector, field::Union{Symbol,Int})
+@inline function column(rv::RecordVector, field::Union{Symbol,Int})
     columns = getfield(rv, :columns)
     has_field(columns, field) || throw(no_field_error(columns, field))
     return select_rows(getfield(columns, field), getfield(rv, :rows))

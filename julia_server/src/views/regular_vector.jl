@@ -17,9 +17,9 @@ RegularVector(content::AbstractArray, size::Int, length::Int, parameters::Parame
 
 Base.size(v::RegularVector) = (getfield(v, :length),)
 
-function Base.getindex(v::RegularVector, i::Int)
-    checkbounds(v, i)
-    return select_rows(getfield(v, :content), (i-1)*getfield(v, :size)+1:i*getfield(v, :size))
+Base.@propagate_inbounds function Base.getindex(v::RegularVector, i::Int)
+    @boundscheck checkbounds(v, i)
+    @inbounds return select_rows(getfield(v, :content), (i-1)*getfield(v, :size)+1:i*getfield(v, :size))
 end
 
 """

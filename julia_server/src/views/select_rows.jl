@@ -11,12 +11,12 @@ view (a [`RecordVector`](@ref) keeps only the rows, a [`ListVector`](@ref) views
 stops); any other vector becomes a `SubArray`, and a matrix the `SubArray` of those rows. `Base.OneTo` rows are a whole record array's,
 whose columns have exactly its length, so they select the whole vector. Bounds are checked.
 """
-select_rows(v::AbstractVector, rows::Rows) = view(v, rows)
+Base.@propagate_inbounds select_rows(v::AbstractVector, rows::Rows) = view(v, rows)
 select_rows(v::AbstractVector, ::Base.OneTo{Int}) = v
 select_rows(A::AbstractArray{T,N}, rows::Rows) where {T,N} = view(A, rows, ntuple(_ -> Colon(), Val(N - 1))...)
 select_rows(A::AbstractArray, ::Base.OneTo{Int}) = A
 
-select_rows(rv::RecordVector, rows::Rows) =
+Base.@propagate_inbounds select_rows(rv::RecordVector, rows::Rows) =
     RecordVector(getfield(rv, :columns), getfield(rv, :rows)[rows], getfield(rv, :parameters))
 
 select_rows(v::ListVector, rows::Rows) =

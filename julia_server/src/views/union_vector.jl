@@ -16,9 +16,10 @@ UnionVector(tags::Vector{Int8}, index::Vector{I}, contents::Tuple, parameters::P
 
 Base.size(v::UnionVector) = size(v.tags)
 
-function Base.getindex(v::UnionVector, i::Int)
-    tag = Int(v.tags[i]) + 1
+Base.@propagate_inbounds function Base.getindex(v::UnionVector, i::Int)
+    @boundscheck checkbounds(v, i)
+    @inbounds tag = Int(v.tags[i]) + 1
+    # the tag picks the element's type: checked, as a wrong one would read a content as another
     1 <= tag <= length(v.contents) || throw(BoundsError(v.contents, tag))
-    content = v.contents[tag]
-    return row(content, Int(v.index[i]) + 1)
+    @inbounds return row(v.contents[tag], Int(v.index[i]) + 1)
 end
