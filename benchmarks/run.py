@@ -15,7 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bridge import Bridge  # noqa: E402
 
-import latency, memory, seed_workload, supervision, throughput, transfer  # noqa: E402,E401
+import kernels, latency, memory, seed_workload, supervision, throughput, transfer  # noqa: E402,E401
 from _report import print_table  # noqa: E402
 
 GIB = 1 << 30
@@ -43,6 +43,7 @@ def main() -> None:
         seed = seed_workload.run(bridge, args.quick)
         thr = throughput.run(bridge, args.quick)
         mem = memory.run(bridge, min(max_size, GIB))
+        kern = kernels.run(bridge, args.quick)
     sup = supervision.run(args.quick)
     spin, noop, comp = thr["spin"], thr["noop"], thr["compute"]
     targets = [
@@ -61,7 +62,13 @@ def main() -> None:
         ("an interrupt to CallInterrupted (code that stops)", "≤ 2 s", sup["interrupt"], sup["interrupt"] <= 2),
         ("a crash to ExecutorDied", "≤ 1 s", sup["crash"], sup["crash"] <= 1),
     ]
-    print_table("targets (issues 5 and 11)", ["figure", "target", "measured", "pass"],
+    for name, ratio in kern.get("vs_numba", {}).items():
+        targets.append((f"{name}: Julia over the views vs Numba", "≤ 1.2×", ratio, ratio <= 1.2))
+    for name, ratio in kern.get("through", {}).items():
+        targets.append((f"{name}: through the bridge vs inside Julia", "≤ 1.15×", ratio, ratio <= 1.15))
+    for name, ratio in kern.get("write_back", {}).items():
+        targets.append((f"writing {name} vs memcpy", "≤ 3×", ratio, ratio <= 3))
+    print_table("targets (issues 5, 11 and 13)", ["figure", "target", "measured", "pass"],
                 [(f, t, m, "pass" if ok else "FAIL") for f, t, m, ok in targets])
     print(f"load average at end: {os.getloadavg()}")
 

@@ -15,6 +15,10 @@ abstract type BridgeView{T} <: AbstractVector{T} end
 
 Base.IndexStyle(::Type{<:BridgeView}) = IndexLinear()
 
+# As Julia's `Array` iterates: the index is in range by construction, so the element is read
+# without checking it again (AbstractArray's fallback checks every one).
+@inline Base.iterate(v::BridgeView, i::Int=1) = (i - 1) % UInt < length(v) % UInt ? (@inbounds(v[i]), i + 1) : nothing
+
 parameters(v::BridgeView) = getfield(v, :parameters)
 
 """
