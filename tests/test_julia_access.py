@@ -14,6 +14,7 @@ from bridge import Bridge
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 NANO = DATA / "nanoAOD_2015_CMS_Open_Data_ttbar.root"
+WIDE = DATA / "coffea_nano_tt_v15.root"
 
 KERNELS_JL = """
 # the natural per-event loop: jets of one event are records, ev.Jet.pt one event's pts
@@ -180,3 +181,17 @@ def test_buffers_give_the_seeds_triple_and_a_triple_comes_back(bridge: Bridge) -
     with pytest.raises(Exception, match="InvalidArray|offset"):
         bridge.call("broken_triple")
     assert bridge.call("not_a_triple") == ("just a string", 2, {"x": [1]})
+
+
+def test_every_branch_of_a_nanoaod_file(bridge: Bridge) -> None:
+    # 2656 branches: a record that wide keeps its field names as data (views/wide_columns.jl)
+    need(WIDE)
+    import uproot
+
+    events = uproot.open(WIDE)["Events"].arrays()
+    assert len(events.fields) > 2000
+    assert ak.array_equal(bridge.call("copy", events), events, equal_nan=True, dtype_exact=True, check_parameters=True)
+    bridge.eval("leading_jet_pt(events) = [isempty(e.Jet_pt) ? missing : e.Jet_pt[1] for e in events]")
+    expected = ak.firsts(events.Jet_pt)
+    assert bridge.call("leading_jet_pt", events).to_list() == expected.to_list()
+    assert ak.array_equal(bridge.call("column", events, "Muon_pt"), events.Muon_pt)

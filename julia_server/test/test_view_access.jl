@@ -101,6 +101,23 @@ const Jet = NamedTuple{(:pt, :eta),Tuple{Float32,Float32}}
         @test_throws ArgumentError flatten(events.run)
     end
 
+    @testset "a record wider than $(AwkwardBridge.WIDE_RECORD_FIELDS) fields keeps names in data, not in its type" begin
+        n = AwkwardBridge.WIDE_RECORD_FIELDS + 50
+        names = Tuple(Symbol("b$i") for i in 1:n)
+        wide = roundtrip(mem, [NamedTuple{names}(Tuple(i == 3 ? Float32[k, k] : k * i for i in 1:n)) for k in 1:3])
+        @test getfield(wide, :columns) isa AwkwardBridge.WideColumns
+        @test length(wide) == 3 && propertynames(wide) == names
+        @test wide.b7 == [7, 14, 21] && wide[2].b7 == 14 && wide[2][:b1] == 2 && wide[2][7] == 14
+        @test wide.b3 == [Float32[1, 1], Float32[2, 2], Float32[3, 3]]
+        @test wide[[3, 1]].b2 == [6, 2] && filter(r -> r.b1 > 1, wide).b5 == [10, 15]
+        @test copy(wide[2:3]).b9 == [18, 27]
+        @test roundtrip(mem, wide[[3]]).b250 == [750]
+        err = try wide.nope; nothing catch e; e end
+        @test err isa ArgumentError && occursin("b1, b2", err.msg) && occursin("($n in all)", err.msg)
+        @test startswith(sprint(show, wide[1]), "Record with $n fields (b1, b2")
+        @test NamedTuple(wide[1]).b4 == 4
+    end
+
     @testset "the seed's buffers triple, both ways" begin
         form, len, containers = AwkwardBridge.buffers(events[[3, 1]])   # not an argument: written once
         @test len == 2 && all(b -> b isa Vector{UInt8}, values(containers))

@@ -69,9 +69,11 @@ build_view(f::RegularForm, c::CheckedNode) =
     RegularVector(content_view(c), f.size, c.length, view_parameters(f))
 
 function build_view(f::RecordForm, c::CheckedNode)
-    columns = Tuple(build_view(x) for x in c.contents)
-    f.fields === nothing && return RecordVector(columns, c.length, view_parameters(f))
-    return RecordVector(NamedTuple{Tuple(Symbol.(f.fields))}(columns), c.length, view_parameters(f))
+    views = AbstractArray[build_view(x) for x in c.contents]
+    f.fields === nothing && return RecordVector(Tuple(views), c.length, view_parameters(f))
+    names = Symbol.(f.fields)
+    columns = length(views) > WIDE_RECORD_FIELDS ? WideColumns(names, views) : NamedTuple{Tuple(names)}(Tuple(views))
+    return RecordVector(columns, c.length, view_parameters(f))
 end
 
 build_view(f::IndexedForm, c::CheckedNode) =

@@ -132,12 +132,12 @@ is_valid(::UnmaskedVector, ::Int) = true
 content_value(p::Union{ByteMaskedPlan,BitMaskedPlan}, v) = v === missing ? placeholder(p.content) : v
 content_value(::UnmaskedPlan, v) = v === missing ? layout_mismatch(v) : v
 
-function columns_in_order(p::RecordPlan, columns::Union{NamedTuple,Tuple})
+function columns_in_order(p::RecordPlan, columns::Union{NamedTuple,Tuple,WideColumns})
     if p.fields === nothing
         return columns isa Tuple && length(columns) == length(p.contents) ? map(regular_rows, columns) : nothing
     end
-    columns isa NamedTuple && all(f -> haskey(columns, f), p.fields) || return nothing
-    return map(f -> regular_rows(getfield(columns, f)), Tuple(p.fields))
+    columns isa Tuple || all(f -> has_field(columns, f), p.fields) || return nothing
+    return map(f -> regular_rows(column_at(columns, f)), Tuple(p.fields))
 end
 
 """

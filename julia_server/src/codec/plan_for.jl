@@ -95,7 +95,7 @@ function plan_for_value(v)
                       Plan[plan_for_value(getfield(v, name)) for name in names])
 end
 
-record_plan(columns::NamedTuple, params::Parameters) =
+record_plan(columns::Union{NamedTuple,WideColumns}, params::Parameters) =
     RecordPlan(params, collect(Symbol, keys(columns)), Plan[plan_for_array(c) for c in columns])
 record_plan(columns::Tuple, params::Parameters) =
     RecordPlan(params, nothing, Plan[plan_for_array(c) for c in columns])

@@ -82,7 +82,7 @@ function to_wire(x::NamedTuple, scope::Scope, depth::Int)
 end
 
 # One record of a view, or a struct: a map of its fields, as a NamedTuple is.
-to_wire(r::Record, scope::Scope, depth::Int) = to_wire(NamedTuple(r), scope, depth)
+to_wire(r::Record, scope::Scope, depth::Int) = to_wire(Dict{Symbol,Any}(name => r[name] for name in keys(r)), scope, depth)
 
 function to_wire_fields(x, scope::Scope, depth::Int)
     return Dict{String,Any}(string(name) => to_wire(getfield(x, name), scope, nested(depth))

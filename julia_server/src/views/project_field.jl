@@ -49,6 +49,8 @@ const ProjectingView = Union{ListVector,RegularVector,IndexedVector,IndexedOptio
 Base.propertynames(v::ProjectingView) = record_fields(getfield(v, :content))
 
 @inline column(v::ProjectingView, field::Union{Symbol,Int}) = project_field(v, field)
+# a field named by a string, as Python names it: `bridge.call("column", events, "Muon_pt")`
+column(v::Union{RecordVector,ProjectingView}, field::AbstractString) = column(v, Symbol(field))
 
 # The field names of the records a view holds, for tab completion; () where it holds none.
 record_fields(rv::RecordVector) = propertynames(rv)

@@ -8,7 +8,7 @@ One element of a [`RecordVector`](@ref) with named fields: `r.x` (or `r[:x]`, or
 position) reads field `x` from its column. `propertynames(r)` and `keys(r)` list the fields,
 `NamedTuple(r)` copies the values out, and `length(r)` counts the fields.
 """
-struct Record{C<:NamedTuple}
+struct Record{C<:Union{NamedTuple,WideColumns}}
     columns::C
     index::Int
     parameters::Parameters
@@ -18,18 +18,24 @@ end
 @inline function Base.getindex(r::Record, field::Union{Symbol,Int})
     columns = getfield(r, :columns)
     has_field(columns, field) || throw(no_field_error(columns, field))
-    return @inbounds row(getfield(columns, field), getfield(r, :index))
+    return @inbounds row(column_at(columns, field), getfield(r, :index))
 end
 @inline Base.getproperty(r::Record, name::Symbol) = r[name]
 Base.propertynames(r::Record) = keys(getfield(r, :columns))
 Base.keys(r::Record) = keys(getfield(r, :columns))
 Base.length(r::Record) = length(getfield(r, :columns))
-Base.NamedTuple(r::Record) = map(column -> row(column, getfield(r, :index)), getfield(r, :columns))
+Base.NamedTuple(r::Record{<:NamedTuple}) = map(column -> row(column, getfield(r, :index)), getfield(r, :columns))
+Base.NamedTuple(r::Record) = NamedTuple{keys(r)}(Tuple(r[name] for name in keys(r)))
 parameters(r::Record) = getfield(r, :parameters)
 
 function Base.show(io::IO, r::Record)
     print(io, "Record")
     show(io, NamedTuple(r))
+end
+
+function Base.show(io::IO, r::Record{WideColumns})
+    names = keys(r)
+    print(io, "Record with $(length(names)) fields (", join(names[1:5], ", "), ", …)")
 end
 
 """A selection of rows: a range of them, or any of them by position."""
@@ -48,19 +54,19 @@ name or position in both cases.
 array, a `UnitRange{Int}` or a `Vector{Int}` for a selection (`rv[2:5]`, `rv[mask]`, the records of one
 list), so selecting records never touches the columns until a field is read.
 """
-struct RecordVector{T,C<:Union{NamedTuple,Tuple},R<:Union{Base.OneTo{Int},Rows}} <: BridgeView{T}
+struct RecordVector{T,C<:Union{NamedTuple,Tuple,WideColumns},R<:Union{Base.OneTo{Int},Rows}} <: BridgeView{T}
     columns::C
     rows::R
     parameters::Parameters
 end
 
-RecordVector(columns::NamedTuple, rows::Union{Base.OneTo{Int},Rows}, parameters::Parameters) =
+RecordVector(columns::Union{NamedTuple,WideColumns}, rows::Union{Base.OneTo{Int},Rows}, parameters::Parameters) =
     RecordVector{Record{typeof(columns)},typeof(columns),typeof(rows)}(columns, rows, parameters)
 
 RecordVector(columns::Tuple, rows::Union{Base.OneTo{Int},Rows}, parameters::Parameters) =
     RecordVector{Tuple{map(row_type, columns)...},typeof(columns),typeof(rows)}(columns, rows, parameters)
 
-function RecordVector(columns::Union{NamedTuple,Tuple}, length::Int, parameters::Parameters)
+function RecordVector(columns::Union{NamedTuple,Tuple,WideColumns}, length::Int, parameters::Parameters)
     all(c -> size(c, 1) == length, columns) ||
         throw(ArgumentError("every column of $length records needs $length elements, not $(map(c -> size(c, 1), Tuple(columns)))"))
     return RecordVector(columns, Base.OneTo(length), parameters)
@@ -91,20 +97,23 @@ selection. Also works through lists and options of records ([`project_field`](@r
 @inline function column(rv::RecordVector, field::Union{Symbol,Int})
     columns = getfield(rv, :columns)
     has_field(columns, field) || throw(no_field_error(columns, field))
-    return select_rows(getfield(columns, field), getfield(rv, :rows))
+    return select_rows(column_at(columns, field), getfield(rv, :rows))
 end
 
 has_field(columns::NamedTuple, field::Symbol) = haskey(columns, field)
 has_field(columns::Union{NamedTuple,Tuple}, field::Int) = 1 <= field <= length(columns)
 has_field(::Tuple, ::Symbol) = false
+column_at(columns::Union{NamedTuple,Tuple}, field::Union{Symbol,Int}) = getfield(columns, field)
 
-function no_field_error(columns::Union{NamedTuple,Tuple}, field)
-    names = columns isa NamedTuple ? join(keys(columns), ", ") : "none (a tuple of $(length(columns)))"
+function no_field_error(columns, field)
+    names = columns isa Tuple ? "none (a tuple of $(length(columns)))" :
+            length(columns) <= 50 ? join(keys(columns), ", ") :
+            join(keys(columns)[1:50], ", ") * ", … ($(length(columns)) in all)"
     return ArgumentError("these records have no field $(repr(field)); their fields are $names")
 end
 
 """
-    record_columns(rv::RecordVector) -> Union{NamedTuple,Tuple}
+    record_columns(rv::RecordVector) -> Union{NamedTuple,Tuple,WideColumns}
 
 All columns of the records in `rv`, by field name (records) or position (tuples).
 """
