@@ -39,3 +39,23 @@ def test_median_time_is_the_median_of_the_timed_runs(monkeypatch):
     calls = []
     assert median_time(lambda: calls.append(1), repeat=3, warmup=2) == 3.0
     assert len(calls) == 5
+
+
+def test_the_kernels_benchmark_compares_loops_that_agree():
+    import pytest
+
+    import kernels
+    from bridge import Bridge
+
+    if not kernels.DATA.exists():
+        pytest.skip(f"{kernels.DATA} is absent (real ROOT files live in <repo>/../shared/data)")
+    numba = kernels.numba_kernels()
+    if numba is None:
+        pytest.skip("numba is not installed (the bench extra)")
+    events = kernels.load_events(1000)
+    assert len(events) == 1000 and set(events.fields) == {"Jet", "Muon", "MET"}
+    with Bridge() as bridge:
+        bridge.eval(kernels.KERNELS_JL)
+        for name, kernel in numba.items():
+            assert np.allclose(np.asarray(bridge.call(name, events)), np.asarray(kernel(events)), rtol=1e-5), name
+        assert 0 < bridge.call("n_dijet", events) < len(events)   # the selection selects some
