@@ -66,6 +66,19 @@ class Sampler:
 # copy, one more "× data" that has nothing to do with the bridge.
 REWRITE_JL = "rewritten(x) = view(x, 1:length(x))"
 
+# A new jagged result of `n` lists of 4 float64 made from nothing: in Julia vectors (which the
+# bridge then copies into shared memory), or laid out in shared memory from the start.
+NEW_RESULT_JL = """
+new_in_julia(n) = [Float64[4i, 4i + 1, 4i + 2, 4i + 3] for i in 0:n-1]
+function new_in_shm(n)
+    lists = AwkwardBridge.shared_lists(Float64, fill(4, n))
+    for i in 1:n
+        lists[i] .= 4(i - 1) .+ (0:3)
+    end
+    return lists
+end
+"""
+
 # (label, whether the array starts as a Julia result, the Julia function it crosses through)
 SCENARIOS = [
     ("from ordinary memory", False, "identity"),
@@ -109,6 +122,22 @@ def _run(bridge: Bridge, size: int) -> dict:
         rows.append((label, data / 1e9, extra_pss / 1e9, extra_pss / data, (sampler.peak_rss - idle_rss) / data, hwm / 1e9))
         result[label] = extra_pss / data
         del array
+        gc.collect()
+        assert total > 0
+    bridge.eval(NEW_RESULT_JL)
+    n_lists = make_array(size).layout.length
+    for label, function in [("a new Julia result, Julia vectors", "new_in_julia"),
+                            ("a new Julia result, shared_lists", "new_in_shm")]:
+        bridge.call(function, 2)   # compiled before it is measured
+        with Sampler(pids) as sampler:
+            back = bridge.call(function, n_lists)
+            data = back.layout.nbytes
+            total = float(np.sum(np.asarray(back.layout.content.data)))
+            del back
+        hwm = sum(_kib(p, "status", "VmHWM") for p in pids) * 1024
+        extra_pss = sampler.peak_pss - idle_pss
+        rows.append((label, data / 1e9, extra_pss / 1e9, extra_pss / data, (sampler.peak_rss - idle_rss) / data, hwm / 1e9))
+        result[label] = extra_pss / data
         gc.collect()
         assert total > 0
     print_table(f"peak memory, client + server + executor (idle PSS {idle_pss / 1e6:.0f} MB subtracted)",

@@ -56,6 +56,7 @@ def main() -> None:
         ("seed path_length vs ak.sum", "≤ 3×", seed["fresh"] / seed["ak_sum"], seed["fresh"] / seed["ak_sum"] <= 3),
         ("peak memory (PSS), ordinary array", "≤ 1.2× data", mem["from ordinary memory"], mem["from ordinary memory"] <= 1.2),
         ("peak memory (PSS), a Julia result (in shm)", "≤ 1.2× data", mem["a Julia result (in shm)"], mem["a Julia result (in shm)"] <= 1.2),
+        ("peak memory (PSS), a new result built in shm", "≤ 1.1× data", mem["a new Julia result, shared_lists"], mem["a new Julia result, shared_lists"] <= 1.1),
         ("throughput 2 vs 1 client (10 ms compute call)", "≥ 1.8×", comp[1] / comp[0], comp[1] / comp[0] >= 1.8),
         ("the same, ~0.5 ms compute call", "≥ 1.8×", spin[1] / spin[0], spin[1] / spin[0] >= 1.8),
         (f"throughput {thr['clients'][-1]} vs 1 client (no-arg call)", "≥ 1×", noop[-1] / noop[0], noop[-1] / noop[0] >= 1),

@@ -195,3 +195,81 @@ def test_every_branch_of_a_nanoaod_file(bridge: Bridge) -> None:
     expected = ak.firsts(events.Jet_pt)
     assert bridge.call("leading_jet_pt", events).to_list() == expected.to_list()
     assert ak.array_equal(bridge.call("column", events, "Muon_pt"), events.Muon_pt)
+
+
+
+SHARED_JL = """
+function shared_ht(events)          # one number per event, written where Python will read it
+    out = AwkwardBridge.shared_array(Float32, length(events))
+    for (i, ev) in enumerate(events)
+        out[i] = mapreduce(j -> j.pt > 30 ? j.pt : 0f0, +, ev.Jet; init=0f0)
+    end
+    return out
+end
+function shared_good_jets(events)   # count, then fill: a jagged result of records
+    counts = [count(j -> j.pt > 30, ev.Jet) for ev in events]
+    lists = AwkwardBridge.shared_lists(counts; pt=Float32, eta=Float32)
+    for (i, ev) in enumerate(events)
+        k = 0
+        for j in ev.Jet
+            j.pt > 30 || continue
+            k += 1
+            lists[i].pt[k] = j.pt
+            lists[i].eta[k] = j.eta
+        end
+    end
+    return lists
+end
+function shared_summary(events)
+    out = AwkwardBridge.shared_records(length(events); njet=Int32, ht=Float64)
+    for (i, ev) in enumerate(events)
+        out.njet[i] = length(ev.Jet)
+        out.ht[i] = mapreduce(j -> Float64(j.pt), +, ev.Jet; init=0.0)
+    end
+    return out
+end
+big_in_julia(n) = fill(1.0, n)
+big_in_shm(n) = fill!(AwkwardBridge.shared_array(Float64, n), 1.0)
+"""
+
+
+def test_results_built_in_shared_memory(bridge: Bridge, nano: ak.Array) -> None:
+    bridge.eval(SHARED_JL)
+    jets = nano.Jet
+    ht = bridge.call("shared_ht", nano)
+    assert str(ht.type) == f"{len(nano)} * float32"
+    assert np.allclose(ht.to_numpy(), ak.to_numpy(ak.sum(jets.pt[jets.pt > 30], axis=1)), rtol=1e-6)
+    good = bridge.call("shared_good_jets", nano)
+    assert str(good.type) == f"{len(nano)} * var * {{pt: float32, eta: float32}}"
+    assert good.to_list() == ak.zip({"pt": jets.pt, "eta": jets.eta})[jets.pt > 30].to_list()
+    summary = bridge.call("shared_summary", nano)
+    assert summary.njet.to_list() == ak.num(jets).to_list()
+    assert np.allclose(summary.ht.to_numpy(), ak.to_numpy(ak.sum(ak.values_astype(jets.pt, np.float64), axis=1)))
+    with pytest.raises(Exception, match="numbers or Bool"):
+        bridge.eval("AwkwardBridge.shared_array(String, 3)")
+
+
+def _peak_rss(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        return next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmHWM:"))
+
+
+def test_a_result_built_in_shared_memory_is_not_copied() -> None:
+    # Two executors make the same 400 MB result, one in Julia memory (which the bridge copies
+    # into shared memory), one in shared memory from the start: the first one's peak memory
+    # holds it twice, the second's once.
+    n = 50_000_000
+    grew = {}
+    for function in ("big_in_julia", "big_in_shm"):
+        with Bridge() as b:
+            b.eval(SHARED_JL)
+            b.call(function, 10)   # compiled first
+            pid = b.stats()["executor_pid"]
+            before = _peak_rss(pid)
+            result = b.call(function, n)
+            assert len(result) == n and float(result[n - 1]) == 1.0
+            grew[function] = _peak_rss(pid) - before
+            del result
+    data = 8 * n
+    assert 0.9 * data < grew["big_in_shm"] < 1.3 * data, grew
+    assert grew["big_in_julia"] > 1.7 * data, grew

@@ -68,6 +68,7 @@ include("executor/job_output.jl")
 include("executor/executor_state.jl")
 include("executor/scope.jl")
 include("executor/buffers.jl")
+include("executor/shared_results.jl")
 include("executor/values.jl")
 include("executor/functions.jl")
 include("executor/run_job.jl")
@@ -94,7 +95,8 @@ export serve
 export open_array, place_array, is_placeable, BufferRef, ArrayRef, BridgeView, ListVector,
        RegularVector, StringVector, RecordVector, Record, BoolVector, ParameterizedVector,
        IndexedOptionVector, ByteMaskedVector, BitMaskedVector, UnmaskedVector, IndexedVector,
-       UnionVector, Datetime64, parameters, column, project_field, flatten
+       UnionVector, Datetime64, parameters, column, project_field, flatten,
+       shared_array, shared_lists, shared_records
 
 __init__() = init_shm_symbols()
 

@@ -118,6 +118,33 @@ const Jet = NamedTuple{(:pt, :eta),Tuple{Float32,Float32}}
         @test NamedTuple(wide[1]).b4 == 4
     end
 
+    @testset "builders lay a result out in one block (Julia memory outside a call)" begin
+        a = AwkwardBridge.shared_array(Float32, 4)
+        a .= 1:4
+        @test a isa Vector{Float32} && roundtrip(mem, a) == Float32[1, 2, 3, 4]
+        lists = AwkwardBridge.shared_lists(Int16, [2, 0, 1])
+        lists[1] .= [5, 6]
+        lists[3][1] = 7
+        @test lists == [Int16[5, 6], Int16[], Int16[7]] && roundtrip(mem, lists) == lists
+        jets = AwkwardBridge.shared_lists([1, 2]; pt=Float32, q=Int8)
+        jets[1].pt[1] = 1
+        jets[2].pt .= [2, 3]
+        jets.q[1][1] = -1
+        jets[2].q .= [1, 1]
+        back = roundtrip(mem, jets)
+        @test back.pt == [Float32[1], Float32[2, 3]] && back.q == [Int8[-1], Int8[1, 1]]
+        records = AwkwardBridge.shared_records(2; n=Int32, ok=Bool)
+        records.n .= [3, 4]
+        records.ok .= [true, false]
+        @test roundtrip(mem, records).n == Int32[3, 4] && roundtrip(mem, records).ok == [true, false]
+        GC.gc(); GC.gc()
+        @test sum(a) == 10 && lists[1] == Int16[5, 6]       # the views keep their block alive
+        @test_throws ArgumentError AwkwardBridge.shared_array(String, 2)
+        @test_throws ArgumentError AwkwardBridge.shared_lists(Float32, [1, -1])
+        @test_throws ArgumentError AwkwardBridge.shared_records(3)
+        @test isempty(AwkwardBridge.shared_lists(Float64, Int[]))
+    end
+
     @testset "the seed's buffers triple, both ways" begin
         form, len, containers = AwkwardBridge.buffers(events[[3, 1]])   # not an argument: written once
         @test len == 2 && all(b -> b isa Vector{UInt8}, values(containers))

@@ -36,6 +36,23 @@ Form keys are `node0`, `node1`, … in depth-first order. Anything else raises `
 function place_array(x::AbstractVector, allocate)
     plan = plan_for_array(x)
     count_array!(plan, x)
+    ref, nodes = lay_out!(plan, length(x), allocate)
+    fill_array!(plan, x)
+    for (p, key) in nodes
+        p.cursor == p.length ||
+            throw(ArgumentError("node $key was planned with $(p.length) elements but got $(p.cursor); was the result changed while it was written?"))
+    end
+    return ref
+end
+
+"""
+    lay_out!(plan, length, allocate) -> (ArrayRef, nodes)
+
+Allocate one block for a measured plan (`allocate` as for [`place_array`](@ref)) and attach
+each node's buffers, vectors over the block, ready to fill; the `ArrayRef` names them, and
+`nodes` lists each node with its form key.
+"""
+function lay_out!(plan::Plan, len::Int, allocate)
     nodes = Tuple{Plan,String}[]
     form = plan_form!(plan, nodes)
     layout, total = buffer_layout(nodes)
@@ -47,12 +64,7 @@ function place_array(x::AbstractVector, allocate)
         attach!(p, role, unsafe_wrap(Array, Ptr{T}(base + offset), count; own=false))
         buffers["$key-$role"] = BufferRef(segment, block_offset + offset, count * sizeof(T))
     end
-    fill_array!(plan, x)
-    for (p, key) in nodes
-        p.cursor == p.length ||
-            throw(ArgumentError("node $key was planned with $(p.length) elements but got $(p.cursor); was the result changed while it was written?"))
-    end
-    return ArrayRef(form_json(form), length(x), buffers)
+    return ArrayRef(form_json(form), len, buffers), nodes
 end
 
 # A matrix or higher array is written as its rows, as NumPy holds it: `A[i, j]` is row i, column j.

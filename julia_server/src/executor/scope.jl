@@ -7,7 +7,8 @@
     Scope(executor, job)
 
 One job's view of the executor: `pins` are segment names it holds a use of, `returned` the
-array arguments by view, with where they lie (should the call return one unchanged), and
+array arguments by view, with where they lie (should the call return one unchanged), `built`
+the results the job laid out in shared memory itself (`shared_array`, …) with their leases, and
 `functions` the ids of functions its result kept (let go of if the job fails).
 """
 struct Scope
@@ -15,11 +16,13 @@ struct Scope
     job::Int
     pins::Vector{String}
     returned::IdDict{Any,ArrayRef}
+    built::IdDict{Any,Tuple{ArrayRef,Int}}
     validations::Base.RefValue{Int}    # arrays this job checked in full
     functions::Vector{Int}
 end
 
-Scope(executor::ExecutorState, job::Int) = Scope(executor, job, String[], IdDict{Any,ArrayRef}(), Ref(0), Int[])
+Scope(executor::ExecutorState, job::Int) =
+    Scope(executor, job, String[], IdDict{Any,ArrayRef}(), IdDict{Any,Tuple{ArrayRef,Int}}(), Ref(0), Int[])
 
 """
     resolve!(scope, b::BufferRef) -> Ptr{UInt8}

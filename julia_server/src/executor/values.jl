@@ -134,6 +134,8 @@ end
 # else written into a new block. A block the codec fails to fill is not freed here: the server
 # ends every lease a job made that its reply does not name.
 function placed(x, scope::Scope)
+    built = get(scope.built, x, nothing)
+    built === nothing || return wire_array(built...)     # written in shared memory by the kernel
     ref = get(scope.returned, x, nothing)
     if ref !== nothing
         relent = relend!(scope, ref)
