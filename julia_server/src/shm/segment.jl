@@ -2,7 +2,9 @@
 # Mmap works on files it opens itself and unmaps in finalizers, while the bridge needs exact
 # control of when a mapping ends and when a name disappears.
 
-const SEGMENT_NAME = r"^akb-([0-9]+)-[0-9a-f]{32}$"
+# docs/protocol.md section 5: the pid in decimal without a leading zero, at most 10 digits, and
+# `\z`, not `$`, which would also match before a final newline.
+const SEGMENT_NAME = r"^akb-([1-9][0-9]{0,9})-[0-9a-f]{32}\z"
 
 const PROT_READ = Cint(1)
 const PROT_WRITE = Cint(2)
