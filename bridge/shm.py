@@ -150,8 +150,7 @@ class Segment:
         """Create, reserve (``posix_fallocate``) and map a new writable segment of ``nbytes``.
 
         ``populate`` maps every page at once, for a segment about to be written whole: one
-        ``MAP_POPULATE`` costs less than a page fault per page (measured on 1 GiB: 310 ms of
-        populating and a 90 ms copy, against a 615 ms copy that faults page by page). A full
+        ``MAP_POPULATE`` costs less than a page fault per page (docs/performance.md). A full
         ``/dev/shm`` raises ``SharedMemoryFull`` naming the size needed and the space free, and
         leaves no half-made segment behind.
         """

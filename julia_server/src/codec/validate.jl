@@ -140,8 +140,8 @@ end
 # The loops over index buffers are separate functions so they compile for the buffer's type.
 function offsets_content_length(f::ListOffsetForm, offsets::Vector)
     offsets[1] >= 0 || buffer_error(f, "offsets", "offset $(offsets[1]) at position 0 is negative")
-    # Branch-free, so it vectorizes: reading a 1 GB array's offsets is then bound by memory
-    # bandwidth (21 ms for 214 MB, against 31 ms stopping at the first decrease).
+    # Branch-free, so it vectorizes: reading a large array's offsets is then bound by memory
+    # bandwidth, where stopping at the first decrease is not (docs/performance.md).
     decreasing = false
     @inbounds @simd for i in 2:length(offsets)
         decreasing |= offsets[i] < offsets[i-1]

@@ -1,11 +1,12 @@
 # One client's result arena: server-owned segments ("chunks") carved into 64-byte aligned
-# blocks, one block per result, the mirror of the client's bridge/arena.py. Creating, reserving
-# and mapping a segment per result cost both sides ~0.6 ms a call; with the arena a result in
-# steady state creates and maps nothing, since the client caches its mapping of each chunk by
-# name (names are random and never reused, so a name always means the same memory).
+# blocks, one block per result, the mirror of the client's bridge/arena.py. A segment per result
+# cost both sides a create, a reserve and a map at every call (docs/performance.md); with the
+# arena a result in steady state creates and maps nothing, since the client caches its mapping
+# of each chunk by name (names are random and never reused, so a name always means the same
+# memory).
 #
 # Each client has its own arena, so a client can name only chunks holding its own results (and
-# free space it used before): isolation between clients stays whole segments, as before.
+# free space it used before): isolation between clients is by whole segments.
 # Chunks grow geometrically (`ARENA_MIN_CHUNK` doubling to `ARENA_MAX_CHUNK`); a result larger
 # than the next chunk gets a chunk of its own size, so a 40 MB result takes 40 MB, not 64 MiB.
 # Freed blocks coalesce with their free neighbours; a chunk left entirely free is kept while the

@@ -55,7 +55,7 @@ end
 
 Whether `name` has the form `akb-{pid}-{32 lowercase hex}`; no other name is ever opened.
 """
-is_segment_name(name::AbstractString) = occursin(SEGMENT_NAME, name)
+is_segment_name(name::AbstractString) = segment_pid(name) !== nothing
 
 """
     segment_pid(name) -> Union{Int,Nothing}
@@ -64,7 +64,9 @@ The pid of the process that created segment `name`, or `nothing` for a malformed
 """
 function segment_pid(name::AbstractString)
     m = match(SEGMENT_NAME, name)
-    return m === nothing ? nothing : tryparse(Int, m.captures[1])
+    m === nothing && return nothing
+    pid = parse(Int, m.captures[1])
+    return pid <= typemax(Int32) ? pid : nothing    # a pid_t
 end
 
 shm_open(name::AbstractString, flags::Integer, mode::Integer) =

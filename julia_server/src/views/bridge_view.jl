@@ -2,7 +2,7 @@
 # arrays check theirs (`@boundscheck`, so `@inbounds` in user code lifts it); positions read from
 # a buffer are trusted once `validate` has checked them. Only the client's own executor reads
 # them, and the client runs code there anyway, so a buffer it changes after validation can crash
-# only its own executor (docs/ownership.md, "Limits"); the checks cost 30% of a loop's time.
+# only its own executor (docs/ownership.md, "Limits", which says what the checks cost).
 
 """
     BridgeView{T} <: AbstractVector{T}

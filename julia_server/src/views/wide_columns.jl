@@ -3,7 +3,7 @@
 
 The columns of a record with more than `WIDE_RECORD_FIELDS` fields (a whole NanoAOD file has
 thousands), by name. A `NamedTuple` of that many columns is a type Julia takes seconds to
-build and compile for (4.6 s for 2656 branches), so these stay plain data: opening is fast,
+build and compile for (docs/performance.md, "First calls"), so these stay plain data: opening is fast,
 and reading a field is a lookup whose type Julia learns only when it runs. A kernel over few
 fields is faster given just those (`tree.arrays(filter_name=…)`, `events[["Jet_pt", …]]`).
 """
