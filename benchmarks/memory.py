@@ -63,15 +63,25 @@ class Sampler:
 
 
 # A new array Julia writes straight into shared memory: `copy` would first make a Julia-heap
-# copy, one more "× data" that has nothing to do with the bridge.
-REWRITE_JL = "rewritten(x) = view(x, 1:length(x))"
+# copy, one more "× data" that has nothing to do with the bridge, and a view of the whole
+# argument is the argument itself, which goes back by reference.
+REWRITE_JL = """
+struct Rewritten{T,V<:AbstractVector{T}} <: AbstractVector{T}
+    x::V
+end
+Base.size(r::Rewritten) = size(r.x)
+Base.getindex(r::Rewritten, i::Int) = r.x[i]
+rewritten(x) = Rewritten(x)
+"""
 
 # A new jagged result of `n` lists of 4 float64 made from nothing: in Julia vectors (which the
-# bridge then copies into shared memory), or laid out in shared memory from the start.
+# bridge then copies into shared memory), or laid out in shared memory from the start (its
+# counts lazy, so the figure is the builder's own; a kernel's Vector{Int32} of counts adds 4
+# bytes a list).
 NEW_RESULT_JL = """
 new_in_julia(n) = [Float64[4i, 4i + 1, 4i + 2, 4i + 3] for i in 0:n-1]
 function new_in_shm(n)
-    lists = AwkwardBridge.shared_lists(Float64, fill(4, n))
+    lists = AwkwardBridge.shared_lists(Float64, Iterators.repeated(4, n))
     for i in 1:n
         lists[i] .= 4(i - 1) .+ (0:3)
     end
@@ -124,19 +134,23 @@ def _run(bridge: Bridge, size: int) -> dict:
         del array
         gc.collect()
         assert total > 0
-    bridge.eval(NEW_RESULT_JL)
     n_lists = make_array(size).layout.length
     for label, function in [("a new Julia result, Julia vectors", "new_in_julia"),
                             ("a new Julia result, shared_lists", "new_in_shm")]:
-        bridge.call(function, 2)   # compiled before it is measured
-        with Sampler(pids) as sampler:
-            back = bridge.call(function, n_lists)
-            data = back.layout.nbytes
-            total = float(np.sum(np.asarray(back.layout.content.data)))
-            del back
-        hwm = sum(_kib(p, "status", "VmHWM") for p in pids) * 1024
-        extra_pss = sampler.peak_pss - idle_pss
-        rows.append((label, data / 1e9, extra_pss / 1e9, extra_pss / data, (sampler.peak_rss - idle_rss) / data, hwm / 1e9))
+        # each on a client (so an executor) of its own: Julia keeps the heap a scenario grew
+        with Bridge(bridge.address, shm_linger=0) as client:
+            client.eval(NEW_RESULT_JL)
+            client.call(function, 2)   # compiled before it is measured
+            own = [os.getpid(), client.server_info["server_pid"], client.stats()["executor_pid"]]
+            own_idle_pss, own_idle_rss = Sampler(own).sample()
+            with Sampler(own) as sampler:
+                back = client.call(function, n_lists)
+                data = back.layout.nbytes
+                total = float(np.sum(np.asarray(back.layout.content.data)))
+                del back
+            hwm = sum(_kib(p, "status", "VmHWM") for p in own) * 1024
+        extra_pss = sampler.peak_pss - own_idle_pss
+        rows.append((label, data / 1e9, extra_pss / 1e9, extra_pss / data, (sampler.peak_rss - own_idle_rss) / data, hwm / 1e9))
         result[label] = extra_pss / data
         gc.collect()
         assert total > 0

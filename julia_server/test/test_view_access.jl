@@ -143,6 +143,9 @@ const Jet = NamedTuple{(:pt, :eta),Tuple{Float32,Float32}}
         @test_throws ArgumentError AwkwardBridge.shared_lists(Float32, [1, -1])
         @test_throws ArgumentError AwkwardBridge.shared_records(3)
         @test isempty(AwkwardBridge.shared_lists(Float64, Int[]))
+        lazy = AwkwardBridge.shared_lists(UInt8, Iterators.repeated(2, 3))      # counts need only a length
+        @test length(lazy) == 3 && all(l -> length(l) == 2, lazy)
+        @test_throws ArgumentError AwkwardBridge.shared_lists(Float32, [1.5])
     end
 
     @testset "the seed's buffers triple, both ways" begin

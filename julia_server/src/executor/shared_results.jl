@@ -23,17 +23,19 @@ end
     shared_lists(counts; field = T, …) -> ListVector
 
 A jagged vector whose list `i` has `counts[i]` elements, of number type `T` or records of the
-given fields, in one block of the client's shared memory. Its lists are views to fill
+given fields, in one block of the client's shared memory. `counts` is any collection of
+integers with a length (a `Vector{Int32}` costs 4 bytes a list; `Iterators.repeated(4, n)`
+nothing). Its lists are views to fill
 (`lists[i][k] = x`, or `lists[i].pt[k] = x`); returned, Python gets `n * var * T` without a copy.
 """
-function shared_lists(::Type{T}, counts::AbstractVector{<:Integer}) where {T}
+function shared_lists(::Type{T}, counts) where {T}
     plan = ListPlan(Parameters(), numpy_plan(T, 0))
     return shared_list_view(plan, counts) do
         plan.content.data
     end
 end
 
-function shared_lists(counts::AbstractVector{<:Integer}; fields...)
+function shared_lists(counts; fields...)
     plan = ListPlan(Parameters(), record_plan_of(fields, 0))
     return shared_list_view(plan, counts) do
         record_view(plan.content)
@@ -71,8 +73,8 @@ end
 record_view(plan::RecordPlan) =
     RecordVector(NamedTuple{Tuple(plan.fields)}(Tuple(p.data for p in plan.contents)), plan.length, Parameters())
 
-function shared_list_view(view_of, plan::ListPlan, counts::AbstractVector{<:Integer})
-    all(>=(0), counts) || throw(ArgumentError("a list's count is not negative"))
+function shared_list_view(view_of, plan::ListPlan, counts)
+    all(c -> c isa Integer && c >= 0, counts) || throw(ArgumentError("a list's count is an integer, not negative"))
     n, total = length(counts), Int(reduce(+, counts; init=0))
     plan.length = n
     set_length!(plan.content, total)
