@@ -86,7 +86,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 print(json.dumps(bridge.stats(), indent=2, sort_keys=True))
         elif args.command == "cancel":
             with _operator_bridge(args) as bridge:
-                if not bridge._request("cancel", call=args.call):
+                if not bridge._request("cancel", {"call": args.call}):
                     print(f"awkward-bridge cancel: no call {args.call} is running or queued", file=sys.stderr)
                     return 1
                 print(f"call {args.call}: interrupted")

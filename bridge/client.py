@@ -263,7 +263,7 @@ class Bridge:
         """Evaluate Julia ``code`` in this client's module; the last value, or None. Errors name
         ``filename`` if given; ``timeout`` is as for ``call``."""
         fields: dict[str, Any] = {"code": code} if filename is None else {"code": code, "filename": filename}
-        return self._open(from_wire(self._request("eval", **fields, **_timeout_field(timeout))))
+        return self._open(from_wire(self._request("eval", {**fields, **_timeout_field(timeout)})))
 
     def include(self, path: Union[str, os.PathLike], *, timeout: Optional[float] = None) -> Any:
         """Evaluate a Julia source file in this client's module (errors name the file)."""
@@ -312,7 +312,7 @@ class Bridge:
             # ids are valid only in the registration (epoch) that made them: never re-send them
             pinned = {"retry": False, "epoch": epoch} if in_epoch else {}
             server_done = False
-            result = self._request("call", **fields, **_timeout_field(timeout), **pinned)
+            result = self._request("call", {**fields, **_timeout_field(timeout)}, **pinned)
             server_done = True
         except JuliaError:
             server_done = True  # an error reply: the call has ended too
@@ -330,9 +330,7 @@ class Bridge:
         """Place ``array`` in shared memory once and have the server keep it; reuse it in calls."""
         placed = place_array(array, self._arena)
         try:
-            if self._connection is None or self._closed:
-                raise BridgeError("this Bridge is closed")
-            epoch, result = self._connection.request_in_epoch("send", array=to_wire(placed.ref))
+            epoch, result = self._request_in_epoch("send", {"array": to_wire(placed.ref)})
             handle_ref = from_wire(result)
             if not isinstance(handle_ref, HandleRef):
                 raise BridgeError(f"send answered {handle_ref!r:.80} instead of a handle")
@@ -377,7 +375,7 @@ class Bridge:
         assert self._connection is not None
         # a second hello (a reconnect) shows the token of the registration it continues
         token = {"token": self._connection.token} if self._connection.token is not None else {}
-        info = self._request("hello", pid=os.getpid(), lease_ttl=float(lease_ttl), **token)
+        info = self._request("hello", {"pid": os.getpid(), "lease_ttl": float(lease_ttl), **token})
         granted = info.get("lease_ttl") if isinstance(info, dict) else None
         if not isinstance(granted, (int, float)) or isinstance(granted, bool) or not granted > 0:
             raise BridgeError(f"hello answered {info!r:.200}, without a positive lease_ttl")
@@ -389,10 +387,17 @@ class Bridge:
         self._connection.token = info.pop("token")   # a secret: not kept in server_info
         return info
 
-    def _request(self, op: str, **fields: Any) -> Any:
+    def _request(self, op: str, fields: Optional[dict[str, Any]] = None, *, retry: bool = True,
+                 epoch: Optional[int] = None) -> Any:
+        """The result of request ``op`` with the wire ``fields`` (transport.Connection.request)."""
+        return self._request_in_epoch(op, fields, retry=retry, epoch=epoch)[1]
+
+    def _request_in_epoch(self, op: str, fields: Optional[dict[str, Any]] = None, *, retry: bool = True,
+                          epoch: Optional[int] = None) -> tuple[int, Any]:
+        """The epoch the request was answered in, and its result."""
         if self._connection is None or self._closed:
             raise BridgeError("this Bridge is closed")
-        return self._connection.request(op, **fields)
+        return self._connection.request_in_epoch(op, fields, retry=retry, epoch=epoch)
 
     def _epoch(self) -> int:
         assert self._connection is not None
@@ -484,7 +489,7 @@ class Bridge:
             return  # the bridge was closed, which freed it
         try:
             if not self._closed:
-                self._request("drop", handles=[handle_id])
+                self._request("drop", {"handles": [handle_id]})
         finally:
             self._free(array)
 

@@ -7,7 +7,7 @@ import logging
 import threading
 import time
 import weakref
-from typing import Any, Callable, Dict, Iterable, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, Mapping, Optional, Tuple
 
 import zmq
 
@@ -156,17 +156,21 @@ class Connection:
         """Whether ``close()`` was called."""
         return self._closed
 
-    def request(self, op: str, *, retry: bool = True, epoch: Optional[int] = None, **fields: Any) -> Any:
-        """Send ``op`` with ``fields``, wait for its reply and return its ``result`` (or raise its error).
+    def request(self, op: str, fields: Optional[Mapping[str, Any]] = None, *, retry: bool = True,
+                epoch: Optional[int] = None) -> Any:
+        """Send ``op`` with the wire ``fields``, wait for its reply and return its ``result`` (or
+        raise its error).
 
         ``retry=False`` is for requests that must not be re-sent after a reconnect (their fields
         name handles): they raise ``ServerRestarted`` instead. With ``epoch``, the request is sent
         only in that epoch (its handle ids mean nothing to a later registration).
         """
-        return self.request_in_epoch(op, retry=retry, epoch=epoch, **fields)[1]
+        return self.request_in_epoch(op, fields, retry=retry, epoch=epoch)[1]
 
-    def request_in_epoch(self, op: str, *, retry: bool = True, epoch: Optional[int] = None, **fields: Any) -> Tuple[int, Any]:
+    def request_in_epoch(self, op: str, fields: Optional[Mapping[str, Any]] = None, *, retry: bool = True,
+                         epoch: Optional[int] = None) -> Tuple[int, Any]:
         """Like ``request``, and also the epoch in which the answered request was sent."""
+        fields = dict(fields or {})
         sent_in, reply = self._exchange(op, fields, epoch)
         unlinked = reply.get("unlinked") if reply.get("ok") is True else None
         if self._on_unlinked is not None and isinstance(unlinked, list):
@@ -185,7 +189,7 @@ class Connection:
         if isinstance(exception, UnknownClient) and self._rehello is not None and op not in ("hello", "bye"):
             self.reconnect(sent_in)
             if retry and epoch is None:
-                return self.request_in_epoch(op, retry=False, **fields)
+                return self.request_in_epoch(op, fields, retry=False)
             raise ServerRestarted(
                 f"the server at {self.address} no longer knew this client (it restarted, or the "
                 f"client's leases expired); {op!r} was not run. Handles sent before are gone: send "

@@ -77,9 +77,9 @@ def test_dir_lists_the_clients_names_for_tab_completion(bridge):
 
 def test_the_server_refuses_malformed_keyword_arguments(bridge):
     with pytest.raises(ProtocolError, match="kwargs"):
-        bridge._request("call", fn="round", args=[1.5], kwargs=[1, 2])
+        bridge._request("call", {"fn": "round", "args": [1.5], "kwargs": [1, 2]})
     with pytest.raises(ProtocolError, match="kwargs"):
-        bridge._request("call", fn="round", args=[1.5], kwargs={"$": "tuple", "items": []})
+        bridge._request("call", {"fn": "round", "args": [1.5], "kwargs": {"$": "tuple", "items": []}})
 
 
 FINALIZED = """
@@ -134,6 +134,6 @@ def test_a_function_from_an_ended_executor_is_not_found(bridge):
 
 def test_the_server_refuses_a_malformed_function_value(bridge):
     with pytest.raises(ProtocolError, match="fn"):
-        bridge._request("call", fn={"$": "handle", "id": 1}, args=[])
+        bridge._request("call", {"fn": {"$": "handle", "id": 1}, "args": []})
     with pytest.raises(ProtocolError, match="id"):
-        bridge._request("call", fn={"$": "function"}, args=[])
+        bridge._request("call", {"fn": {"$": "function"}, "args": []})

@@ -116,11 +116,11 @@ def test_a_heartbeat_never_follows_bye(server, watcher, monkeypatch):
     sent: list[str] = []
     real_request = Connection.request
 
-    def spy(self, op, **kwargs):
+    def spy(self, op, fields=None, **options):
         sent.append(op)
         if op == "bye":
             time.sleep(0.2)  # the heartbeat pings every 25 ms: it would ping in here
-        return real_request(self, op, **kwargs)
+        return real_request(self, op, fields, **options)
 
     monkeypatch.setattr(Connection, "request", spy)
     with Bridge(server.address, lease_ttl=0.1) as short:
