@@ -11,11 +11,29 @@ module AwkwardBridge
 using Dates, FileWatching, Libdl, Random
 import Logging
 
-include("errors.jl")
+# The layers, each a folder, in order: each uses only the ones included before it
+# (docs/architecture.md, "Layers"; julia_server/test/test_layers.jl checks it).
 
-# The data layer: forms, views over shared memory, and the codec between them and buffers.
-include("json.jl")
-include("refs.jl")
+# base: the exceptions every layer raises, and the OS's numbers
+include("base/errors.jl")
+include("base/posix.jl")
+
+# wire: msgpack, JSON, the references to buffers, and the envelopes (pure: no server state)
+include("wire/msgpack.jl")
+include("wire/json.jl")
+include("wire/refs.jl")
+include("wire/protocol.jl")
+
+# ZeroMQ: the ccall layer and the Julian socket
+include("zmq/libzmq.jl")
+include("zmq/socket.jl")
+
+# shared memory: segments, the books of a result arena, owner locks
+include("shm/segment.jl")
+include("shm/arena.jl")
+include("shm/owner_lock.jl")
+
+# forms and views: Awkward's forms, and the Julia views over their buffers
 include("forms/form.jl")
 include("forms/primitives.jl")
 include("forms/numpy_form.jl")
@@ -42,6 +60,8 @@ include("views/select_rows.jl")
 include("views/project_field.jl")
 include("views/flatten.jl")
 include("views/copy.jl")
+
+# codec: validating buffers into views, and writing Julia values as buffers
 include("codec/validate.jl")
 include("codec/form_cache.jl")
 include("codec/open_array.jl")
@@ -50,18 +70,8 @@ include("codec/plan_for.jl")
 include("codec/place_array.jl")
 include("codec/open_buffers.jl")
 
-# Transport and resources.
-include("posix.jl")
-include("msgpack.jl")
-include("zmq/libzmq.jl")
-include("zmq/socket.jl")
-include("shm/segment.jl")
-include("shm/arena.jl")
-include("shm/owner_lock.jl")
-include("protocol.jl")
-include("describe_error.jl")
-
-# The executor: runs one client's code in a process of its own.
+# executor: runs one client's code in a process of its own
+include("executor/describe_error.jl")
 include("executor/mappings.jl")
 include("executor/link.jl")
 include("executor/job_output.jl")
@@ -75,7 +85,7 @@ include("executor/run_job.jl")
 include("executor/warm_up.jl")
 include("executor/main.jl")
 
-# The server: clients, leases, result arenas, and the executors it supervises.
+# server: clients, leases, result arenas, and the executors it supervises
 include("server/log.jl")
 include("server/clients.jl")
 include("server/state.jl")
@@ -88,7 +98,7 @@ include("server/executors.jl")
 include("server/server.jl")
 include("server/supervisor.jl")
 include("server/loop.jl")
-include("main.jl")
+include("server/main.jl")
 
 export serve
 # What user code evaluated on the server may name: the views it receives and their helpers.

@@ -7,7 +7,7 @@ const BridgeException = Union{ProtocolError,UnknownClient,InvalidArray,FunctionN
 
 # Frames in these directories are the machinery that ran the user's code, not part of its
 # story; the views' own frames (a field that does not exist) are.
-const MACHINERY_DIRS = (joinpath(@__DIR__, "executor"), joinpath(@__DIR__, "server"))
+const MACHINERY_DIRS = (@__DIR__, normpath(joinpath(@__DIR__, "..", "server")))
 
 """
     describe(e, bt) -> (type, message, backtrace)
