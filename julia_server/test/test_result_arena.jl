@@ -2,7 +2,7 @@
 # reused, free neighbours coalesce, chunks grow and are kept up to the reserve, then linger.
 
 using AwkwardBridge: Arena, take_block!, chunk_size!, add_chunk!, free_block!, end_lingering!, has_chunk,
-                     share_block!, take_chunks!, block_size, idle_bytes, leased_bytes, chunk_bytes,
+                     share_block!, take_chunks!, block_size, free_chunk_bytes, leased_bytes, chunk_bytes,
                      ARENA_MIN_CHUNK, ARENA_MAX_CHUNK, ARENA_RESERVE, ARENA_LINGER_NS
 
 # The arena only keeps books: chunks are names and sizes, no segment exists.
@@ -52,7 +52,7 @@ using AwkwardBridge: Arena, take_block!, chunk_size!, add_chunk!, free_block!, e
     add_chunk!(arena, "big", big)
     @test take_block!(arena, big) == ("big", 0)
     @test free_block!(arena, "big", 0, t0) === nothing && has_chunk(arena, "big")
-    @test idle_bytes(arena) == ARENA_MIN_CHUNK + big
+    @test free_chunk_bytes(arena) == ARENA_MIN_CHUNK + big
     @test take_block!(arena, 64)[1] == "a"              # a small block never pins it
     @test free_block!(arena, "a", 0, t0) === nothing
     @test take_block!(arena, big ÷ 2)[1] == "big"       # reused, it stops lingering

@@ -139,7 +139,7 @@ function stats(server::Server, client::Client)
         "handles" => handles,
         "leases" => results + handles,
         "shm_bytes" => reduce(+, values(state.owned); init = 0),
-        "reserve_bytes" => mapreduce(c -> idle_bytes(c.arena), +, clients; init = 0),
+        "reserve_bytes" => mapreduce(c -> free_chunk_bytes(c.arena), +, clients; init = 0),
         # the client arrays the executors map for handles and unanswered calls
         "mapped_bytes" => handle_bytes_all + reduce(+, (job.nbytes for job in values(server.jobs)); init = 0),
         "cached_bytes" => mapreduce(ex -> ex.cached_bytes, +, executors; init = 0),

@@ -45,12 +45,12 @@ is_lingering(c::Chunk) = c.lingers_until != 0
 is_empty(c::Chunk) = length(c.free) == 1 && c.free[1] == 0:c.nbytes-1
 
 """
-    Block(size, leases)
+    LeasedBlock(size, leases)
 
 A block handed out: its size and how many result leases hold it (a result sent back to Julia
 and returned unchanged is leased again, not copied).
 """
-mutable struct Block
+mutable struct LeasedBlock
     size::Int
     leases::Int
 end
@@ -62,11 +62,11 @@ A client's result chunks, oldest first, and the blocks handed out from them.
 """
 mutable struct Arena
     chunks::Vector{Chunk}
-    used::Dict{Tuple{String,Int},Block}   # by (chunk name, offset)
+    used::Dict{Tuple{String,Int},LeasedBlock}   # by (chunk name, offset)
     next_chunk::Int                       # size of the next chunk that is not a dedicated one
 end
 
-Arena() = Arena(Chunk[], Dict{Tuple{String,Int},Block}(), ARENA_MIN_CHUNK)
+Arena() = Arena(Chunk[], Dict{Tuple{String,Int},LeasedBlock}(), ARENA_MIN_CHUNK)
 
 """
     block_size(nbytes) -> Int
@@ -92,7 +92,7 @@ function take_block!(arena::Arena, size::Int)
             else
                 chunk.free[i] = offset+size:last(range)
             end
-            arena.used[(chunk.name, offset)] = Block(size, 1)
+            arena.used[(chunk.name, offset)] = LeasedBlock(size, 1)
             chunk.lingers_until = 0
             return chunk.name, offset
         end
@@ -205,11 +205,11 @@ function give!(chunk::Chunk, range::UnitRange{Int})
 end
 
 """
-    idle_bytes(arena) -> Int
+    free_chunk_bytes(arena) -> Int
 
 Bytes of the arena's entirely free chunks, lingering ones included.
 """
-idle_bytes(arena::Arena) = mapreduce(c -> is_empty(c) ? c.nbytes : 0, +, arena.chunks; init = 0)
+free_chunk_bytes(arena::Arena) = mapreduce(c -> is_empty(c) ? c.nbytes : 0, +, arena.chunks; init = 0)
 
 # The entirely free chunks the reserve keeps (lingering ones are on top of it).
 reserved_bytes(arena::Arena) =
