@@ -1,7 +1,7 @@
-# The layers of julia_server/src (docs/architecture.md, "Layers"): each folder uses only the
-# folders before it in LAYERS. Julia does not check this for one module's files, so this test
-# reads every source file and fails on a name used in a lower layer but first defined in a
-# higher one.
+# The layers of julia_server/src (docs/architecture.md, "Layers"): each folder, a submodule,
+# uses only the folders before it in LAYERS. A name from a later layer inside a function body
+# would fail only when that code runs, so this test reads every source file and fails on a name
+# used in a lower layer but first defined in a higher one.
 
 const LAYERS = ["base", "wire", "zmq", "shm", "forms", "views", "codec", "executor", "server"]
 

@@ -1,0 +1,32 @@
+"""
+    AwkwardBridge.ExecutorProcess
+
+The executor: a Julia process of its own that runs one client's code, maps its arrays and
+writes its results (docs/architecture.md).
+"""
+module ExecutorProcess
+
+using Random
+import Logging
+using ..Basics, ..Wire, ..ZMQ, ..SharedMemory, ..Forms, ..Views, ..Codec
+
+include("describe_error.jl")
+include("mappings.jl")
+include("link.jl")
+include("job_output.jl")
+include("executor_state.jl")
+include("scope.jl")
+include("buffers.jl")
+include("shared_results.jl")
+include("values.jl")
+include("functions.jl")
+include("run_job.jl")
+include("warm_up.jl")
+include("main.jl")
+
+export IDLE_CAP, Mappings, OUTPUT_CAP, OutputFiles, TYPE_PARAMETERS_MAX, acquire!, buffers,
+       cached_bytes, capture_output, describe, executor_main, forget!, nested, output_path,
+       release!, relend!, shared_array, shared_lists, shared_records, short_type_name,
+       shorten_types, take_output, writable!
+
+end
