@@ -34,6 +34,8 @@ fi
 run=akb-farm-$$                     # names and labels of this run's containers and volume
 tmp=$(mktemp -d /tmp/akb-farm.XXXXXX)
 RUNTIME=""
+# podman's first command makes /dev/shm/libpod_lock, its locks for containers, pods and volumes
+[ -e /dev/shm/libpod_lock ] && had_podman_lock=1 || had_podman_lock=0
 cleanup() {
   local status=$? ids
   if [ -n "$RUNTIME" ]; then
@@ -43,6 +45,11 @@ cleanup() {
     ids=$(podman ps -aq --filter "label=akb-farm=$run")
     [ -z "$ids" ] || podman rm -f -t 0 --depend $ids >/dev/null 2>&1 || true
     podman volume rm -f "$run-socket" >/dev/null 2>&1 || true
+  fi
+  # the lock file this run made goes too, when nothing of podman's is left to need it
+  if [ "$had_podman_lock" = 0 ] && [ -e /dev/shm/libpod_lock ] && command -v podman >/dev/null &&
+     [ -z "$(podman ps -aq)$(podman pod ps -q)$(podman volume ls -q)" ]; then
+    rm -f /dev/shm/libpod_lock
   fi
   rm -rf "$tmp"
 }

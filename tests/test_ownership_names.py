@@ -87,7 +87,7 @@ def test_julia_opens_segments_exclusively(client, shm_clean):
         # the flags create_segment uses, on a name that exists: refused, not reopened
         refused = client.eval(f"""
             flags = Base.Filesystem.JL_O_CREAT | Base.Filesystem.JL_O_EXCL | Base.Filesystem.JL_O_RDWR
-            fd = AwkwardBridge.shm_open("{existing.name}", flags, 0o600)
+            fd = AwkwardBridge.SharedMemory.shm_open("{existing.name}", flags, 0o600)
             (fd, Libc.errno() == AwkwardBridge.EEXIST)
         """)
         assert refused == (-1, True)
