@@ -21,8 +21,12 @@ KERNELS_JL = r"""
 median(times) = sort(times)[(length(times) + 1) ÷ 2]
 
 # per-event sum of the pt of jets above 30 GeV: a number per event
-function ht30(events)
-    out = Vector{Float32}(undef, length(events))
+ht30(events) = fill_ht30!(Vector{Float32}(undef, length(events)), events)
+
+# the same, written straight into the client's shared memory (docs/kernels.md)
+ht30_shared(events) = fill_ht30!(AwkwardBridge.shared_array(Float32, length(events)), events)
+
+function fill_ht30!(out, events)
     for (i, ev) in enumerate(events)
         s = 0f0
         for jet in ev.Jet
@@ -46,19 +50,6 @@ function has_z(events)
             found |= 3600 < m2 < 14400
         end
         out[i] = found
-    end
-    return out
-end
-
-# the same, written straight into the client's shared memory (docs/kernels.md)
-function ht30_shared(events)
-    out = AwkwardBridge.shared_array(Float32, length(events))
-    for (i, ev) in enumerate(events)
-        s = 0f0
-        for jet in ev.Jet
-            jet.pt > 30 && (s += jet.pt)
-        end
-        out[i] = s
     end
     return out
 end

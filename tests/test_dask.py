@@ -18,8 +18,9 @@ uproot = pytest.importorskip("uproot", reason="uproot is not installed")
 from bridge import Bridge  # noqa: E402
 from bridge.dask import BridgePlugin, NodeServer, column_paths, map_partitions, select_columns  # noqa: E402  (needs dask, checked above)
 from bridge.gc import owner_is_alive  # noqa: E402
+from _data import DATA, need  # noqa: E402
 
-HZZ = Path(__file__).resolve().parents[2] / "shared" / "data" / "uproot-HZZ.root"
+HZZ = DATA / "uproot-HZZ.root"
 
 KERNEL = """
 # per event, the scalar sum of the muons' transverse momenta
@@ -40,9 +41,7 @@ end
 
 @pytest.fixture
 def hzz():
-    if not HZZ.is_file():
-        pytest.skip(f"{HZZ} is absent (the real ROOT files live in <repo>/../shared/data)")
-    return HZZ
+    return need(HZZ)
 
 
 def test_julia_kernel_over_uproot_dask_partitions_matches_eager(hzz, tmp_path):
@@ -114,9 +113,7 @@ leading_bin(events, edges) =
 
 @pytest.fixture
 def nanoaod():
-    if not NANOAOD.is_file():
-        pytest.skip(f"{NANOAOD} is absent (the real ROOT files live in <repo>/../shared/data)")
-    return NANOAOD
+    return need(NANOAOD)
 
 
 def nano_events(path: Path) -> dak.Array:
@@ -171,8 +168,7 @@ def test_a_nested_column_reads_only_its_collection(tmp_path):
     # The CMS 2012 dimuon RNTuple holds the muons both as flat Muon_* fields and as one nested
     # collection; a kernel that names nested fields reads that collection and no flat field.
     path = HZZ.parent / "Run2012BC_DoubleMuParked_Muons_1000evts_rntuple_v1-0-0-0.root"
-    if not path.is_file():
-        pytest.skip(f"{path} is absent (the real ROOT files live in <repo>/../shared/data)")
+    need(path)
     events = uproot.dask({str(path): "Events"}, step_size=250)
     result = map_partitions("f", events, meta=ak.Array(np.zeros(0)), columns=["_collection0.Muon_pt"])
     assert set(next(iter(dak.report_necessary_columns(result).values()))) == {"_collection0"}

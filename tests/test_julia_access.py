@@ -4,7 +4,6 @@ structs, vectors of structs, matrices), over real NanoAOD events where they are 
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import awkward as ak
 import numpy as np
@@ -12,7 +11,8 @@ import pytest
 
 from bridge import Bridge
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+from _data import DATA, need
+
 NANO = DATA / "nanoAOD_2015_CMS_Open_Data_ttbar.root"
 WIDE = DATA / "coffea_nano_tt_v15.root"
 
@@ -52,11 +52,6 @@ first_dijet(events) = dijets(events)[1]
 first_event(events) = events[1]
 jet_matrix(events, n) = [events[i].Jet[j].pt for i in 1:n, j in 1:2]
 """
-
-
-def need(path: Path) -> None:
-    if not path.exists():
-        pytest.skip(f"{path} is absent (real ROOT files live in <repo>/../shared/data)")
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import awkward as ak
 import numpy as np
@@ -10,9 +9,10 @@ import pytest
 
 from bridge import Bridge
 
+from _data import DATA, need
+
 uproot = pytest.importorskip("uproot")
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 HZZ = DATA / "uproot-HZZ.root"
 NANO = DATA / "nanoAOD_2015_CMS_Open_Data_ttbar.root"
 
@@ -27,11 +27,6 @@ function dimuon_mass(events)
 end
 identity_events(x) = x
 """
-
-
-def need(path: Path) -> None:
-    if not path.exists():
-        pytest.skip(f"{path} is absent (real ROOT files live in <repo>/../shared/data)")
 
 
 @pytest.fixture(scope="module")

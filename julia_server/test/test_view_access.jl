@@ -150,7 +150,8 @@ const Jet = NamedTuple{(:pt, :eta),Tuple{Float32,Float32}}
 
     @testset "the seed's buffers triple, both ways" begin
         form, len, containers = AwkwardBridge.buffers(events[[3, 1]])   # not an argument: written once
-        @test len == 2 && all(b -> b isa Vector{UInt8}, values(containers))
+        @test len == 2 && all(b -> b isa SubArray{UInt8,1,Vector{UInt8}}, values(containers))   # views of one block
+        @test length(unique(parent(b) for b in values(containers))) == 1
         opened, kept = AwkwardBridge.open_buffers(form, len, containers)
         GC.@preserve kept begin
             @test opened.run == [3, 1] && opened.Jet.pt == [Float32[35, 31, 12], Float32[50, 20]]
@@ -198,6 +199,7 @@ const Jet = NamedTuple{(:pt, :eta),Tuple{Float32,Float32}}
         @test collect(eachindex(v)) == [1, 2, 3]
         @test same(map(identity, v), plain) && same(identity.(v), plain)
         @test findall(x -> !isequal(norm(x), plain[2]), v) == [1, 3]
+        @test count(x -> !isequal(norm(x), plain[2]), v) == 2 && any(x -> isequal(norm(x), plain[3]), v)
         key(x) = x isa Union{Record,NamedTuple} ? x.x : x isa Missing ? 0 : x isa AbstractVector ? reduce(+, x; init=0) :
                  x isa String ? -1 : x
         @test same(sort(v; by=key), sort(plain; by=key))

@@ -12,25 +12,26 @@ Run `f()` with `scope` as the job that [`buffers`](@ref) looks arguments up in.
 with_scope(f, scope::Scope) = task_local_storage(f, SCOPE_KEY, scope)
 
 """
-    buffers(x::AbstractVector) -> (form::String, length::Int, containers::Dict{String,Vector{UInt8}})
+    buffers(x::AbstractVector) -> (form::String, length::Int, containers::Dict{String,AbstractVector{UInt8}})
 
 `x` as the triple `ak.from_buffers` and AwkwardArray.jl's `from_buffers` take. An argument of
 the running call (on the task that runs it) gives its own form and its bytes in the client's
 shared memory, without copying: read-only, and valid until the call returns. Anything else (a
 projection, a selection, a Julia vector) is written once into Julia memory, with the form its
-result would have.
+result would have, each buffer a view of that one block.
 """
 function buffers(x::AbstractVector)
     scope = get(task_local_storage(), SCOPE_KEY, nothing)
     ref = scope === nothing ? nothing : get(scope.returned, x, nothing)
     if ref !== nothing
-        containers = Dict{String,Vector{UInt8}}(key => unsafe_wrap(Array, resolve!(scope, b), b.nbytes; own=false)
-                                                for (key, b) in ref.buffers)
+        containers = Dict{String,AbstractVector{UInt8}}(key => unsafe_wrap(Array, resolve!(scope, b), b.nbytes; own=false)
+                                                        for (key, b) in ref.buffers)
         return ref.form, ref.length, containers
     end
     block = UInt8[]
     placed = place_array(x, nbytes -> (resize!(block, nbytes); ("julia", 0, pointer(block))))
-    containers = Dict{String,Vector{UInt8}}(key => block[b.offset+1:b.offset+b.nbytes] for (key, b) in placed.buffers)
+    containers = Dict{String,AbstractVector{UInt8}}(key => view(block, b.offset+1:b.offset+b.nbytes)
+                                                    for (key, b) in placed.buffers)
     return placed.form, placed.length, containers
 end
 
