@@ -8,7 +8,7 @@ import statistics
 import time
 
 from bridge import Bridge, CallInterrupted, ExecutorDied
-from bridge.launcher import spawn_server
+from bridge.client.launcher import spawn_server
 
 from _report import print_table
 

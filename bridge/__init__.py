@@ -1,26 +1,8 @@
 """awkward-bridge: Awkward Arrays between Python and a multithreaded Julia server, zero-copy."""
 
-from .client import Bridge, Handle
-from .julia_function import JuliaFunction
-from .errors import (
-    AuthenticationFailed,
-    BridgeError,
-    CallInterrupted,
-    CallTimedOut,
-    ExecutorDied,
-    FunctionNotFound,
-    InvalidArray,
-    JuliaError,
-    JuliaNotFound,
-    ProtocolError,
-    ResultTypeError,
-    ServerDied,
-    ServerNotFound,
-    ServerRestarted,
-    SharedMemoryFull,
-    ShuttingDown,
-    UnknownClient,
-)
+from .base import *  # noqa: F403  (every exception the bridge raises)
+from .base import __all__ as _exceptions
+from .client import Bridge, Handle, JuliaFunction
 
 __version__ = "0.1.0"
 
@@ -39,26 +21,4 @@ def unload_ipython_extension(ipython: object) -> None:
     unload(ipython)
 
 
-__all__ = [
-    "AuthenticationFailed",
-    "Bridge",
-    "BridgeError",
-    "CallInterrupted",
-    "CallTimedOut",
-    "ExecutorDied",
-    "FunctionNotFound",
-    "Handle",
-    "InvalidArray",
-    "JuliaError",
-    "JuliaFunction",
-    "JuliaNotFound",
-    "ProtocolError",
-    "ResultTypeError",
-    "ServerDied",
-    "ServerNotFound",
-    "ServerRestarted",
-    "SharedMemoryFull",
-    "ShuttingDown",
-    "UnknownClient",
-    "__version__",
-]
+__all__ = ["Bridge", "Handle", "JuliaFunction", "__version__", *_exceptions]

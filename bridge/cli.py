@@ -13,10 +13,10 @@ from typing import Optional, Sequence
 from . import __version__
 from .client import Bridge
 from .examples import seed_path_length
-from .errors import BridgeError
-from .gc import collect_dead_segments
-from .launcher import server_command, server_environment
-from .protocol import PROTOCOL_VERSION
+from .base import BridgeError
+from .shm import collect_dead_segments
+from .client.launcher import server_command, server_environment
+from .wire import PROTOCOL_VERSION
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

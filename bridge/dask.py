@@ -23,10 +23,10 @@ from dask.base import is_dask_collection
 from distributed import WorkerPlugin, get_worker
 
 from .client import Bridge
-from .errors import BridgeError, ServerDied
-from .gc import owner_is_alive
-from .launcher import READY_PREFIX
-from .namespace import JuliaName
+from .base import BridgeError, ServerDied
+from .client.launcher import READY_PREFIX
+from .client.namespace import JuliaName
+from .shm import owner_is_alive
 
 PLUGIN_NAME = "awkward-bridge"
 _SOCKET = "node.sock"

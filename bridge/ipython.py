@@ -4,7 +4,7 @@ Both evaluate Julia code on the notebook's bridge, a private ``Bridge()`` starte
 use and kept for the kernel's life (``notebook_bridge()``; ``use_bridge(b)`` makes it a bridge
 of your own, a served one for instance). The value of the code is the cell's value, which
 IPython displays; code ending in ``;`` gives none, as in Julia's REPL. What Julia prints appears
-in the cell (bridge/julia_output.py).
+in the cell (bridge/client/julia_output.py).
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 bash scripts/setup.sh
 
-AWKWARD_BRIDGE_LIBZMQ=$(.venv/bin/python -c 'from bridge.launcher import find_libzmq; print(find_libzmq())')
+AWKWARD_BRIDGE_LIBZMQ=$(.venv/bin/python -c 'from bridge.client.launcher import find_libzmq; print(find_libzmq())')
 export AWKWARD_BRIDGE_LIBZMQ
 
 echo "== Julia tests (julia_server/test/runtests.jl)"

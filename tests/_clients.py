@@ -16,8 +16,9 @@ import awkward as ak
 import pytest
 
 from bridge import Bridge, ServerDied
-from bridge.launcher import ServerProcess, spawn_server
-from bridge.shm import SHM_DIR, parse_owner_pid
+from bridge.client.launcher import ServerProcess, spawn_server
+from bridge.shm import SHM_DIR
+from bridge.wire import segment_pid
 
 REPO = Path(__file__).resolve().parents[1]
 LEASE_TTL = 2.0  # seconds: short, so expiry is observable within a test
@@ -31,7 +32,7 @@ SETTLE_TIMEOUT = 30.0
 
 def segments_of(pid: int) -> set[str]:
     """Names of the segments in /dev/shm owned by process ``pid``."""
-    return {name for name in os.listdir(SHM_DIR) if parse_owner_pid(name) == pid}
+    return {name for name in os.listdir(SHM_DIR) if segment_pid(name) == pid}
 
 
 def wait_until(condition: Callable[[], bool], timeout: float = SETTLE_TIMEOUT, period: float = 0.1) -> bool:

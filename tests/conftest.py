@@ -7,9 +7,8 @@ import os
 
 import pytest
 
-from bridge.gc import owner_is_alive
-from bridge.owner_lock import parse_lock_pid
-from bridge.shm import SHM_DIR, parse_owner_pid
+from bridge.shm import SHM_DIR, owner_is_alive, parse_lock_pid
+from bridge.wire import segment_pid
 
 
 def _segments() -> set[str]:
@@ -18,7 +17,7 @@ def _segments() -> set[str]:
     names = set()
     for name in os.listdir(SHM_DIR):
         lock_pid = parse_lock_pid(name)
-        if parse_owner_pid(name) is not None or (lock_pid is not None and not owner_is_alive(lock_pid)):
+        if segment_pid(name) is not None or (lock_pid is not None and not owner_is_alive(lock_pid)):
             names.add(name)
     return names
 
@@ -28,7 +27,7 @@ def _ours_or_orphaned(name: str) -> bool:
 
     Segments of other live processes are ignored: other test runs may share the machine.
     """
-    pid = parse_owner_pid(name) or parse_lock_pid(name)
+    pid = segment_pid(name) or parse_lock_pid(name)
     return pid == os.getpid() or not owner_is_alive(pid)
 
 
@@ -48,5 +47,5 @@ def shm_clean():
     before = _segments()
     yield
     gc.collect()
-    mine = sorted(name for name in _segments() - before if parse_owner_pid(name) == os.getpid())
+    mine = sorted(name for name in _segments() - before if segment_pid(name) == os.getpid())
     assert not mine, f"test left shared-memory segments behind: {mine}"

@@ -1,4 +1,4 @@
-"""The client's arena (bridge/arena.py) and the steady state it buys: calls that create and map nothing."""
+"""The client's arena (bridge/shm/arena.py) and the steady state it buys: calls that create and map nothing."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 from bridge import Bridge
-from bridge.arena import ALIGNMENT, Arena
-from bridge.errors import BridgeError
-from bridge.shm import SHM_DIR, parse_owner_pid
+from bridge.base import BridgeError
+from bridge.shm import ALIGNMENT, SHM_DIR, Arena
+from bridge.wire import segment_pid
 
 from _clients import CALM_TTL, running_server
 
@@ -175,7 +175,7 @@ def _shm_mappings(pid: int) -> list[str]:
 
 def _bridge_segments(*pids: int) -> set[str]:
     """The segments in /dev/shm owned by ``pids`` (other test runs may share the machine)."""
-    return {name for name in os.listdir(SHM_DIR) if parse_owner_pid(name) in pids}
+    return {name for name in os.listdir(SHM_DIR) if segment_pid(name) in pids}
 
 
 @pytest.fixture(scope="module")

@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 
 from bridge import Bridge, BridgeError, FunctionNotFound, JuliaError, JuliaFunction, ResultTypeError
-from bridge.client import _returned_argument
+from bridge.client.client import _returned_argument
 from bridge.codec import PlacedArray
-from bridge.protocol import ArrayRef, BufferRef
-from bridge.shm import SHM_DIR, parse_owner_pid, segment_name
+from bridge.shm import SHM_DIR
+from bridge.wire import ArrayRef, BufferRef, segment_name, segment_pid
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -44,12 +44,12 @@ def bridge():
     with Bridge() as shared:
         assert isinstance(shared.eval(HELPERS), JuliaFunction)  # the value of the last definition
         shared.include(PATH_LENGTH_JL)
-        shared.call("length", [1.0])  # creates the arena chunk that outlives each test (bridge/arena.py)
+        shared.call("length", [1.0])  # creates the arena chunk that outlives each test (bridge/shm/arena.py)
         yield shared
 
 
 def segments_of(pid: int) -> set[str]:
-    return {name for name in os.listdir(SHM_DIR) if parse_owner_pid(name) == pid}
+    return {name for name in os.listdir(SHM_DIR) if segment_pid(name) == pid}
 
 
 def jagged(n_events: int, seed: int) -> ak.Array:

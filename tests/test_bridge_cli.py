@@ -11,7 +11,8 @@ import time
 import pytest
 
 from bridge.cli import main
-from bridge.shm import SHM_DIR, segment_name
+from bridge.shm import SHM_DIR
+from bridge.wire import segment_name
 from test_bridge_launcher import VERSION_ANSWER
 
 

@@ -1,4 +1,4 @@
-"""bridge.launcher: finding Julia and libzmq, and the server child's life, with stand-in executables."""
+"""bridge.client.launcher: finding Julia and libzmq, and the server child's life, with stand-in executables."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from bridge import launcher
-from bridge.errors import JuliaNotFound, ServerDied
-from bridge.launcher import find_julia, find_libzmq, server_dir, spawn_server
+from bridge.client import launcher
+from bridge.base import JuliaNotFound, ServerDied
+from bridge.client.launcher import find_julia, find_libzmq, server_dir, spawn_server
 
 
 # A stand-in Julia answers `--version` as Julia 1.5.3 (the launcher picks the server's thread
@@ -182,7 +182,7 @@ def test_the_servers_threads_follow_the_julia_version(tmp_path):
 
 
 def test_server_threads_sleep_when_idle_unless_the_user_chose(monkeypatch):
-    from bridge.launcher import server_environment
+    from bridge.client.launcher import server_environment
 
     monkeypatch.delenv("JULIA_THREAD_SLEEP_THRESHOLD", raising=False)
     assert server_environment()["JULIA_THREAD_SLEEP_THRESHOLD"] == "0"

@@ -15,14 +15,14 @@ import awkward as ak
 import pytest
 
 from bridge import Bridge, BridgeError, ServerDied
-from bridge.gc import collect_dead_segments, owner_is_alive
-from bridge.launcher import spawn_server
-from bridge.shm import SHM_DIR, parse_owner_pid
+from bridge.client.launcher import spawn_server
+from bridge.shm import SHM_DIR, collect_dead_segments, owner_is_alive
+from bridge.wire import segment_pid
 from _clients import wait_until
 
 
 def segments_of(pid: int) -> set[str]:
-    return {name for name in os.listdir(SHM_DIR) if parse_owner_pid(name) == pid}
+    return {name for name in os.listdir(SHM_DIR) if segment_pid(name) == pid}
 
 
 ARRAY = ak.Array([[1.5, 2.5], [], [3.5]])

@@ -9,12 +9,11 @@ import awkward as ak
 import numpy as np
 import pytest
 
-from bridge.arena import Arena
+from bridge.base import BridgeError
+from bridge.client.leases import ResultLeases
 from bridge.codec import PlacedArray, open_array, place_array
-from bridge.errors import BridgeError
-from bridge.leases import ResultLeases
-from bridge.protocol import ArrayRef, BufferRef
-from bridge.shm import Segment, locate, segment_name
+from bridge.shm import Arena, Segment, locate
+from bridge.wire import ArrayRef, BufferRef, segment_name
 
 pytestmark = pytest.mark.usefixtures("shm_clean")
 

@@ -17,7 +17,7 @@ uproot = pytest.importorskip("uproot", reason="uproot is not installed")
 
 from bridge import Bridge  # noqa: E402
 from bridge.dask import BridgePlugin, NodeServer, column_paths, map_partitions, select_columns  # noqa: E402  (needs dask, checked above)
-from bridge.gc import owner_is_alive  # noqa: E402
+from bridge.shm import owner_is_alive  # noqa: E402
 from _data import DATA, need  # noqa: E402
 
 HZZ = DATA / "uproot-HZZ.root"

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from bridge.gc import collect_dead_segments, owner_is_alive
-from bridge.shm import SHM_DIR, Segment, segment_name
+from bridge.shm import SHM_DIR, Segment, collect_dead_segments, owner_is_alive
+from bridge.wire import segment_name
 
 pytestmark = pytest.mark.usefixtures("shm_clean")
 

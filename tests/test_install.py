@@ -35,8 +35,8 @@ def test_the_built_wheel_installs_and_runs_the_demo_elsewhere(tmp_path):
                              capture_output=True, text=True, timeout=60)
     assert version.returncode == 0 and version.stdout.startswith("awkward-bridge "), version
     where = subprocess.run([str(venv / "bin" / "python"), "-c",
-                            "import bridge.launcher, bridge.examples.seed_path_length as demo; "
-                            "print(bridge.launcher.server_dir()); print(demo.PATH_LENGTH_JL)"],
+                            "import bridge.client.launcher, bridge.examples.seed_path_length as demo; "
+                            "print(bridge.client.launcher.server_dir()); print(demo.PATH_LENGTH_JL)"],
                            cwd=elsewhere, env=env, capture_output=True, text=True, timeout=60)
     server_dir, example = map(Path, where.stdout.split())
     assert venv in server_dir.parents and venv in example.parents and example.is_file()

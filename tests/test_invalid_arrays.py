@@ -10,8 +10,8 @@ import pytest
 
 from bridge import Bridge, InvalidArray
 from bridge.codec import place_array
-from bridge.protocol import ArrayRef, BufferRef
-from bridge.shm import Segment, segment_name
+from bridge.shm import Segment
+from bridge.wire import ArrayRef, BufferRef, segment_name
 
 
 def numpy_form(primitive: str, key: str) -> dict:

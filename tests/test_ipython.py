@@ -11,8 +11,7 @@ import pytest
 IPython = pytest.importorskip("IPython", reason="IPython is a test dependency (pip install -e '.[test]')")
 from IPython.core.interactiveshell import InteractiveShell  # noqa: E402
 
-from bridge import JuliaError  # noqa: E402
-from bridge import ipython as bridge_ipython  # noqa: E402
+from bridge import JuliaError, ipython as bridge_ipython  # noqa: E402
 
 
 @pytest.fixture(scope="module")

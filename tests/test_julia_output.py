@@ -9,7 +9,7 @@ import logging
 import pytest
 
 from bridge import Bridge, ExecutorDied
-from bridge.julia_output import julia_style, python_level
+from bridge.client.julia_output import julia_style, python_level
 from test_served import Served
 
 

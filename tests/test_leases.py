@@ -6,7 +6,7 @@ import gc
 import threading
 import weakref
 
-from bridge.leases import ResultLeases
+from bridge.client.leases import ResultLeases
 
 
 def test_hold_and_release_in_order():

@@ -17,8 +17,9 @@ import zmq
 from zmq.utils.monitor import recv_monitor_message
 
 from _clients import CALM_TTL, observer, running_server, segments_of, settled, wait_until
-from bridge.keys import load_client_keys
-from bridge.shm import Segment, segment_name
+from bridge.client.keys import load_client_keys
+from bridge.shm import Segment
+from bridge.wire import segment_name
 
 MESSAGES = 3000
 SEED = 20261125

@@ -10,11 +10,12 @@ import awkward as ak
 import numpy as np
 import pytest
 
-import bridge.shm
-import bridge.transport
+import bridge.client.transport
+import bridge.shm.segment
 from _clients import CALM_TTL, observer, segments_of, running_server
 from bridge import JuliaError
-from bridge.shm import SHM_DIR, Segment, parse_owner_pid
+from bridge.shm import SHM_DIR, Segment
+from bridge.wire import segment_pid
 
 ARRAY = ak.Array([[1.0, 2.0], [], [3.0, 4.0, 5.0]])
 
@@ -43,13 +44,13 @@ def mode(name: str) -> int:
 def test_every_segment_names_its_owner_is_random_and_private(client, monkeypatch, shm_clean):
     server_pid = client.server_info["server_pid"]
     placed: dict[str, int] = {}  # the client's argument segments, seen while they exist
-    real_send = bridge.transport.Connection._send
+    real_send = bridge.client.transport.Connection._send
 
     def spy(self, socket, request_id, op, fields):
         placed.update((name, mode(name)) for name in segments_of(os.getpid()))
         return real_send(self, socket, request_id, op, fields)
 
-    monkeypatch.setattr(bridge.transport.Connection, "_send", spy)
+    monkeypatch.setattr(bridge.client.transport.Connection, "_send", spy)
     results = [client.call("copy", ARRAY) for _ in range(3)]
     monkeypatch.undo()
     written = {name: mode(name) for name in segments_of(server_pid)}
@@ -57,8 +58,8 @@ def test_every_segment_names_its_owner_is_random_and_private(client, monkeypatch
     # the client's result arena on the server
     assert len(placed) == 1 and len(written) == 1
     assert set(placed.values()) == set(written.values()) == {0o600}
-    assert all(parse_owner_pid(name) == os.getpid() for name in placed)
-    assert all(parse_owner_pid(name) == server_pid for name in written)
+    assert all(segment_pid(name) == os.getpid() for name in placed)
+    assert all(segment_pid(name) == server_pid for name in written)
     suffixes = [name.rsplit("-", 1)[1] for name in [*placed, *written]]
     assert all(len(suffix) == 32 for suffix in suffixes) and len(set(suffixes)) == 2
     del results
@@ -69,7 +70,7 @@ def test_python_segments_are_0600_and_exclusive(monkeypatch, shm_clean):
     try:
         existing.array()[:4] = [1, 2, 3, 4]
         assert mode(existing.name) == 0o600
-        monkeypatch.setattr(bridge.shm, "segment_name", lambda pid=None: existing.name)
+        monkeypatch.setattr(bridge.shm.segment, "segment_name", lambda pid=None: existing.name)
         with pytest.raises(FileExistsError):
             Segment.create(64)
         # the failed create neither unlinked nor touched the existing segment
@@ -130,7 +131,7 @@ def test_arguments_are_sealed_before_they_are_named(client, monkeypatch, shm_cle
     array = ak.Array({"x": np.arange(1000.0), "y": [[i] * (i % 3) for i in range(1000)]})
     _, _, expected = ak.to_buffers(array)
     seen: list[bytes] = []
-    real_send = bridge.transport.Connection._send
+    real_send = bridge.client.transport.Connection._send
 
     def spy(self, socket, request_id, op, fields):
         for argument in fields.get("args", []):
@@ -140,7 +141,7 @@ def test_arguments_are_sealed_before_they_are_named(client, monkeypatch, shm_cle
                 reader.close()
         return real_send(self, socket, request_id, op, fields)
 
-    monkeypatch.setattr(bridge.transport.Connection, "_send", spy)
+    monkeypatch.setattr(bridge.client.transport.Connection, "_send", spy)
     assert ak.array_equal(client.call("copy", array), array)
     monkeypatch.undo()
     assert sorted(seen) == sorted(np.asarray(buffer).tobytes() for buffer in expected.values())

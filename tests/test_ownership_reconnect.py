@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from bridge import Bridge
-from bridge.transport import Connection
+from bridge.client.transport import Connection
 
 from _clients import CALM_TTL, observer, segments_of, settled, running_server
 

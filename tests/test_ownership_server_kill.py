@@ -18,9 +18,8 @@ import numpy as np
 
 from _clients import LEASE_TTL, observer, segments_of, warm_up
 from bridge import ServerDied
-from bridge.gc import owner_is_alive
-from bridge.launcher import spawn_server
-from bridge.shm import Segment
+from bridge.client.launcher import spawn_server
+from bridge.shm import Segment, owner_is_alive
 
 PAYLOAD = np.arange(4096, dtype=np.int64)
 

@@ -6,17 +6,8 @@ import msgpack
 import numpy as np
 import pytest
 
-from bridge.errors import BridgeError
-from bridge.protocol import (
-    PROTOCOL_VERSION,
-    ArrayRef,
-    BufferRef,
-    HandleRef,
-    decode,
-    encode,
-    from_wire,
-    to_wire,
-)
+from bridge.base import BridgeError
+from bridge.wire import PROTOCOL_VERSION, ArrayRef, BufferRef, HandleRef, decode, encode, from_wire, to_wire
 
 SEG = "akb-4242-" + "ab" * 16
 

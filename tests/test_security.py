@@ -27,9 +27,8 @@ import pytest
 import zmq
 
 from bridge import AuthenticationFailed, Bridge, JuliaError, ServerNotFound
-from bridge.gc import collect_dead_segments
-from bridge.keys import load_client_keys
-from bridge.owner_lock import lock_path
+from bridge.client.keys import load_client_keys
+from bridge.shm import collect_dead_segments, lock_path
 from _clients import python_client, read_report, reap, segments_of, wait_until
 from test_served import Served
 

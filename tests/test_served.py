@@ -17,7 +17,8 @@ import numpy as np
 import pytest
 
 from bridge import Bridge, FunctionNotFound, ServerRestarted, ShuttingDown
-from bridge.shm import SHM_DIR, parse_owner_pid
+from bridge.shm import SHM_DIR
+from bridge.wire import segment_pid
 
 START_TIMEOUT = 300  # a cold Julia compiles the server first; other test runs share the cores
 
@@ -89,7 +90,7 @@ def _wait_for_file(path: Path, timeout: float = 60) -> None:
 
 
 def _segments_of(pid: int) -> list[str]:
-    return [name for name in os.listdir(SHM_DIR) if parse_owner_pid(name) == pid]
+    return [name for name in os.listdir(SHM_DIR) if segment_pid(name) == pid]
 
 
 def test_sigterm_finishes_the_call_in_flight_refuses_new_work_and_frees_everything(tmp_path, shm_clean):

@@ -11,17 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bridge.errors import BridgeError, SharedMemoryFull
-from bridge.shm import (
-    SEGMENT_PREFIX,
-    SHM_DIR,
-    Segment,
-    is_segment_name,
-    locate,
-    parse_owner_pid,
-    segment_name,
-    unlink_segment,
-)
+from bridge.base import BridgeError, SharedMemoryFull
+from bridge.shm import SHM_DIR, Segment, locate, unlink_segment
+from bridge.wire import SEGMENT_PREFIX, is_segment_name, segment_name, segment_pid
 
 pytestmark = pytest.mark.usefixtures("shm_clean")
 
@@ -45,7 +37,7 @@ def mapped_in_this_process(name: str) -> bool:
 def test_segment_name_is_pid_and_random_hex():
     name = segment_name()
     assert name.startswith(f"{SEGMENT_PREFIX}{os.getpid()}-")
-    assert parse_owner_pid(name) == os.getpid()
+    assert segment_pid(name) == os.getpid()
     assert is_segment_name(name)
     assert segment_name(4242).startswith("akb-4242-")
     assert len({segment_name() for _ in range(100)}) == 100
@@ -60,8 +52,8 @@ NAME_VECTORS = json.loads((Path(__file__).with_name("segment_names.json")).read_
     [tuple(case) for case in NAME_VECTORS["valid"]] + [(name, None) for name in NAME_VECTORS["invalid"]]
     + [(4242, None)],
 )
-def test_parse_owner_pid(name, pid):
-    assert parse_owner_pid(name) == pid
+def test_segment_pid(name, pid):
+    assert segment_pid(name) == pid
     assert is_segment_name(name) == (pid is not None)
 
 
@@ -71,7 +63,7 @@ def test_create_makes_a_private_file_of_the_requested_size(segment):
     assert stat.S_IMODE(info.st_mode) == 0o600
     assert info.st_size == segment.size == 4096
     assert segment.owned
-    assert parse_owner_pid(segment.name) == os.getpid()
+    assert segment_pid(segment.name) == os.getpid()
 
 
 def test_create_rejects_empty_segments():

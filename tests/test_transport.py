@@ -1,4 +1,4 @@
-"""bridge.transport against a scripted ROUTER server written from docs/protocol.md."""
+"""bridge.client.transport against a scripted ROUTER server written from docs/protocol.md."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import msgpack
 import pytest
 import zmq
 
-from bridge.errors import BridgeError, FunctionNotFound, JuliaError, ServerDied
-from bridge.transport import MAX_FRAME_BYTES, Connection
+from bridge.base import BridgeError, FunctionNotFound, JuliaError, ServerDied
+from bridge.client.transport import MAX_FRAME_BYTES, Connection
 
 CLIENT = "test-client-0001"
 

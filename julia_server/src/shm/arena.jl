@@ -1,5 +1,5 @@
 # One client's result arena: server-owned segments ("chunks") carved into 64-byte aligned
-# blocks, one block per result, the mirror of the client's bridge/arena.py. A segment per result
+# blocks, one block per result, the mirror of the client's bridge/shm/arena.py. A segment per result
 # cost both sides a create, a reserve and a map at every call (docs/performance.md); with the
 # arena a result in steady state creates and maps nothing, since the client caches its mapping
 # of each chunk by name (names are random and never reused, so a name always means the same
@@ -12,7 +12,7 @@
 # Freed blocks coalesce with their free neighbours; a chunk left entirely free is kept while the
 # client's entirely-free chunks total at most `ARENA_RESERVE`. The reserve is per client, and a
 # farm has many, so it is smaller than a client arena's. Beyond it a free chunk lingers for
-# `ARENA_LINGER_NS`, for a block of at least half its size only, as in bridge/arena.py: making a
+# `ARENA_LINGER_NS`, for a block of at least half its size only, as in bridge/shm/arena.py: making a
 # large segment's pages costs far more than writing them, and a function called in a loop
 # returns results of one size again and again. The arena only does the bookkeeping: creating
 # and unlinking chunks is the server's (server/state.jl), and writing into them the client's

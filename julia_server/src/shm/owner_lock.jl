@@ -1,4 +1,4 @@
-# Owner locks, as bridge/owner_lock.py describes them: every process that owns segments holds a
+# Owner locks, as bridge/shm/owner_lock.py describes them: every process that owns segments holds a
 # shared `flock` on `/dev/shm/akb-{pid}.lock` while it lives, so that whether a segment's owner
 # is gone can be decided from any pid namespace. The server holds its own from start-up, and asks
 # a reclaimed client's lock before it removes that client's segments.

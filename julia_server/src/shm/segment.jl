@@ -2,10 +2,6 @@
 # Mmap works on files it opens itself and unmaps in finalizers, while the bridge needs exact
 # control of when a mapping ends and when a name disappears.
 
-# docs/protocol.md section 5: the pid in decimal without a leading zero, at most 10 digits, and
-# `\z`, not `$`, which would also match before a final newline.
-const SEGMENT_NAME = r"^akb-([1-9][0-9]{0,9})-[0-9a-f]{32}\z"
-
 const PROT_READ = Cint(1)
 const PROT_WRITE = Cint(2)
 const MAP_SHARED = Cint(1)
@@ -48,25 +44,6 @@ struct Segment
     ptr::Ptr{UInt8}
     nbytes::Int
     writable::Bool
-end
-
-"""
-    is_segment_name(name) -> Bool
-
-Whether `name` has the form `akb-{pid}-{32 lowercase hex}`; no other name is ever opened.
-"""
-is_segment_name(name::AbstractString) = segment_pid(name) !== nothing
-
-"""
-    segment_pid(name) -> Union{Int,Nothing}
-
-The pid of the process that created segment `name`, or `nothing` for a malformed name.
-"""
-function segment_pid(name::AbstractString)
-    m = match(SEGMENT_NAME, name)
-    m === nothing && return nothing
-    pid = parse(Int, m.captures[1])
-    return pid <= typemax(Int32) ? pid : nothing    # a pid_t
 end
 
 shm_open(name::AbstractString, flags::Integer, mode::Integer) =
@@ -152,8 +129,7 @@ function with_new_segment(f, nbytes::Integer)
     size = max(Int(nbytes), 1)
     flags = Base.Filesystem.JL_O_CREAT | Base.Filesystem.JL_O_EXCL | Base.Filesystem.JL_O_RDWR
     while true
-        # from the OS, not the task's generator, which user code may have seeded
-        name = "akb-$(getpid())-$(string(rand(RandomDevice(), UInt128), base = 16, pad = 32))"
+        name = segment_name()
         fd = shm_open(name, flags, 0o600)
         if fd < 0
             errno = Libc.errno()

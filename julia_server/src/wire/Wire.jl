@@ -2,21 +2,24 @@
     AwkwardBridge.Wire
 
 What travels on the socket: msgpack, JSON, references to buffers in shared memory
-(`BufferRef`, `ArrayRef`), and the envelopes of docs/protocol.md. Pure: no server state.
+(`BufferRef`, `ArrayRef`) and the grammar of their segment names, and the envelopes of docs/protocol.md. Pure: no server state.
 """
 module Wire
 
+using Random
 using ..Basics
 
 include("msgpack.jl")
 include("json.jl")
+include("segment_names.jl")
 include("refs.jl")
 include("protocol.jl")
 
 export ArrayRef, BufferRef, JSONError, MSGPACK_MAX_BYTES, MSGPACK_MAX_DEPTH, PROTOCOL_VERSION,
        Request, array_ref, decode_request, encode_error, encode_ok, field, float_field,
        int_field, int_list_field, json_string, list_field, map_field, pack, parse_json,
-       request_id, same_array, str_field, str_list_field, unpack, wire_array, wire_type,
+       request_id, same_array, segment_name, segment_pid,
+       is_segment_name, str_field, str_list_field, unpack, wire_array, wire_type,
        write_json
 
 end

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .errors import JuliaError
+from bridge.base import JuliaError
 
 if TYPE_CHECKING:
     from .client import Bridge

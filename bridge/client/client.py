@@ -15,20 +15,19 @@ from typing import Any, Callable, Optional, Sequence, Union
 import awkward as ak
 import numpy as np
 
+from bridge.base import BridgeError, JuliaError, ServerRestarted
+from bridge.codec import PlacedArray, open_array, place_array
+from bridge.shm import DEFAULT_LINGER, DEFAULT_RESERVE, Arena, collect_dead_segments
+from bridge.wire import PROTOCOL_VERSION, ArrayRef, FunctionRef, HandleRef, from_wire, segment_pid, to_wire
+
 from .address import check_reachable
-from .arena import DEFAULT_LINGER, DEFAULT_RESERVE, Arena
-from .codec import PlacedArray, open_array, place_array
-from .errors import BridgeError, JuliaError, ServerRestarted
-from .gc import collect_dead_segments
+from .julia_function import JuliaFunction
 from .julia_output import show_output
 from .keys import load_client_keys
 from .launcher import ServerProcess, spawn_server
 from .leases import ResultLeases
-from .julia_function import JuliaFunction
+from .mappings import Mappings
 from .namespace import JuliaName
-from .protocol import PROTOCOL_VERSION, ArrayRef, FunctionRef, HandleRef, from_wire, to_wire
-from .segment_table import SegmentTable
-from .shm import parse_owner_pid
 from .transport import Connection
 
 
@@ -90,7 +89,7 @@ def _close_if_alive(bridge: weakref.ref[Bridge]) -> None:
 
 
 def _end_session(connection: Optional[Connection], leases: ResultLeases, arena: Arena,
-                 results: SegmentTable, server: Optional[ServerProcess]) -> None:
+                 results: Mappings, server: Optional[ServerProcess]) -> None:
     """Say ``bye``, close the connection, unlink and unmap the shared memory, stop a private
     server. It holds no reference to the Bridge, so that it can run when the Bridge is garbage."""
     if connection is not None:
@@ -154,7 +153,7 @@ class Bridge:
     default 1), and ``project`` the Julia project it runs in, whose packages ``using`` finds
     (private servers; default the per-user environment ``~/.julia/environments/awkward-bridge``). ``lease_ttl`` is the lease time requested from the server (docs/ownership.md).
     ``shm_reserve`` is how many bytes of entirely free shared memory the bridge keeps for later
-    arguments (bridge/arena.py); free memory beyond it is kept ``shm_linger`` seconds for an
+    arguments (bridge/shm/arena.py); free memory beyond it is kept ``shm_linger`` seconds for an
     argument of similar size, then given back. A large array passed again within that time
     reuses its chunk instead of having it created, reserved and mapped anew; raise
     ``shm_reserve`` above its size to keep the chunk for good.
@@ -201,7 +200,7 @@ class Bridge:
         self._leases = ResultLeases()
         self._handles: dict[int, PlacedArray] = {}
         self._arena = Arena(reserve=shm_reserve, linger=shm_linger)  # arguments and handles are carved from it
-        self._results = SegmentTable()  # mappings of the server's result chunks
+        self._results = Mappings()  # mappings of the server's result chunks
         self._lease_ttl = float(lease_ttl)
         self._dropped: queue.SimpleQueue[tuple[int, int]] = queue.SimpleQueue()  # (handle id, epoch)
         self._dropped_functions: queue.SimpleQueue[tuple[int, int]] = queue.SimpleQueue()  # (function id, epoch)
@@ -275,7 +274,7 @@ class Bridge:
         """Julia's names as attributes: ``bridge.jl.f(x, digits=2)`` is ``bridge.call("f", x,
         digits=2)``, ``bridge.jl.LinearAlgebra.norm(v)`` reaches into a module, ``_b`` stands
         for ``!`` (``bridge.jl.sort_b(v)``), and ``dir(bridge.jl)`` lists this client's names
-        (bridge/namespace.py). Every keyword goes to Julia, ``timeout`` too."""
+        (bridge/client/namespace.py). Every keyword goes to Julia, ``timeout`` too."""
         return JuliaName(self, "")
 
     def call(self, name: str, /, *args: Any, timeout: Optional[float] = None, **kwargs: Any) -> Any:
@@ -442,7 +441,7 @@ class Bridge:
         garbage. An array named by reference to this client's own memory is one of the call's
         ``arguments`` returned unchanged, and is answered with that argument."""
         if isinstance(value, ArrayRef):
-            if value.lease is None and any(parse_owner_pid(b.segment) == os.getpid() for b in value.buffers.values()):
+            if value.lease is None and any(segment_pid(b.segment) == os.getpid() for b in value.buffers.values()):
                 return _returned_argument(value, arguments)
             on_release = self._leases.hold(value.lease) if value.lease is not None else None
             return open_array(value, on_release=on_release, attach=self._results.attach)

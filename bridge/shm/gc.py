@@ -1,6 +1,6 @@
 """Removal of segments left behind by dead processes (``awkward-bridge gc``, ``Bridge`` start-up).
 
-Whether a segment's owner is alive is decided by its owner lock (bridge/owner_lock.py), which
+Whether a segment's owner is alive is decided by its owner lock (bridge/shm/owner_lock.py), which
 holds from any pid namespace: a ``gc`` in a container that cannot see the owner's pid still sees
 its lock held. Only for an owner without a lock file (a bridge older than owner locks) does the
 pid decide, in this namespace.
@@ -11,8 +11,10 @@ from __future__ import annotations
 import os
 from collections import defaultdict
 
-from bridge.owner_lock import dead_owner, parse_lock_pid
-from bridge.shm import SHM_DIR, parse_owner_pid
+from bridge.wire import segment_pid
+
+from .owner_lock import dead_owner, parse_lock_pid
+from .segment import SHM_DIR
 
 
 def collect_dead_segments(shm_dir: str = SHM_DIR) -> list[str]:
@@ -24,7 +26,7 @@ def collect_dead_segments(shm_dir: str = SHM_DIR) -> list[str]:
     """
     by_owner: dict[int, list[str]] = defaultdict(list)
     for name in sorted(os.listdir(shm_dir)):
-        pid = parse_owner_pid(name)
+        pid = segment_pid(name)
         if pid is not None:
             by_owner[pid].append(name)
         elif parse_lock_pid(name) is not None:

@@ -6,8 +6,8 @@ from __future__ import annotations
 import weakref
 from typing import TYPE_CHECKING, Any
 
-from .errors import BridgeError, ServerRestarted
-from .protocol import FunctionRef
+from bridge.base import BridgeError, ServerRestarted
+from bridge.wire import FunctionRef
 
 if TYPE_CHECKING:
     from .client import Bridge

@@ -15,7 +15,8 @@ import threading
 from pathlib import Path
 from typing import Iterable, Optional, Sequence, Union
 
-from .errors import JuliaNotFound, ServerDied
+from bridge.base import JuliaNotFound, ServerDied
+
 from .keys import default_key_file
 
 READY_PREFIX = "AWKWARD_BRIDGE_READY "
@@ -62,10 +63,11 @@ def find_libzmq() -> str:
 
 def server_dir() -> Path:
     """The Julia package directory: ``bridge/julia_server`` in a wheel, else ``<repo>/julia_server``."""
-    packaged = Path(__file__).resolve().parent / "julia_server"
+    package = Path(__file__).resolve().parent.parent  # bridge/
+    packaged = package / "julia_server"
     if (packaged / "Project.toml").is_file():
         return packaged
-    return Path(__file__).resolve().parent.parent / "julia_server"
+    return package.parent / "julia_server"
 
 
 @functools.lru_cache(maxsize=None)

@@ -1,12 +1,13 @@
-"""The client's mappings of the server's result chunks, kept across results.
+"""The client's mappings of the server's result chunks, kept across results (the executor's
+are julia_server/src/executor/mappings.jl `Mappings`).
 
 The server writes results into blocks of a per-client arena of a few long-lived chunks
 (julia_server/src/shm/arena.jl). Mapping a chunk per result would cost an ``shm_open`` and an
-``mmap`` (and later a ``munmap``) every call, so the table keeps each chunk mapped, read-only,
+``mmap`` (and later a ``munmap``) every call, so each chunk stays mapped, read-only,
 and every result in it shares that mapping. Caching by name is safe because names are random
 and never reused: a name always means the same memory.
 
-The table keeps at most ``cap`` mappings, least recently used going first; a mapping also
+These keep at most ``cap`` mappings, least recently used going first; a mapping also
 lives while any result array uses it. The server names the chunks it unlinked in its replies
 (``unlinked``, docs/protocol.md sections 2 and 5); ``forget`` lets those go at once, so a dropped chunk
 is not held in memory by an idle mapping here.
@@ -23,7 +24,7 @@ from bridge.shm import Segment
 CAP = 16
 
 
-class SegmentTable:
+class Mappings:
     """Read-only mappings of server segments by name; safe to use from several threads."""
 
     def __init__(self, cap: int = CAP) -> None:

@@ -13,9 +13,10 @@ import zmq
 
 import zmq.utils.monitor as zmq_monitor
 
-from .errors import AuthenticationFailed, BridgeError, ServerDied, ServerRestarted, UnknownClient, error_from_reply
+from bridge.base import AuthenticationFailed, BridgeError, ServerDied, ServerRestarted, UnknownClient, error_from_reply
+from bridge.wire import PROTOCOL_VERSION, decode, encode
+
 from .keys import ClientKeys
-from .protocol import PROTOCOL_VERSION, decode, encode
 
 MAX_FRAME_BYTES = 16 * 1024 * 1024  # the server's ZMQ_MAXMSGSIZE (docs/protocol.md, section 1)
 POLL_SLICE = 0.1  # seconds a waiting request sleeps between liveness checks

@@ -1,4 +1,4 @@
-"""The client's table of mapped server chunks (bridge/segment_table.py), without a server."""
+"""The client's mappings of the server's result chunks (bridge/client/mappings.py), without a server."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import weakref
 import numpy as np
 import pytest
 
-from bridge.segment_table import SegmentTable
+from bridge.client.mappings import Mappings
 from bridge.shm import Segment
 
 pytestmark = pytest.mark.usefixtures("shm_clean")
@@ -33,37 +33,37 @@ def chunks():
 
 
 def test_each_chunk_is_mapped_once_and_shared(chunks):
-    table = SegmentTable(cap=2)
-    first = table.attach(chunks[0].name)
-    assert table.attach(chunks[0].name) is first
-    assert _mappings_of(chunks[0].name) == 2  # the creator's and the table's
+    mappings = Mappings(cap=2)
+    first = mappings.attach(chunks[0].name)
+    assert mappings.attach(chunks[0].name) is first
+    assert _mappings_of(chunks[0].name) == 2  # the creator's and the Mappings'
     assert first.array()[0] == 1
 
 
 def test_least_recently_used_goes_first_but_lives_while_used(chunks):
-    table = SegmentTable(cap=2)
-    view = table.attach(chunks[0].name).window(None)[:8]
-    table.attach(chunks[1].name)
-    table.attach(chunks[0].name)  # now the most recently used
-    table.attach(chunks[2].name)  # evicts chunks[1]
-    assert table.names() == [chunks[0].name, chunks[2].name]
+    mappings = Mappings(cap=2)
+    view = mappings.attach(chunks[0].name).window(None)[:8]
+    mappings.attach(chunks[1].name)
+    mappings.attach(chunks[0].name)  # now the most recently used
+    mappings.attach(chunks[2].name)  # evicts chunks[1]
+    assert mappings.names() == [chunks[0].name, chunks[2].name]
     gc.collect()
     assert _mappings_of(chunks[1].name) == 1  # only the creator's is left
-    table.forget([chunks[0].name, "akb-1-" + "0" * 32])  # unknown names are ignored
+    mappings.forget([chunks[0].name, "akb-1-" + "0" * 32])  # unknown names are ignored
     gc.collect()
-    assert _mappings_of(chunks[0].name) == 2  # a live view keeps the table's mapping
+    assert _mappings_of(chunks[0].name) == 2  # a live view keeps its mapping after eviction
     assert list(view) == [1] * 8
     del view
     gc.collect()
     assert _mappings_of(chunks[0].name) == 1
-    table.close()
+    mappings.close()
     gc.collect()
-    assert len(table) == 0 and _mappings_of(chunks[2].name) == 1
+    assert len(mappings) == 0 and _mappings_of(chunks[2].name) == 1
 
 
 def test_a_window_keeps_its_own_object_alive_not_the_mappings_others(chunks):
-    table = SegmentTable()
-    segment = table.attach(chunks[0].name)
+    mappings = Mappings()
+    segment = mappings.attach(chunks[0].name)
 
     class Token:
         pass
@@ -84,4 +84,4 @@ def test_a_window_keeps_its_own_object_alive_not_the_mappings_others(chunks):
     del view_b
     gc.collect()
     assert released == ["a", "b"]
-    table.close()
+    mappings.close()

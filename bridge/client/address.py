@@ -10,7 +10,7 @@ from __future__ import annotations
 import errno
 import socket
 
-from .errors import ServerNotFound
+from bridge.base import ServerNotFound
 
 
 def ipc_path(address: str) -> str | None:

@@ -11,7 +11,7 @@ calls ``munmap``, so the memory stays mapped exactly as long as some view (or ``
 it, whatever happens to the ``Segment`` object.
 
 The module also keeps a process-wide registry of live mappings (address range → segment name) so
-that ``bridge.codec`` can pass a buffer that already lies in shared memory by reference.
+that ``bridge.codec.place_array`` can pass a buffer that already lies in shared memory by reference.
 """
 
 from __future__ import annotations
@@ -20,22 +20,17 @@ import ctypes
 import errno
 import mmap
 import os
-import re
-import secrets
 import weakref
 
 import _posixshmem
 import numpy as np
 
-from bridge.errors import BridgeError, SharedMemoryFull
-from bridge.owner_lock import hold_owner_lock
+from bridge.base import BridgeError, SharedMemoryFull
+from bridge.wire import is_segment_name, segment_name
 
-SEGMENT_PREFIX = "akb-"
+from .owner_lock import hold_owner_lock
+
 SHM_DIR = "/dev/shm"
-
-# pid: a positive decimal without leading zeros, small enough for os.kill (Linux caps pids at 2**22).
-_NAME_RE = re.compile(r"akb-([1-9][0-9]{0,9})-[0-9a-f]{32}")
-_MAX_PID = 2**31 - 1
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]
@@ -49,25 +44,6 @@ _MAP_POPULATE = getattr(mmap, "MAP_POPULATE", 0)  # Linux only; elsewhere pages 
 # atomic under the GIL, because removal happens in finalizers that may run in any thread at any
 # allocation, including while another thread is in the middle of ``locate``.
 _live_mappings: dict[int, tuple[int, str]] = {}
-
-
-def segment_name(pid: int | None = None) -> str:
-    """A fresh segment name ``akb-{pid}-{32 random hex}``; ``pid`` defaults to this process."""
-    return f"{SEGMENT_PREFIX}{os.getpid() if pid is None else pid}-{secrets.token_hex(16)}"
-
-
-def parse_owner_pid(name: str) -> int | None:
-    """The owner pid encoded in a segment name, or None when ``name`` is not a segment name."""
-    match = _NAME_RE.fullmatch(name) if isinstance(name, str) else None
-    if match is None:
-        return None
-    pid = int(match.group(1))
-    return pid if pid <= _MAX_PID else None
-
-
-def is_segment_name(name: str) -> bool:
-    """Whether ``name`` is a well-formed segment name (so it contains no ``/`` and no ``..``)."""
-    return parse_owner_pid(name) is not None
 
 
 def unlink_segment(name: str) -> bool:

@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import NamedTuple, Optional
 
-from .errors import AuthenticationFailed
+from bridge.base import AuthenticationFailed
 
 KEY_FILE_ENV = "AWKWARD_BRIDGE_KEY_FILE"
 

@@ -29,8 +29,9 @@ from typing import Optional
 
 import numpy as np
 
-from bridge.errors import BridgeError
-from bridge.shm import Segment
+from bridge.base import BridgeError
+
+from .segment import Segment
 
 ALIGNMENT = 64
 MiB = 1 << 20

@@ -7,54 +7,20 @@ field and raises ``BridgeError`` for anything malformed.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import msgpack
 import numpy as np
 
-from bridge.errors import BridgeError
-from bridge.shm import is_segment_name
+from bridge.base import BridgeError
+
+from .refs import ArrayRef, BufferRef, FunctionRef, HandleRef
+from .segment_names import is_segment_name
 
 PROTOCOL_VERSION = 1
 
 _INT_MIN = -(2**63)
 _UINT_MAX = 2**64 - 1
-
-
-@dataclass(frozen=True)
-class BufferRef:
-    """``nbytes`` bytes at byte ``offset`` of shared-memory ``segment``."""
-
-    segment: str
-    offset: int
-    nbytes: int
-
-
-@dataclass(frozen=True)
-class ArrayRef:
-    """An Awkward Array whose buffers live in shared memory; ``lease`` is set on results only."""
-
-    form: str
-    length: int
-    buffers: dict[str, BufferRef]
-    lease: int | None = None
-
-
-@dataclass(frozen=True)
-class HandleRef:
-    """An array the server holds for this client since a ``send``."""
-
-    id: int
-
-
-@dataclass(frozen=True)
-class FunctionRef:
-    """A Julia function this client's executor keeps for it (a function result); ``name`` is
-    Julia's name for it (``"anonymous"`` for a lambda)."""
-
-    id: int
-    name: str = ""
 
 
 def encode(obj: Any) -> bytes:
