@@ -52,7 +52,9 @@ name or position in both cases.
 
 `rows` are the rows of the columns the vector holds: `Base.OneTo(length)` for a whole record
 array, a `UnitRange{Int}` or a `Vector{Int}` for a selection (`rv[2:5]`, `rv[mask]`, the records of one
-list), so selecting records never touches the columns until a field is read.
+list), so selecting records never touches the columns until a field is read. As with Base's
+`SubArray` constructor, `rows` given here are not checked against the columns; indexing and
+`view` check a selection before they make one.
 """
 struct RecordVector{T,C<:Union{NamedTuple,Tuple,WideColumns},R<:Union{Base.OneTo{Int},Rows}} <: BridgeView{T}
     columns::C
@@ -97,7 +99,8 @@ selection. Also works through lists and options of records ([`project_field`](@r
 @inline function column(rv::RecordVector, field::Union{Symbol,Int})
     columns = getfield(rv, :columns)
     has_field(columns, field) || throw(no_field_error(columns, field))
-    return select_rows(column_at(columns, field), getfield(rv, :rows))
+    # the rows were checked against the columns when this view was made
+    return @inbounds select_rows(column_at(columns, field), getfield(rv, :rows))
 end
 
 has_field(columns::NamedTuple, field::Symbol) = haskey(columns, field)
@@ -117,4 +120,4 @@ end
 
 All columns of the records in `rv`, by field name (records) or position (tuples).
 """
-record_columns(rv::RecordVector) = map(c -> select_rows(c, getfield(rv, :rows)), getfield(rv, :columns))
+record_columns(rv::RecordVector) = map(c -> @inbounds(select_rows(c, getfield(rv, :rows))), getfield(rv, :columns))
