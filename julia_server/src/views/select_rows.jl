@@ -17,7 +17,16 @@ select_rows(A::AbstractArray{T,N}, rows::Rows) where {T,N} = view(A, rows, ntupl
 select_rows(A::AbstractArray, ::Base.OneTo{Int}) = A
 
 Base.@propagate_inbounds select_rows(rv::RecordVector, rows::Rows) =
-    RecordVector(getfield(rv, :columns), getfield(rv, :rows)[rows], getfield(rv, :parameters))
+    RecordVector(getfield(rv, :columns), rows_of_rows(getfield(rv, :rows), rows), getfield(rv, :parameters))
+
+# Rows `rows` of a selection `outer`. Of a whole record array's `OneTo`, they are themselves:
+# this is every list's records (`ev.Jet`), so it skips Base's range arithmetic, which checks for
+# overflow, on each event.
+Base.@propagate_inbounds rows_of_rows(outer::AbstractVector{Int}, rows::Rows) = outer[rows]
+Base.@propagate_inbounds function rows_of_rows(outer::Base.OneTo{Int}, rows::Rows)
+    @boundscheck checkbounds(outer, rows)
+    return rows
+end
 
 select_rows(v::ListVector, rows::Rows) =
     ListVector(getfield(v, :content), view(getfield(v, :starts), rows), view(getfield(v, :stops), rows),
