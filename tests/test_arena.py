@@ -240,6 +240,25 @@ def test_results_in_one_chunk_are_released_one_by_one(bridge, server):
     assert second.to_list() == [1.0, 2.0, 3.0, 4.0] and third.to_list() == [1.0, 2.0]
 
 
+def test_a_result_like_the_last_one_goes_into_a_block_offered_with_its_call(bridge, server):
+    bridge.eval("filled(n, v) = fill(Float64(v), n)")
+    kept = [bridge.call("filled", 1000, 0)]  # asks for its block: 8000 bytes
+    asks = bridge.stats()["alloc_asks"]
+    for v in range(1, 6):
+        kept.append(bridge.call("filled", 1000 - v, v))  # fits the block offered with the call
+    assert bridge.stats()["alloc_asks"] == asks
+    assert [set(r.to_list()) for r in kept] == [{float(v)} for v in range(6)]  # each its own block
+    # far smaller than the offer: asked for, so that it does not hold 8000 bytes while it lives
+    assert bridge.call("filled", 10, 7).to_list() == [7.0] * 10
+    assert bridge.stats()["alloc_asks"] == asks + 1
+    leases = bridge.stats()["leases"]
+    assert bridge.call("count_items", np.arange(3)) == 3
+    assert bridge.stats()["leases"] == leases  # the unused offer's lease ended with its call
+    # and no block is offered after a call that used none, until a result asks again
+    assert bridge.call("filled", 10, 8).to_list() == [8.0] * 10
+    assert bridge.stats()["alloc_asks"] == asks + 2
+
+
 def test_dropped_result_chunks_are_unmapped_by_the_client(bridge, server):
     bridge.eval("zeros_result(n) = zeros(n)")
     assert len(bridge.call("zeros_result", 1)) == 1

@@ -68,6 +68,6 @@ def test_stats_command_prints_the_counters(served):
     assert done.returncode == 0, done.stderr
     stats = json.loads(done.stdout)
     for key in ("clients", "handles", "leases", "shm_bytes", "reserve_bytes", "mapped_bytes", "cached_bytes",
-                "calls", "validations", "threads", "uptime"):
+                "calls", "validations", "alloc_asks", "threads", "uptime"):
         assert key in stats
     assert stats["clients"] == 1  # the stats command itself

@@ -297,6 +297,9 @@ def test_the_client_quota_caps_arguments_handles_and_results(served, shm_clean):
         assert a.call("sum", handle) == 4_000_000.0
         handle.drop()
         assert len(a.call("ones", 5_000_000)) == 5_000_000
+        # The next call is offered a 40 MB block like the last result's. A 56 MB result declines
+        # it, so the two never count against the quota together (96 MB would pass it).
+        assert len(a.call("ones", 7_000_000)) == 7_000_000
 
 
 def test_stats_lists_running_calls_and_an_operator_cancels_one(served):

@@ -11,7 +11,8 @@ and the executor's idle mappings.
 """
 function run_job(executor::ExecutorState, message::Dict{String,Any})
     job = int_field(message, "job", "run")
-    scope = Scope(executor, job)
+    offered = get(message, "block", nothing)
+    scope = Scope(executor, job, offered isa Dict{String,Any} ? offered : nothing)
     done = Dict{String,Any}("op" => "done", "job" => job)
     output = capture_output(executor.output) do
         try

@@ -4,12 +4,14 @@
 # name every segment of the job's arguments; the executor maps them and checks the byte ranges.
 
 """
-    Scope(executor, job)
+    Scope(executor, job, offered = nothing)
 
 One job's view of the executor: `pins` are segment names it holds a use of, `returned` the
 array arguments by view, with where they lie (should the call return one unchanged), `built`
-the results the job laid out in shared memory itself (`shared_array`, …) with their leases, and
-`functions` the ids of functions its result kept (let go of if the job fails).
+the results the job laid out in shared memory itself (`shared_array`, …) with their leases,
+`functions` the ids of functions its result kept (let go of if the job fails), and `offered`
+the result block the server leased with the job (its `run` message's `block`) until a result
+takes it.
 """
 struct Scope
     executor::ExecutorState
@@ -19,10 +21,12 @@ struct Scope
     built::IdDict{Any,Tuple{ArrayRef,Int}}
     validations::Base.RefValue{Int}    # arrays this job checked in full
     functions::Vector{Int}
+    offered::Base.RefValue{Union{Nothing,Dict{String,Any}}}
 end
 
-Scope(executor::ExecutorState, job::Int) =
-    Scope(executor, job, String[], IdDict{Any,ArrayRef}(), IdDict{Any,Tuple{ArrayRef,Int}}(), Ref(0), Int[])
+Scope(executor::ExecutorState, job::Int, offered::Union{Nothing,Dict{String,Any}} = nothing) =
+    Scope(executor, job, String[], IdDict{Any,ArrayRef}(), IdDict{Any,Tuple{ArrayRef,Int}}(), Ref(0), Int[],
+          Ref{Union{Nothing,Dict{String,Any}}}(offered))
 
 """
     resolve!(scope, b::BufferRef) -> Ptr{UInt8}
@@ -87,10 +91,19 @@ end
     allocate!(scope, nbytes) -> NamedTuple
 
 A block of `nbytes` bytes in the client's result arena, from the server, leased to the client:
-`(segment, offset, ptr, lease)`, the chunk mapped read-write.
+`(segment, offset, ptr, lease)`, the chunk mapped read-write. The first is the block the server
+offered with the job when it fits (at most the block, at least half of it: a smaller result
+would keep the rest leased for as long as it lives); otherwise, and for later ones, it asks for
+one (`alloc`), declining the offer so that the server ends its lease before it counts the quota.
 """
 function allocate!(scope::Scope, nbytes::Integer)
-    answer = answer_of(ask!(scope.executor.link, scope.job, "alloc", "nbytes" => Int(nbytes)))
+    offered, scope.offered[] = scope.offered[], nothing
+    answer = if offered !== nothing && int_field(offered, "nbytes", "run block") ÷ 2 <= nbytes <= offered["nbytes"]
+        offered
+    else
+        declined = offered === nothing ? () : ("declined" => int_field(offered, "lease", "run block"),)
+        answer_of(ask!(scope.executor.link, scope.job, "alloc", "nbytes" => Int(nbytes), declined...))
+    end
     name = str_field(answer, "segment", "alloc answer")
     offset = int_field(answer, "offset", "alloc answer")
     seg = writable!(scope.executor.mappings, name; populate = get(answer, "populate", false) === true)

@@ -60,11 +60,12 @@ mutable struct Client
     own_segments::Set{String}          # its segments the server checked belong to the server's user
     next_id::Int                       # handle and lease ids share one counter per client
     told_threads::Bool                 # warned that its executor has fewer threads than asked
+    last_result_bytes::Int             # the block its last `alloc` took: what the next job is offered
 end
 
 Client(id::String, pid::Int, name::String, lease_ttl::Float64) =
     Client(id, pid, name, lease_ttl, random_token(), time_ns(), Dict{Int,Handle}(),
-           Dict{Int,Tuple{String,Int}}(), Arena(), String[], Forgotten(), Set{String}(), 0, false)
+           Dict{Int,Tuple{String,Int}}(), Arena(), String[], Forgotten(), Set{String}(), 0, false, 0)
 
 """
     random_token() -> String

@@ -249,6 +249,7 @@ function lease_block!(state::ServerState, job::Job, nbytes::Int, running_bytes::
     nbytes > 0 || throw(ProtocolError("alloc: nbytes must be positive, not $nbytes"))
     size = block_size(nbytes)
     check_quota(state, client, size, "this result", running_bytes)
+    client.last_result_bytes = size
     block = take_block!(client.arena, size)
     block === nothing && return chunk_size!(client.arena, size)
     chunk, offset = block
@@ -276,4 +277,59 @@ function result_leases(value, found::Vector{Int} = Int[])
         end
     end
     return found
+end
+
+"""
+    offer_block!(state, job, running_bytes)
+
+Lease a block of the client's result arena to an `eval` or `call` before it runs, as large as
+the block its last result asked for, and name it in the job's `run` message (`block`): an
+executor whose result fits it writes it there without an `alloc` round trip. Only room in the
+client's chunks is offered, within its quota, and never a new chunk; the job's end ends the
+lease when the result does not use the block (`job_done!`).
+"""
+function offer_block!(state::ServerState, job::Job, running_bytes::Int)
+    client, size = job.client, job.client.last_result_bytes
+    (size > 0 && job.request.op !== :send && !state.closing && is_registered(state, client)) || return nothing
+    quota = state.client_shm_quota
+    quota > 0 && held_bytes(client) + running_bytes + size > quota && return nothing
+    block = take_block!(client.arena, size)
+    block === nothing && return nothing
+    chunk, offset = block
+    lease = add_result!(client, chunk, offset)
+    push!(job.leases, lease)
+    job.run["block"] = Dict{String,Any}("segment" => chunk, "offset" => offset, "nbytes" => size, "lease" => lease)
+    return nothing
+end
+
+"""
+    decline_offer!(state, job, lease)
+
+The executor will not use the block offered with its job (its result does not fit): end that
+lease now, before the `alloc` that follows counts the client's quota. Only the offered lease can
+be declined; any other is a `ProtocolError`.
+"""
+function decline_offer!(state::ServerState, job::Job, lease::Int)
+    offered = get(job.run, "block", nothing)
+    (offered !== nothing && offered["lease"] == lease && lease in job.leases) ||
+        throw(ProtocolError("alloc: lease $lease is not the block offered with job $(job.number)"))
+    filter!(!=(lease), job.leases)
+    release_results!(state, job.client, [lease])
+    return nothing
+end
+
+"""
+    settle_offer!(job, named)
+
+At a job's end, with the leases its result names: a block offered with the job (`offer_block!`)
+that the result left unused and that no `alloc` of the job replaced means the client's results
+changed; offer none until a result asks for a block again, so that a client whose calls return
+no arrays does not keep a block, and with it a chunk, in use.
+"""
+function settle_offer!(job::Job, named::Vector{Int})
+    offered = get(job.run, "block", nothing)
+    offered === nothing && return nothing
+    client = job.client
+    !(offered["lease"] in named) && client.last_result_bytes == offered["nbytes"] && (client.last_result_bytes = 0)
+    return nothing
 end

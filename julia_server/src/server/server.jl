@@ -145,6 +145,7 @@ function stats(server::Server, client::Client)
         "cached_bytes" => mapreduce(ex -> ex.cached_bytes, +, executors; init = 0),
         "calls" => state.calls,
         "validations" => state.validations,
+        "alloc_asks" => state.alloc_asks,
         "threads" => server.options.threads,
         "executors" => length(server.by_token),
         "executor_pid" => (ex = get(server.executors, client.id, nothing)) === nothing ? nothing : pid(ex),

@@ -17,11 +17,12 @@ mutable struct ServerState
     started::UInt64
     calls::Int
     validations::Int           # arrays the executors checked in full
+    alloc_asks::Int            # result blocks executors asked for, not offered with their job
     closing::Bool              # set once at shutdown: no new chunks from then on
 end
 
 ServerState(; lease_ttl::Float64, client_shm_quota::Int = 0) =
-    ServerState(Dict{String,Client}(), Dict{String,Int}(), lease_ttl, client_shm_quota, time_ns(), 0, 0, false)
+    ServerState(Dict{String,Client}(), Dict{String,Int}(), lease_ttl, client_shm_quota, time_ns(), 0, 0, 0, false)
 
 """
     register!(state, id, pid, lease_ttl, name, token) -> (client, reconnected::Bool)

@@ -42,6 +42,7 @@ function dispatch!(server::Server, client::Client)
     flush_forgotten!(server, ex)
     job.started = time_ns()
     ex.job = job
+    offer_block!(server.state, job, running_bytes(server, client))
     send_to_executor(server, ex, job.run)
     return nothing
 end
@@ -208,6 +209,8 @@ function answer_ask!(server::Server, ex::Executor, message::Dict{String,Any})
     what = str_field(message, "what", "ask")
     answer = try
         if what == "alloc"
+            server.state.alloc_asks += 1
+            haskey(message, "declined") && decline_offer!(server.state, job, int_field(message, "declined", "alloc"))
             nbytes = int_field(message, "nbytes", "alloc")
             got = lease_block!(server.state, job, nbytes, running_bytes(server, job.client))
             got isa Int && return make_chunk!(server, job, got, nbytes)
@@ -318,11 +321,13 @@ function job_done!(server::Server, ex::Executor, message::Dict{String,Any})
     if get(message, "ok", false) === true
         result = get(message, "result", nothing)
         named = result_leases(result)
+        settle_offer!(job, named)
         release_results!(state, client, filter(lease -> !(lease in named), job.leases))
         job.request.op === :send && (client.handles[job.run["handle"]] = job.handle)
         job.request.op === :call && (state.calls += 1)
         answer_job!(server, job, encode_ok(job.request.id, result, take_unlinked!(state, client); output = output))
     else
+        settle_offer!(job, Int[])
         release_results!(state, client, job.leases)
         # an interrupt can land after the executor kept the handle: it must let go of it
         job.request.op === :send && push!(client.forgotten.handles, job.run["handle"])
