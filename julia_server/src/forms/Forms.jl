@@ -7,6 +7,7 @@ module Forms
 
 using Dates
 using ..Basics, ..Wire, ..ZMQ, ..SharedMemory
+import ..Wire: write_json
 
 include("form.jl")
 include("primitives.jl")

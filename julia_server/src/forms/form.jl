@@ -97,7 +97,7 @@ function write_node(io::IO, f::Form, entries::Pair{String}...)
     print(io, "{\"class\": \"", class_name(typeof(f)), "\"")
     for (key, value) in entries
         print(io, ", \"", key, "\": ")
-        write_form_value(io, value)
+        write_json(io, value)
     end
     print(io, ", \"parameters\": ")
     write_json(io, f.parameters)
@@ -106,17 +106,8 @@ function write_node(io::IO, f::Form, entries::Pair{String}...)
     print(io, "}")
 end
 
-write_form_value(io::IO, f::Form) = write_form(io, f)
-write_form_value(io::IO, value) = write_json(io, value)
-
-function write_form_value(io::IO, forms::Vector{Form})
-    print(io, "[")
-    for (i, f) in enumerate(forms)
-        i > 1 && print(io, ", ")
-        write_form(io, f)
-    end
-    print(io, "]")
-end
+# A form inside form JSON (a node's content, a list of contents) is written as its node.
+write_json(io::IO, f::Form) = write_form(io, f)
 
 """
     form_json(form) -> String

@@ -212,6 +212,14 @@ function byte_span(ref::ArrayRef)
     return name, lo:max(hi, lo + 1)-1
 end
 
+# A result lease on block (chunk, offset) of the client's arena, made for the job: the job's end
+# ends it unless the reply names it.
+function lease_for_job!(job::Job, chunk::String, offset::Int)
+    lease = add_result!(job.client, chunk, offset)
+    push!(job.leases, lease)
+    return lease
+end
+
 """
     relend!(state, job, ref) -> Dict{String,Any}
 
@@ -227,9 +235,7 @@ function relend!(state::ServerState, job::Job, ref::ArrayRef)
     if span !== nothing && has_chunk(client.arena, span[1])
         offset = share_block!(client.arena, span...)
         if offset !== nothing
-            lease = add_result!(client, span[1], offset)
-            push!(job.leases, lease)
-            return Dict{String,Any}("lease" => lease)
+            return Dict{String,Any}("lease" => lease_for_job!(job, span[1], offset))
         end
     end
     own = !isempty(ref.buffers) && all(b -> !has_chunk(client.arena, b.segment) && segment_pid(b.segment) == client.pid,
@@ -253,8 +259,7 @@ function lease_block!(state::ServerState, job::Job, nbytes::Int, running_bytes::
     block = take_block!(client.arena, size)
     block === nothing && return chunk_size!(client.arena, size)
     chunk, offset = block
-    lease = add_result!(client, chunk, offset)
-    push!(job.leases, lease)
+    lease = lease_for_job!(job, chunk, offset)
     # a chunk made for this one result is written whole: its pages are best mapped in one go
     return Dict{String,Any}("segment" => chunk, "offset" => offset, "lease" => lease,
                             "populate" => offset == 0 && state.owned[chunk] == size)
@@ -291,13 +296,11 @@ lease when the result does not use the block (`job_done!`).
 function offer_block!(state::ServerState, job::Job, running_bytes::Int)
     client, size = job.client, job.client.last_result_bytes
     (size > 0 && job.request.op !== :send && !state.closing && is_registered(state, client)) || return nothing
-    quota = state.client_shm_quota
-    quota > 0 && held_bytes(client) + running_bytes + size > quota && return nothing
+    within_quota(state, client, size, running_bytes) || return nothing
     block = take_block!(client.arena, size)
     block === nothing && return nothing
     chunk, offset = block
-    lease = add_result!(client, chunk, offset)
-    push!(job.leases, lease)
+    lease = lease_for_job!(job, chunk, offset)
     job.run["block"] = Dict{String,Any}("segment" => chunk, "offset" => offset, "nbytes" => size, "lease" => lease)
     return nothing
 end

@@ -196,16 +196,22 @@ Shared memory the client holds outside its running requests: its handles and its
 held_bytes(client::Client) = handle_bytes(client) + leased_bytes(client.arena)
 
 """
+    within_quota(state, client, nbytes, running = 0) -> Bool
+
+Whether the client may hold `nbytes` more (`running`: what its unanswered jobs' arguments hold).
+"""
+within_quota(state::ServerState, client::Client, nbytes::Int, running::Int = 0) =
+    state.client_shm_quota <= 0 || held_bytes(client) + running + nbytes <= state.client_shm_quota
+
+"""
     check_quota(state, client, nbytes, what, running=0)
 
 `SharedMemoryFull` when `nbytes` more bytes for `what` would take the client past its quota
 (`running`: bytes its requests in progress already hold).
 """
 function check_quota(state::ServerState, client::Client, nbytes::Int, what::String, running::Int = 0)
-    quota = state.client_shm_quota
-    quota > 0 || return nothing
-    held = held_bytes(client) + running
-    held + nbytes <= quota && return nothing
+    within_quota(state, client, nbytes, running) && return nothing
+    quota, held = state.client_shm_quota, held_bytes(client) + running
     throw(SharedMemoryFull("$what needs $(format_bytes(nbytes)) of shared memory, and this client " *
                            "already holds $(format_bytes(held)) of its $(format_bytes(quota)) quota " *
                            "(--client-shm-quota); drop handles or results it no longer needs"))
