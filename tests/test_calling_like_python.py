@@ -7,6 +7,7 @@ from __future__ import annotations
 import gc
 
 import awkward as ak
+import msgpack
 import numpy as np
 import pytest
 
@@ -80,6 +81,19 @@ def test_the_server_refuses_malformed_keyword_arguments(bridge):
         bridge._request("call", {"fn": "round", "args": [1.5], "kwargs": [1, 2]})
     with pytest.raises(ProtocolError, match="kwargs"):
         bridge._request("call", {"fn": "round", "args": [1.5], "kwargs": {"$": "tuple", "items": []}})
+
+
+def test_a_request_the_server_cannot_read_in_full_is_answered(bridge):
+    # msgpack nesting beyond the server's 64 levels, and an ext value: the request cannot be
+    # decoded, yet its id comes first, so the caller gets the error instead of waiting forever
+    nested = 1
+    for _ in range(40):
+        nested = (nested,)   # a tuple is a map holding a list: 80 levels
+    with pytest.raises(ProtocolError, match="nesting deeper than 64"):
+        bridge.call("identity", nested)
+    with pytest.raises(ProtocolError, match="ext types"):
+        bridge._request("call", {"fn": "identity", "args": [msgpack.ExtType(1, b"x")]})
+    assert bridge.call("identity", 3) == 3
 
 
 FINALIZED = """

@@ -2,7 +2,7 @@
 # malformed input (truncation, lies about lengths, nesting, random bytes) always refused with a
 # ProtocolError.
 
-using AwkwardBridge: pack, unpack, ProtocolError, MSGPACK_MAX_DEPTH
+using AwkwardBridge: pack, unpack, top_level_scalars, ProtocolError, MSGPACK_MAX_DEPTH
 
 @testset "round trips" begin
     ints = Any[0, 1, 127, 128, 255, 256, 65535, 65536, 2^32 - 1, 2^32, typemax(Int64),
@@ -92,4 +92,23 @@ end
         end
     end
     @test others == 0
+end
+
+@testset "top_level_scalars reads what comes before a fault" begin
+    every_kind = pack(Any[nothing, true, -1, 300, -40000, 2^40, 1.5f0, 2.5, "s", "x"^40, UInt8[1, 2],
+                          Dict("k" => Any[1, Dict("deep" => "v")])])
+    ext_values = UInt8[0x93, 0xd4, 0x01, 0x00, 0xd8, 0x01, zeros(UInt8, 16)..., 0xc7, 0x02, 0x05, 0x00, 0x00]
+    id_after(values...) = vcat(0x82, pack("skip"), values..., pack("id"), pack(7))
+    # containers of every kind, ext types and deep nesting are passed over, not decoded
+    @test top_level_scalars(id_after(every_kind)) == Dict{String,Any}("id" => 7)
+    @test top_level_scalars(id_after(ext_values)) == Dict{String,Any}("id" => 7)
+    @test top_level_scalars(id_after([fill(0x91, 1000); 0xc0])) == Dict{String,Any}("id" => 7)
+    # scalars under string keys, up to the first fault; a non-string key's value is left out
+    @test top_level_scalars(vcat(0x83, pack("a"), pack("b"), pack(1), pack(2), pack("id"), UInt8[0x92, 0x01])) ==
+          Dict{String,Any}("a" => "b")
+    @test top_level_scalars(vcat(0x82, UInt8[0xc1], pack("id"), pack(7))) == Dict{String,Any}()
+    @test top_level_scalars(pack(Any[1, 2])) === nothing     # not a map
+    @test top_level_scalars(UInt8[]) === nothing
+    # a container count far beyond the input ends at its end, not after 2^32 steps
+    @test top_level_scalars(id_after(UInt8[0xdd, 0xff, 0xff, 0xff, 0xff])) == Dict{String,Any}()
 end

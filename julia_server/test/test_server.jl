@@ -179,6 +179,21 @@ end
             @test nothing_waiting(c)
             send_frames(c, pack(Dict("v" => 1)), pack(Dict("v" => 1)))   # two frames
             @test nothing_waiting(c)
+            # maps that cannot be read in full are answered, under their id when it comes first
+            envelope(id) = vcat(pack("v"), pack(1), pack("id"), pack(id), pack("client"), pack(c.id),
+                                pack("op"), pack("call"), pack("fn"), pack("identity"))
+            for (id, rest, says) in [(78, vcat(pack(1), pack(2)), "key"),                     # an int key
+                                     (79, vcat(pack("args"), fill(0x91, 70), 0xc0), "nesting"), # 70 deep
+                                     (80, vcat(pack("args"), UInt8[0x91, 0xd4, 0x01, 0x00]), "ext"),
+                                     (81, vcat(pack("args"), UInt8[0x92, 0x01]), "truncated")]
+                send_frames(c, vcat(0x86, envelope(id), rest))
+                reply = receive(c)
+                @test reply["id"] == id && error_of(reply)["type"] == "ProtocolError" &&
+                      occursin(says, error_of(reply)["message"])
+            end
+            send_frames(c, vcat(0x86, pack("args"), UInt8[0xc1], envelope(82)))    # a fault before the id
+            reply = receive(c)
+            @test reply["id"] === nothing && error_of(reply)["type"] == "ProtocolError"
             send_frames(c, pack(Dict{String,Any}("v" => 1, "client" => c.id, "op" => "ping")))
             reply = receive(c)
             @test reply["id"] === nothing && error_of(reply)["type"] == "ProtocolError"
@@ -186,7 +201,9 @@ end
             reply = receive(c)
             @test reply["id"] == 77 && occursin("version", error_of(reply)["message"])
             e = error_of(request(c, "call"; fn = 5, args = Any[]))
-            @test e["type"] == "ProtocolError" && occursin("\"fn\"", e["message"])
+            @test e["type"] == "ProtocolError" && occursin("\"fn\" must be a name (str) or a function value", e["message"])
+            e = error_of(request(c, "cancel"))
+            @test e["type"] == "ProtocolError" && occursin("\"request\"", e["message"]) && occursin("\"call\"", e["message"])
             @test error_of(request(c, "frobnicate"))["type"] == "ProtocolError"
             @test error_of(request(c, "drop"; handles = Any["x"]))["type"] == "ProtocolError"
             @test error_of(request(c, "hello"; pid = -1, lease_ttl = 1.0))["type"] == "ProtocolError"

@@ -66,7 +66,7 @@ function prepare!(job::Job, state::ServerState, running_bytes::Int)
     if op === :call
         run["kind"] = "call"
         fn = field(fields, "fn", "call")
-        run["fn"] = fn isa String ? fn : forward_function(map_field(fields, "fn", "call"))
+        run["fn"] = fn isa String ? fn : forward_function(fn)
         run["args"] = Any[forward_value(arg, job, state) for arg in list_field(fields, "args", "call")]
         if haskey(fields, "kwargs")
             kwargs = map_field(fields, "kwargs", "call")
@@ -121,9 +121,9 @@ function forward_value(x, job::Job, state::ServerState)
 end
 
 # A function the client holds (its executor checks that it still has it): the id alone.
-function forward_function(x::Dict{String,Any})
-    get(x, "\$", nothing) == "function" ||
-        throw(ProtocolError("call: field \"fn\" must be a name or a function value {\"\$\": \"function\", \"id\": …}"))
+function forward_function(x)
+    x isa Dict{String,Any} && get(x, "\$", nothing) == "function" ||
+        throw(ProtocolError("call: field \"fn\" must be a name (str) or a function value {\"\$\": \"function\", \"id\": …}, not $(wire_type(x))"))
     return Dict{String,Any}("\$" => "function", "id" => int_field(x, "id", "function value"))
 end
 

@@ -238,7 +238,11 @@ function handle_client_message!(server::Server, frames::Vector{Vector{UInt8}})
         unpack(frame)
     catch e
         e isa ProtocolError || rethrow()
-        log_event("dropped an unreadable frame of $(length(frame)) bytes: $(e.msg)")
+        # a map is a request, whose sender waits for an answer: it gets the error, under the
+        # request's id when the id comes before the fault
+        readable = top_level_scalars(frame)
+        log_event("$(readable === nothing ? "dropped" : "refused") an unreadable frame of $(length(frame)) bytes: $(e.msg)")
+        readable === nothing || send_to_client(server, routing, encode_error(request_id(readable), "ProtocolError", e.msg))
         return nothing
     end
     if !(message isa Dict{String,Any})

@@ -436,6 +436,8 @@ number (`call`, as `stats` lists it). Whether there was such a job.
 """
 function cancel!(server::Server, client::Client, request::Request)
     fields = request.fields
+    haskey(fields, "call") || haskey(fields, "request") ||
+        throw(ProtocolError("cancel: give \"request\" (the id of one of this client's requests) or \"call\" (a call's number from stats)"))
     if haskey(fields, "call")
         job = get(server.jobs, int_field(fields, "call", "cancel"), nothing)
         why = "cancelled by client $(label(client))"

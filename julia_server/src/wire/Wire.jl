@@ -19,7 +19,7 @@ export ArrayRef, BufferRef, JSONError, MSGPACK_MAX_BYTES, MSGPACK_MAX_DEPTH, PRO
        Request, array_ref, decode_request, encode_error, encode_ok, field, float_field,
        int_field, int_list_field, json_string, list_field, map_field, pack, parse_json,
        request_id, same_array, segment_name, segment_pid,
-       is_segment_name, str_field, str_list_field, unpack, wire_array, wire_type,
-       write_json
+       is_segment_name, str_field, str_list_field, top_level_scalars, unpack, wire_array,
+       wire_type, write_json
 
 end

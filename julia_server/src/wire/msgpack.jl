@@ -139,6 +139,94 @@ function unpack_value(u::Unpacker, depth::Int)
 end
 
 """
+    top_level_scalars(bytes::Vector{UInt8}) -> Union{Nothing,Dict{String,Any}}
+
+The scalar values (nil, bool, int, float, str) under string keys of the map `bytes` begins
+with, as far as they can be read before the first fault: a request `unpack` refuses (a
+non-string key, an ext type, nesting beyond `MSGPACK_MAX_DEPTH`, a truncated frame) may still
+show the `id` its error reply should carry. `nothing` when `bytes` does not begin with a map.
+Containers are skipped without being decoded, so no depth or size limit applies.
+"""
+function top_level_scalars(bytes::Vector{UInt8})
+    u = Unpacker(bytes, 1)
+    n = try
+        map_header(u)
+    catch e
+        e isa ProtocolError || rethrow()
+        nothing
+    end
+    n === nothing && return nothing
+    found = Dict{String,Any}()
+    try
+        for _ in 1:n
+            key = is_scalar_byte(peek_byte(u)) ? unpack_value(u, 0) : skip_value!(u)
+            value = is_scalar_byte(peek_byte(u)) ? unpack_value(u, 0) : skip_value!(u)
+            key isa String && value !== SKIPPED && (found[key] = value)
+        end
+    catch e
+        e isa ProtocolError || rethrow()
+    end
+    return found
+end
+
+const SKIPPED = :skipped
+
+peek_byte(u::Unpacker) = (need(u, 1); @inbounds u.bytes[u.pos])
+
+function map_header(u::Unpacker)
+    b = read_byte(u)
+    0x80 <= b <= 0x8f && return Int(b & 0x0f)
+    b == 0xde && return Int(read_be(u, UInt16))
+    b == 0xdf && return Int(read_be(u, UInt32))
+    return nothing
+end
+
+# Type bytes of values that hold nothing inside them and are not ext types.
+is_scalar_byte(b::UInt8) =
+    b <= 0x7f || b >= 0xe0 || 0xa0 <= b <= 0xbf || b in (0xc0, 0xc2, 0xc3) || 0xca <= b <= 0xd3 ||
+    0xd9 <= b <= 0xdb
+
+# Moves past one value of any kind, ext types and deep nesting included, counting the values
+# still to pass instead of recursing; every value takes at least one byte, so this ends.
+function skip_value!(u::Unpacker)
+    pending = 1
+    while pending > 0
+        pending -= 1
+        b = read_byte(u)
+        if b <= 0x7f || b >= 0xe0 || b in (0xc0, 0xc2, 0xc3)
+        elseif 0x80 <= b <= 0x8f
+            pending += 2 * Int(b & 0x0f)
+        elseif 0x90 <= b <= 0x9f
+            pending += Int(b & 0x0f)
+        elseif 0xa0 <= b <= 0xbf
+            advance!(u, b & 0x1f)
+        elseif b == 0xdc || b == 0xdd
+            pending += Int(b == 0xdc ? read_be(u, UInt16) : read_be(u, UInt32))
+        elseif b == 0xde || b == 0xdf
+            pending += 2 * Int(b == 0xde ? read_be(u, UInt16) : read_be(u, UInt32))
+        elseif b in (0xc4, 0xd9)
+            advance!(u, read_be(u, UInt8))
+        elseif b in (0xc5, 0xda)
+            advance!(u, read_be(u, UInt16))
+        elseif b in (0xc6, 0xdb)
+            advance!(u, read_be(u, UInt32))
+        elseif b in (0xc7, 0xc8, 0xc9)            # ext 8/16/32: a length, a type byte, the data
+            n = b == 0xc7 ? read_be(u, UInt8) : b == 0xc8 ? read_be(u, UInt16) : read_be(u, UInt32)
+            advance!(u, Int(n) + 1)
+        elseif 0xd4 <= b <= 0xd8                   # fixext 1 to 16: a type byte, the data
+            advance!(u, 1 + (1 << (b - 0xd4)))
+        elseif 0xca <= b <= 0xd3                   # numbers of 1 to 8 bytes
+            advance!(u, (4, 8, 1, 2, 4, 8, 1, 2, 4, 8)[b - 0xca + 1])
+        else
+            throw(ProtocolError("msgpack: invalid type byte 0x$(string(b, base = 16, pad = 2))"))
+        end
+    end
+    return SKIPPED
+end
+
+advance!(u::Unpacker, n::Integer) = (need(u, n); u.pos += Int(n); nothing)
+
+"""
     pack(x) -> Vector{UInt8}
 
 Encode `x` as msgpack; see `pack!` for the types accepted.
