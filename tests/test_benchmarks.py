@@ -59,3 +59,7 @@ def test_the_kernels_benchmark_compares_loops_that_agree():
         for name, kernel in numba.items():
             assert np.allclose(np.asarray(bridge.call(name, events)), np.asarray(kernel(events)), rtol=1e-5), name
         assert 0 < bridge.call("n_dijet", events) < len(events)   # the selection selects some
+        for name, _ in kernels.FIELD_ACCESS:
+            assert bridge.call(name, events) == bridge.call("n_dijet", events), name
+        for name in numba:
+            assert np.array_equal(np.asarray(bridge.call(f"{name}_raw", events)), np.asarray(bridge.call(name, events))), name

@@ -41,8 +41,9 @@ def test_close_frees_everything_and_results_outlive_the_server(shm_clean):
     assert ak.array_equal(result, ARRAY, dtype_exact=True)  # still mapped after the server unlinked it
     assert handle.dropped
     handle.drop()  # nothing left to do
-    with pytest.raises(BridgeError, match="closed"):
-        bridge.call("identity", ARRAY)
+    for use in (lambda: bridge.call("identity", ARRAY), lambda: bridge.send(ARRAY), lambda: bridge.ping()):
+        with pytest.raises(BridgeError, match="this Bridge is closed"):
+            use()
 
 
 def test_killed_server_raises_server_died_at_once(shm_clean):

@@ -297,6 +297,7 @@ class Bridge:
 
     def _call(self, fn: Union[str, JuliaFunction], args: Sequence[Any], kwargs: dict[str, Any],
               timeout: Optional[float]) -> Any:
+        self._ensure_open()
         placed: list[PlacedArray] = []
         server_done = True  # whether the server is done reading the arguments' blocks
         try:
@@ -327,6 +328,7 @@ class Bridge:
 
     def send(self, array: Any) -> Handle:
         """Place ``array`` in shared memory once and have the server keep it; reuse it in calls."""
+        self._ensure_open()
         placed = place_array(array, self._arena)
         try:
             epoch, result = self._request_in_epoch("send", {"array": to_wire(placed.ref)})
@@ -394,9 +396,13 @@ class Bridge:
     def _request_in_epoch(self, op: str, fields: Optional[dict[str, Any]] = None, *, retry: bool = True,
                           epoch: Optional[int] = None) -> tuple[int, Any]:
         """The epoch the request was answered in, and its result."""
+        self._ensure_open()
+        return self._connection.request_in_epoch(op, fields, retry=retry, epoch=epoch)
+
+    def _ensure_open(self) -> None:
+        """Raise ``BridgeError`` once the bridge is closed (before its arena is touched)."""
         if self._connection is None or self._closed:
             raise BridgeError("this Bridge is closed")
-        return self._connection.request_in_epoch(op, fields, retry=retry, epoch=epoch)
 
     def _epoch(self) -> int:
         assert self._connection is not None

@@ -51,3 +51,32 @@ catch e
     describe(e, catch_backtrace())
 end
 @test type == "MethodError" && occursin("views cannot be written", message)
+# A MethodError that a view among the arguments does not explain gets no hint about views...
+type, message, _ = try
+    view(Float32[1, 2], 1:2) + 1          # what `.+` is for: Julia's own message says so
+catch e
+    describe(e, catch_backtrace())
+end
+@test type == "MethodError" && !occursin("Hint", message)
+two_vectors(x::Vector{Float32}, y::Vector{Float32}) = x .* y
+type, message, _ = try
+    two_vectors(view(Float32[1, 2], 1:2), "not a vector")   # a Vector would not help either
+catch e
+    describe(e, catch_backtrace())
+end
+@test type == "MethodError" && !occursin("Hint", message)
+# ...and one it does explain, with several views, does
+type, message, _ = try
+    two_vectors(view(Float32[1, 2], 1:2), view(Float32[3, 4], 1:2))
+catch e
+    describe(e, catch_backtrace())
+end
+@test type == "MethodError" && occursin("annotate them ::AbstractVector", message)
+# `push!` on a Vector over memory Julia does not own (a numpy argument)
+shared = Float64[1, 2, 3]
+type, message, _ = GC.@preserve shared try
+    push!(unsafe_wrap(Array, pointer(shared), 3), 4.0)
+catch e
+    describe(e, catch_backtrace())
+end
+@test type == "ErrorException" && occursin("arguments cannot grow", message) && occursin("copy(x)", message)

@@ -133,10 +133,14 @@ const Jet = NamedTuple{(:pt, :eta),Tuple{Float32,Float32}}
         jets[2].q .= [1, 1]
         back = roundtrip(mem, jets)
         @test back.pt == [Float32[1], Float32[2, 3]] && back.q == [Int8[-1], Int8[1, 1]]
+        jets[2][1].q = 5                          # a field of one record, written in its column
+        @test jets.q[2] == Int8[5, 1]
+        @test_throws ArgumentError jets[1][1].nope = 1
         records = AwkwardBridge.shared_records(2; n=Int32, ok=Bool)
         records.n .= [3, 4]
         records.ok .= [true, false]
-        @test roundtrip(mem, records).n == Int32[3, 4] && roundtrip(mem, records).ok == [true, false]
+        records[2].n = 9
+        @test roundtrip(mem, records).n == Int32[3, 9] && roundtrip(mem, records).ok == [true, false]
         GC.gc(); GC.gc()
         @test sum(a) == 10 && lists[1] == Int16[5, 6]       # the views keep their block alive
         @test_throws ArgumentError AwkwardBridge.shared_array(String, 2)

@@ -78,7 +78,7 @@ place_array(x, allocate) = throw(ResultTypeError("a Julia $(typeof(x)) is not an
 # ---- pass 1: measure -------------------------------------------------------------------
 
 list_items(v::AbstractArray) = regular_rows(v)
-list_items(v::AbstractString) = codeunits(String(v))
+list_items(v::StringLike) = codeunits(string(v))
 list_items(v) = layout_mismatch(v)
 
 field_value(p::RecordPlan, r, i::Int) = p.fields === nothing ? r[i] : getproperty(r, p.fields[i])

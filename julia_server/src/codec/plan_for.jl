@@ -47,7 +47,7 @@ function plan_for_type(@nospecialize(T::Type))
     end
     E = primitive_eltype(T)
     E === nothing || return NumpyPlan{E}()
-    T <: AbstractString && return string_plan()
+    T <: StringLike && return string_plan()
     (T <: BridgeView || T <: Record || T <: SubArray{<:Any,1,<:BridgeView}) && return nothing
     if T <: AbstractVector
         inner = plan_for_type(eltype(T))
@@ -74,7 +74,7 @@ end
 The plan for one element `v` of an array.
 """
 plan_for_value(::Missing) = option_of(EmptyPlan())
-plan_for_value(::AbstractString) = string_plan()
+plan_for_value(::StringLike) = string_plan()
 plan_for_value(v::AbstractVector) = ListPlan(Parameters(), plan_for_array(v))
 plan_for_value(A::AbstractArray) = ListPlan(Parameters(), plan_for_array(A))
 plan_for_value(r::Record) = record_plan(getfield(r, :columns), parameters(r))

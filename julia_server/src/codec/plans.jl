@@ -160,6 +160,9 @@ EmptyPlan() = EmptyPlan(0, 0)
 parameters(p::Plan) = p.parameters
 parameters(::EmptyPlan) = Parameters()
 
+"""What is written as an Awkward string: strings, and `Symbol`s and `Char`s as their text."""
+const StringLike = Union{AbstractString,Symbol,AbstractChar}
+
 """The plan of strings: a list of `"char"` bytes with `"__array__" => "string"`."""
 string_plan() = ListPlan(Parameters("__array__" => "string"),
                          NumpyPlan{UInt8}(Parameters("__array__" => "char")))
@@ -296,7 +299,7 @@ function accepts(::NumpyPlan{T}, v) where {T}
     S === T && return 2
     return numeric_class(S) === numeric_class(T) ? 1 : 0
 end
-accepts(p::ListPlan, v) = (is_string_plan(p) ? v isa AbstractString : v isa AbstractArray) ? 2 : 0
+accepts(p::ListPlan, v) = (is_string_plan(p) ? v isa StringLike : v isa AbstractArray) ? 2 : 0
 accepts(p::RegularPlan, v) = v isa AbstractArray && size(v, 1) == p.size ? 2 : 0
 accepts(p::OptionPlan, v) = v === missing ? 2 : accepts(p.content, v)
 accepts(p::IndexedPlan, v) = accepts(p.content, v)

@@ -46,10 +46,23 @@ function hint(e)
     # AbstractArray's fallback for a view without setindex!
     e isa ErrorException && startswith(e.msg, "setindex! not defined") &&
         return "\nHint: views cannot be written. " * WRITE_ELSEWHERE
-    e isa MethodError && any(a -> a isa AbstractArray && !(a isa Array), e.args) || return ""
+    # `push!` on a numpy argument, a Vector over memory Julia does not own
+    e isa ErrorException && e.msg == "cannot resize array with shared data" &&
+        return "\nHint: arguments cannot grow. " * WRITE_ELSEWHERE
+    e isa MethodError && any(is_view, e.args) || return ""
     e.f in GROWING_FUNCTIONS && return "\nHint: views cannot be written. " * WRITE_ELSEWHERE
+    accepts_as_arrays(e.f, e.args) || return ""
     return "\nHint: the arguments are views (ListVector, RecordVector, SubArray, …), AbstractVectors " *
                "but not Vectors: annotate them ::AbstractVector, or leave them untyped"
+end
+
+is_view(x) = x isa AbstractArray && !(x isa Array)
+
+# Whether a method of `f` would take `args` if each view among them were an `Array`: then the
+# method's annotation, not the call, is what to change.
+function accepts_as_arrays(f, args)
+    as_arrays = Tuple{Core.Typeof(f), (is_view(a) ? Array{eltype(a),ndims(a)} : Core.Typeof(a) for a in args)...}
+    return any(m -> as_arrays <: m.sig, methods(f))
 end
 
 # What `push!` and its kind end in on a view that cannot grow.

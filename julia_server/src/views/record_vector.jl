@@ -5,8 +5,9 @@
     Record
 
 One element of a [`RecordVector`](@ref) with named fields: `r.x` (or `r[:x]`, or `r[1]` by
-position) reads field `x` from its column. `propertynames(r)` and `keys(r)` list the fields,
-`NamedTuple(r)` copies the values out, and `length(r)` counts the fields.
+position) reads field `x` from its column, and `r.x = v` writes it there (a builder's records;
+an argument's are read-only). `propertynames(r)` and `keys(r)` list the fields, `NamedTuple(r)`
+copies the values out, and `length(r)` counts the fields.
 """
 struct Record{C<:Union{NamedTuple,WideColumns}}
     columns::C
@@ -21,6 +22,15 @@ end
     return @inbounds row(column_at(columns, field), getfield(r, :index))
 end
 @inline Base.getproperty(r::Record, name::Symbol) = r[name]
+
+# A field written in its column: the records of a builder (`shared_records`, `shared_lists`)
+# can be filled this way; an argument's columns are read-only, so writing one fails there.
+@inline function Base.setproperty!(r::Record, name::Symbol, x)
+    columns = getfield(r, :columns)
+    has_field(columns, name) || throw(no_field_error(columns, name))
+    column_at(columns, name)[getfield(r, :index)] = x
+    return x
+end
 Base.propertynames(r::Record) = keys(getfield(r, :columns))
 Base.keys(r::Record) = keys(getfield(r, :columns))
 Base.length(r::Record) = length(getfield(r, :columns))
