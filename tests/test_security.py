@@ -7,6 +7,7 @@ not enter) and this checkout's packages; elsewhere they skip, saying why.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import pwd
@@ -28,7 +29,7 @@ import zmq
 
 from bridge import AuthenticationFailed, Bridge, JuliaError, ServerNotFound
 from bridge.client.keys import load_client_keys
-from bridge.shm import collect_dead_segments, lock_path
+from bridge.shm import collect_dead_segments, dead_owner, lock_path
 from _clients import python_client, read_report, reap, segments_of, wait_until
 from test_served import Served
 
@@ -302,3 +303,72 @@ def test_gc_in_a_pid_namespace_that_cannot_see_the_owner_spares_its_segments(tmp
     done = subprocess.run(gc_elsewhere, capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(REPO)})
     assert done.returncode == 0 and not segments_of(held["pid"])
     assert not os.path.exists(lock_path(held["pid"]))
+
+
+# A process that takes its owner lock in a directory it is given, when told to, and reports it.
+LOCK_TAKER = """
+import json, os, sys, warnings
+from bridge.shm import owner_lock
+print(json.dumps({"pid": os.getpid()}), flush=True)
+sys.stdin.readline()
+with warnings.catch_warnings(record=True) as warned:
+    warnings.simplefilter("always")
+    owner_lock.hold_owner_lock(sys.argv[1])
+fd = owner_lock._held[1]
+print(json.dumps({"inode": os.fstat(fd).st_ino if fd >= 0 else None, "warned": [str(w.message) for w in warned]}), flush=True)
+sys.stdin.readline()
+"""
+
+
+def take_lock_after(plant, shm_dir: Path) -> dict:
+    """Start LOCK_TAKER, let ``plant(pid)`` prepare its lock file, then have it take its lock."""
+    taker = python_client(LOCK_TAKER, str(shm_dir))
+    try:
+        pid = read_report(taker)["pid"]
+        planted = plant(pid)
+        taker.stdin.write("go\n")
+        taker.stdin.flush()
+        return {"pid": pid, "planted": planted, **read_report(taker, timeout=30)}
+    finally:
+        taker.stdin.write("done\n")
+        taker.stdin.flush()
+        reap(taker, grace=30)
+
+
+def test_an_owner_lock_file_held_exclusively_is_replaced_not_waited_for(tmp_path):
+    # A gc holds a dead namesake's lock only for a moment; a file held for longer (here by a
+    # squatter that made it for the next pids) must not hang a new bridge process at start.
+    held = []
+
+    def plant(pid: int) -> int:
+        fd = os.open(lock_path(pid, str(tmp_path)), os.O_CREAT | os.O_RDWR, 0o600)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        held.append(fd)
+        return os.fstat(fd).st_ino
+
+    try:
+        report = take_lock_after(plant, tmp_path)
+    finally:
+        for fd in held:
+            os.close(fd)
+    assert report["inode"] is not None and report["inode"] != report["planted"] and not report["warned"]
+    assert not os.path.exists(lock_path(report["pid"], str(tmp_path)))   # removed at its exit
+
+
+def test_an_owner_lock_file_of_another_user_is_left_alone(tmp_path, other_user):
+    tmp_path.chmod(0o1777)   # as /dev/shm: anyone may create files, only their owner remove them
+    uid = pwd.getpwnam(other_user).pw_uid
+
+    def plant(pid: int) -> int:
+        path = lock_path(pid, str(tmp_path))
+        Path(path).write_bytes(b"")
+        os.chmod(path, 0o666)
+        os.chown(path, uid, -1)
+        return os.stat(path).st_ino
+
+    report = take_lock_after(plant, tmp_path)
+    assert report["inode"] is None and "another user's" in report["warned"][0]
+    # nor does gc let that file speak for the pid: without a lock file of this user, the pid decides
+    with dead_owner(report["pid"], str(tmp_path)) as gone:
+        assert gone is None
+    assert os.stat(lock_path(report["pid"], str(tmp_path))).st_ino == report["planted"]

@@ -15,11 +15,13 @@ import errno
 import fcntl
 import os
 import threading
+import time
+import warnings
 from contextlib import contextmanager
 from typing import Iterator, Optional
 
 _SUFFIX = ".lock"
-_held: Optional[tuple[int, int]] = None  # (pid, descriptor) of this process's lock
+_held: Optional[tuple[int, int]] = None  # (pid, descriptor) of this process's lock; -1: none
 _lock = threading.Lock()
 
 
@@ -36,35 +38,75 @@ def parse_lock_pid(name: str) -> Optional[int]:
     return int(digits) if digits.isdigit() and not digits.startswith("0") else None
 
 
+# A gc holds a dead namesake's lock file only while it removes that pid's segments; a file held
+# exclusively for longer is not a gc's, and this process replaces it rather than wait for it.
+TAKE_OVER_AFTER = 2.0  # seconds
+
+
 def hold_owner_lock(shm_dir: str = "/dev/shm") -> None:
     """Take this process's owner lock, once (again in a forked child, whose pid differs); it is
-    held until the process exits, and its file removed at a normal exit."""
+    held until the process exits, and its file removed at a normal exit. A lock file another
+    user made for this pid (``/dev/shm`` is writable by all) is left alone, with a warning: this
+    process then has no owner lock, and ``gc`` judges its segments by its pid."""
     global _held
     with _lock:
         pid = os.getpid()
         if _held is not None and _held[0] == pid:
             return
         path = lock_path(pid, shm_dir)
-        while True:
-            fd = os.open(path, os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o600)
-            fcntl.flock(fd, fcntl.LOCK_SH)  # waits while a gc holds the file of a dead namesake
-            try:
-                if os.fstat(fd).st_ino == os.stat(path).st_ino:
-                    break
-            except FileNotFoundError:
-                pass
-            os.close(fd)  # that gc removed the file meanwhile: take a new one
+        fd = _take_shared(path)
+        if fd is None:
+            warnings.warn(f"{path} is another user's, or not a file: this process runs without an owner "
+                          f"lock, and gc judges its segments by its pid", stacklevel=3)
+            _held = (pid, -1)
+            return
         _held = (pid, fd)
         atexit.register(_release, pid, fd, path)
+
+
+def _take_shared(path: str) -> Optional[int]:
+    """A descriptor of ``path`` holding a shared lock on it, or None when the file is not ours."""
+    deadline = time.monotonic() + TAKE_OVER_AFTER
+    while True:
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_RDWR | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+        except OSError as error:
+            if error.errno in (errno.EACCES, errno.EPERM, errno.ELOOP):
+                return None
+            raise
+        if os.fstat(fd).st_uid != os.geteuid():
+            os.close(fd)
+            return None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError as error:
+            if error.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
+                raise
+            os.close(fd)
+            if time.monotonic() < deadline:
+                time.sleep(0.01)   # a gc removing a dead namesake's segments
+            else:
+                _unlink(path)      # held for longer: not a gc's; a new file of our own
+            continue
+        try:
+            if os.fstat(fd).st_ino == os.stat(path).st_ino:
+                return fd
+        except FileNotFoundError:
+            pass
+        os.close(fd)  # that gc removed the file meanwhile: take a new one
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
 
 
 def _release(pid: int, fd: int, path: str) -> None:
     if os.getpid() != pid:
         return  # a forked child inherited the handler, not the lock
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
+    _unlink(path)
     os.close(fd)
 
 
@@ -72,18 +114,23 @@ def _release(pid: int, fd: int, path: str) -> None:
 def dead_owner(pid: int, shm_dir: str = "/dev/shm") -> Iterator[Optional[bool]]:
     """Whether the owner of ``pid``'s segments is gone, holding its lock file exclusively while the
     caller removes them: True (gone; the lock file is removed on leaving), False (a live process
-    holds it, or it belongs to another user), None (there is no lock file: an owner that predates
-    owner locks, which the caller judges by its pid)."""
+    holds it), None (there is no lock file of this user: an owner that predates owner locks, or
+    one whose lock file another user took first, which the caller judges by its pid)."""
     path = lock_path(pid, shm_dir)
     try:
-        fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
+        fd = os.open(path, os.O_RDWR | os.O_CLOEXEC | os.O_NOFOLLOW)
     except FileNotFoundError:
         yield None
         return
-    except PermissionError:
-        yield False
+    except OSError as error:
+        if error.errno not in (errno.EACCES, errno.EPERM, errno.ELOOP):
+            raise
+        yield None
         return
     try:
+        if os.fstat(fd).st_uid != os.geteuid():
+            yield None
+            return
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as error:
@@ -92,9 +139,6 @@ def dead_owner(pid: int, shm_dir: str = "/dev/shm") -> Iterator[Optional[bool]]:
             yield False
             return
         yield True
-        try:
-            os.unlink(path)
-        except FileNotFoundError:
-            pass
+        _unlink(path)
     finally:
         os.close(fd)

@@ -89,3 +89,36 @@ end
         unlink(name)
     end
 end
+
+const SHM = AwkwardBridge.SharedMemory
+
+@testset "an owner lock file held exclusively is replaced, not waited for" begin
+    # a squatter holding this pid's lock file (a gc would hold it only for a moment)
+    path = SHM.lock_path(getpid())
+    rm(path; force = true)
+    squatter = open(path, "w")
+    @test ccall(:flock, Cint, (Cint, Cint), fd(squatter), SHM.LOCK_EX) == 0
+    planted = stat(path).inode
+    took = @elapsed lock = SHM.hold_owner_lock()
+    try
+        @test lock >= 0 && stat(path).inode == stat(RawFD(lock)).inode != planted
+        @test SHM.TAKE_OVER_AFTER <= took < SHM.TAKE_OVER_AFTER + 5
+        # the new file is the live owner's: a gc sees it held
+        @test SHM.dead_owner(identity, Int(getpid())) === false
+    finally
+        SHM.release_owner_lock(lock)
+        close(squatter)
+    end
+    @test !ispath(path)
+    # a lock file of another user does not speak for the pid: the pid decides
+    if ccall(:geteuid, Cuint, ()) == 0
+        touch(path)
+        chown(path, 65534)
+        try
+            @test SHM.hold_owner_lock() == -1
+            @test SHM.dead_owner(identity, Int(getpid())) === nothing
+        finally
+            rm(path; force = true)
+        end
+    end
+end

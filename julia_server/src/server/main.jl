@@ -68,6 +68,9 @@ function serve(; address::AbstractString, lease_ttl::Real = 30.0,
               (state.client_shm_quota > 0 ? "; $(format_bytes(state.client_shm_quota)) of shared memory per client" : "") *
               "; lease TTL $(state.lease_ttl) s; user code's Julia project $(options.project)")
     lock = hold_owner_lock()   # the result chunks' owner, alive to a gc in any pid namespace
+    lock < 0 && log_event("warning: another user's file holds this server's owner lock path " *
+                          "($(lock_path(getpid()))): running without an owner lock, so a gc judges the " *
+                          "result chunks by the server's pid")
     try
         return run!(server; exit_on_stdin_eof = exit_on_stdin_eof)
     finally

@@ -13,22 +13,43 @@ lock_path(pid::Integer) = "/dev/shm/akb-$pid.lock"
 """
     hold_owner_lock() -> Cint
 
-Take this process's owner lock and return its descriptor, held until `release_owner_lock`.
+Take this process's owner lock and return its descriptor, held until `release_owner_lock`; -1
+when the lock file is another user's (`/dev/shm` is writable by all), which is left alone: the
+server then has no owner lock, and a gc judges its chunks by its pid.
 """
 function hold_owner_lock()
     path = lock_path(getpid())
     # close-on-exec: executors must not inherit it, or it would outlive the server
-    flags = Base.Filesystem.JL_O_CREAT | Base.Filesystem.JL_O_RDWR | O_CLOEXEC
+    flags = Base.Filesystem.JL_O_CREAT | Base.Filesystem.JL_O_RDWR | O_CLOEXEC | O_NOFOLLOW
+    deadline = time() + TAKE_OVER_AFTER
     while true
         fd = ccall(:open, Cint, (Cstring, Cint, Base.Cmode_t), path, flags, 0o600)
-        fd < 0 && throw(SystemError("opening owner lock $path"))
-        # waits while a gc holds the file of a dead namesake exclusively
-        ccall(:flock, Cint, (Cint, Cint), fd, LOCK_SH) == 0 || throw(SystemError("flock($path)"))
+        if fd < 0
+            Libc.errno() in (EACCES, EPERM, ELOOP) && return Cint(-1)
+            throw(SystemError("opening owner lock $path"))
+        end
+        if stat(RawFD(fd)).uid != effective_uid()
+            ccall(:close, Cint, (Cint,), fd)
+            return Cint(-1)
+        end
+        if ccall(:flock, Cint, (Cint, Cint), fd, LOCK_SH | LOCK_NB) != 0
+            Libc.errno() == EWOULDBLOCK || throw(SystemError("flock($path)"))
+            ccall(:close, Cint, (Cint,), fd)
+            # a gc removing a dead namesake's segments holds it a moment; longer, it is not a
+            # gc's, and a new file of our own replaces it
+            time() < deadline ? Libc.systemsleep(0.01) : rm(path; force = true)
+            continue
+        end
         same = ispath(path) && stat(path).inode == fd_inode(fd)
         same && return fd
         ccall(:close, Cint, (Cint,), fd)   # that gc removed the file meanwhile: take a new one
     end
 end
+
+"""How long (seconds) an owner lock file held exclusively is waited for before it is replaced."""
+const TAKE_OVER_AFTER = 2.0
+
+effective_uid() = ccall(:geteuid, Cuint, ())
 
 fd_inode(fd::Cint) = stat(RawFD(fd)).inode
 
@@ -38,6 +59,7 @@ fd_inode(fd::Cint) = stat(RawFD(fd)).inode
 Remove this process's lock file and let go of the lock (a normal stop).
 """
 function release_owner_lock(fd::Cint)
+    fd < 0 && return nothing
     rm(lock_path(getpid()); force = true)
     ccall(:close, Cint, (Cint,), fd)
     return nothing
@@ -47,17 +69,20 @@ end
     dead_owner(f, pid)
 
 Call `f(gone)` with whether the owner of `pid`'s segments is gone: `true` when nobody holds its
-lock, `false` when a live process does, `nothing` when there is no lock file (an owner from before
-owner locks). When it is gone, `f` runs holding the lock file exclusively, so that a new process
+lock, `false` when a live process does, `nothing` when there is no lock file of this user (an
+owner from before owner locks, or one whose lock file another user took first), which the
+caller judges by the pid. When it is gone, `f` runs holding the lock file exclusively, so that a new process
 with the same pid cannot take it and make segments meanwhile, and the file is removed after `f`.
 """
 function dead_owner(f, pid::Int)
     path = lock_path(pid)
-    fd = ccall(:open, Cint, (Cstring, Cint), path, Base.Filesystem.JL_O_RDWR | O_CLOEXEC)
+    fd = ccall(:open, Cint, (Cstring, Cint), path, Base.Filesystem.JL_O_RDWR | O_CLOEXEC | O_NOFOLLOW)
     if fd < 0
-        return f(Libc.errno() == ENOENT ? nothing : false)
+        Libc.errno() in (ENOENT, EACCES, EPERM, ELOOP) && return f(nothing)
+        throw(SystemError("opening owner lock $path"))
     end
     try
+        stat(RawFD(fd)).uid == effective_uid() || return f(nothing)
         if ccall(:flock, Cint, (Cint, Cint), fd, LOCK_EX | LOCK_NB) != 0
             Libc.errno() == EWOULDBLOCK || throw(SystemError("flock($path)"))
             return f(false)
