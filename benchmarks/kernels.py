@@ -241,7 +241,17 @@ const WRITE_BACK_CASES = [
     ("jagged (var * float32, 0-4 per list)", () -> [rand(Float32, i % 5) for i in 1:N]),
     ("records ({x: float64, y: int64})", () -> [(x = Float64(i), y = i) for i in 1:N]),
     ("lists of records (var * {x, y}, 0-3 per list)", () -> [[(x = Float32(j), y = j) for j in 1:i % 4] for i in 1:N]),
+    ("jagged, a ListVector over one content vector (0-4 per list)", () -> flat_lists(i -> i % 5, n -> rand(Float32, n))),
+    ("lists of records, a ListVector over columns (0-3 per list)",
+     () -> flat_lists(i -> i % 4, n -> RecordVector((x = rand(Float32, n), y = collect(1:n)), n, AwkwardBridge.Parameters()))),
 ]
+
+# N lists of `count(i)` items each over one content of `total` items, `content(total)`: a
+# jagged result built count-then-fill (docs/kernels.md), or an argument's selection
+function flat_lists(count, content)
+    offsets = cumsum([0; [count(i) for i in 1:N]])
+    return ListVector(content(offsets[end]), view(offsets, 1:N), view(offsets, 2:N+1), AwkwardBridge.Parameters())
+end
 write_back_table(repeat) = [(name, write_back(make(), repeat)...) for (name, make) in WRITE_BACK_CASES]
 """
 

@@ -91,6 +91,22 @@ const Jet = NamedTuple{(:pt, :eta),Tuple{Float32,Float32}}
         @test roundtrip(mem, events[3].Jet).pt == Float32[35, 31, 12]
     end
 
+    @testset "list views are written through their content, each as it holds its lists" begin
+        expected = [[(pt=j.pt, eta=j.eta) for j in ev.Jet] for ev in events]
+        for (lists, rows) in [(events.Jet, 1:3), (events[[3, 1]].Jet, [3, 1]), (events[2:3].Jet, 2:3), (events[Int[]].Jet, Int[])]
+            back = roundtrip(mem, lists)      # whole, a selection out of order, a range, empty
+            @test [[NamedTuple(j) for j in l] for l in back] == expected[rows]
+            @test roundtrip(mem, lists.pt) == [[j.pt for j in l] for l in expected[rows]]
+        end
+        names = roundtrip(mem, ["mu", "", "ele"])
+        @test roundtrip(mem, names) == ["mu", "", "ele"] && roundtrip(mem, names[[3, 1]]) == ["ele", "mu"]
+        nested = roundtrip(mem, [[[1, 2], Int[]], [[3]]])
+        @test roundtrip(mem, nested[[2, 1]]) == [[[3]], [[1, 2], Int[]]]
+        # a view built by hand whose stops come before their starts holds empty lists there
+        odd = ListVector(Float32[1, 2, 3], [0, 2], [2, 1], AwkwardBridge.Parameters())
+        @test roundtrip(mem, odd) == [Float32[1, 2], Float32[]]
+    end
+
     @testset "flatten" begin
         @test flatten(events.Jet.pt) == jet_pt
         @test flatten(events.Jet.pt) isa SubArray{Float32,1,Vector{Float32},Tuple{UnitRange{Int}}}   # contiguous: no index

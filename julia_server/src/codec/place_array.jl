@@ -161,6 +161,25 @@ count_array!(p::Plan, xs) = count_each!(p, xs)
 count_array!(p::NumpyPlan, xs) = (p.length += length(xs))
 count_array!(p::ListPlan, xs) = count_lists!(p, p.content, xs)
 
+# A list view is measured, and written, through its content: the items of all its lists are one
+# selection of it (`flatten`), written as a whole (numbers by memcpy, records column by column)
+# instead of list by list and item by item. Lists whose stops come before their starts (a view
+# built by hand) go item by item, where they are empty.
+function count_array!(p::ListPlan, xs::ListVector)
+    items = list_view_items(xs)
+    items === nothing && return count_lists!(p, p.content, xs)
+    p.length += length(xs)
+    count_array!(p.content, items)
+end
+
+count_array!(p::ListPlan, xs::StringVector) = count_array!(p, xs.lists)
+
+function list_view_items(xs::ListVector)
+    starts, stops = getfield(xs, :starts), getfield(xs, :stops)
+    length(stops) == length(starts) && all(i -> stops[i] >= starts[i], 1:length(starts)) || return nothing
+    return regular_rows(flatten(xs))   # a matrix's items are its rows, as `list_items` has them
+end
+
 count_each!(p::Plan, xs) = foreach(v -> count_value!(p, v), xs)
 
 function count_lists!(p::ListPlan, content::Plan, xs)   # `content` typed: a function barrier
@@ -367,6 +386,22 @@ Fill pass: write the elements of `xs` at the plan's cursors.
 """
 fill_array!(p::Plan, xs) = fill_each!(p, xs)
 fill_array!(p::ListPlan, xs) = fill_lists!(p, p.content, xs)
+
+function fill_array!(p::ListPlan, xs::ListVector)
+    items = list_view_items(xs)
+    items === nothing && return fill_lists!(p, p.content, xs)
+    starts, stops, offsets, cursor = getfield(xs, :starts), getfield(xs, :stops), p.offsets, p.cursor
+    checkbounds(offsets, cursor+1:cursor+length(starts)+1)
+    offset = offsets[cursor+1]
+    for i in 1:length(starts)
+        offset += Int(stops[i]) - Int(starts[i])
+        @inbounds offsets[cursor+i+1] = offset
+    end
+    p.cursor += length(starts)
+    fill_array!(p.content, items)
+end
+
+fill_array!(p::ListPlan, xs::StringVector) = fill_array!(p, xs.lists)
 
 function fill_array!(p::NumpyPlan, xs::AbstractVector)
     n = length(xs)
