@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from bridge import (Bridge, CallInterrupted, CallTimedOut, ExecutorDied, FunctionNotFound,
-                    SharedMemoryFull)
+                    ResultTypeError, SharedMemoryFull)
 from _clients import python_client, read_report, reap, segments_of, wait_until
 from test_served import Served
 
@@ -239,6 +239,42 @@ def test_a_crash_reaches_only_its_own_client(served, kind, shm_clean):
     assert wait_until(lambda: segments_of(server_pid) <= server_segments)
     served.wait_for_log(f"executor pid {victim} (of client")
     assert cause in served.log()
+
+
+def test_a_result_the_server_cannot_read_ends_only_its_executor(served):
+    # A result that is no array travels as msgpack values, whose number the server caps
+    # (docs/protocol.md): a long flat list says what to return instead; a nested one that the
+    # server cannot read ends the executor that sent it, with the reason, and nothing else
+    with Bridge(served.address) as a, Bridge(served.address) as b:
+        b.eval('mine() = "still here"')
+        a.eval("flat() = fill(nothing, 1_000_000)\nnested() = [[Dict() for _ in 1:1000] for _ in 1:101]")
+        with pytest.raises(ResultTypeError, match="too long to travel as a list"):
+            a.call("flat")
+        with pytest.raises(ExecutorDied, match="could not read .*more than 100000 lists and maps"):
+            a.call("nested")
+        assert a.call("churn", 1) == 100
+        assert b.call("mine") == "still here"
+
+
+def _running_process(pid: int) -> bool:
+    """Whether process ``pid`` exists and is not a zombie (PID 1 of a container may not reap)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.parametrize("end", ["bye", "crash"])
+def test_processes_user_code_left_running_end_with_its_executor(served, end):
+    with Bridge(served.address) as a:
+        child = a.eval("getpid(run(`sleep 3600`; wait = false))")
+        assert _running_process(child)
+        if end == "crash":
+            with pytest.raises(ExecutorDied):
+                a.eval("ccall(:abort, Cvoid, ())")
+            assert wait_until(lambda: not _running_process(child))
+    assert wait_until(lambda: not _running_process(child))
 
 
 def test_a_buffer_changed_after_validation_hurts_only_its_owner(served):

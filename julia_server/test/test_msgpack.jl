@@ -2,7 +2,8 @@
 # malformed input (truncation, lies about lengths, nesting, random bytes) always refused with a
 # ProtocolError.
 
-using AwkwardBridge: pack, unpack, top_level_scalars, ProtocolError, MSGPACK_MAX_DEPTH
+using AwkwardBridge: pack, unpack, top_level_scalars, ProtocolError, MSGPACK_MAX_DEPTH, MSGPACK_MAX_VALUES,
+                     MSGPACK_MAX_CONTAINERS
 
 @testset "round trips" begin
     ints = Any[0, 1, 127, 128, 255, 256, 65535, 65536, 2^32 - 1, 2^32, typemax(Int64),
@@ -111,4 +112,14 @@ end
     @test top_level_scalars(UInt8[]) === nothing
     # a container count far beyond the input ends at its end, not after 2^32 steps
     @test top_level_scalars(id_after(UInt8[0xdd, 0xff, 0xff, 0xff, 0xff])) == Dict{String,Any}()
+end
+
+@testset "what one message decodes into is capped by count" begin
+    @test length(unpack([0xdd; reinterpret(UInt8, [hton(UInt32(MSGPACK_MAX_VALUES - 1))]); zeros(UInt8, MSGPACK_MAX_VALUES - 1)])) == MSGPACK_MAX_VALUES - 1
+    too_many = [0xdd; reinterpret(UInt8, [hton(UInt32(MSGPACK_MAX_VALUES))]); zeros(UInt8, MSGPACK_MAX_VALUES)]
+    @test_throws ProtocolError unpack(too_many)
+    maps(n) = [0xdd; reinterpret(UInt8, [hton(UInt32(n))]); fill(0x80, n)]
+    @test length(unpack(maps(MSGPACK_MAX_CONTAINERS - 1))) == MSGPACK_MAX_CONTAINERS - 1
+    err = try unpack(maps(MSGPACK_MAX_CONTAINERS)); nothing catch e; e end
+    @test err isa ProtocolError && occursin("lists and maps", err.msg)
 end

@@ -191,6 +191,10 @@ end
                 @test reply["id"] == id && error_of(reply)["type"] == "ProtocolError" &&
                       occursin(says, error_of(reply)["message"])
             end
+            # a frame of a few MB that would decode into gigabytes (one empty map per byte)
+            send_frames(c, vcat(0x86, envelope(83), pack("args"), UInt8[0xdd], reinterpret(UInt8, [hton(UInt32(3_000_000))]), fill(0x80, 3_000_000)))
+            reply = receive(c)
+            @test reply["id"] == 83 && occursin("more than $(AwkwardBridge.MSGPACK_MAX_CONTAINERS) lists and maps", error_of(reply)["message"])
             send_frames(c, vcat(0x86, pack("args"), UInt8[0xc1], envelope(82)))    # a fault before the id
             reply = receive(c)
             @test reply["id"] === nothing && error_of(reply)["type"] == "ProtocolError"
@@ -207,6 +211,11 @@ end
             @test error_of(request(c, "frobnicate"))["type"] == "ProtocolError"
             @test error_of(request(c, "drop"; handles = Any["x"]))["type"] == "ProtocolError"
             @test error_of(request(c, "hello"; pid = -1, lease_ttl = 1.0))["type"] == "ProtocolError"
+            @test AwkwardBridge.ServerProcess.short_id("ab\nFORGED") == "ab\\nFORGE"   # a refused id's line stays one line
+            for name in ("two\nlines", "x"^65)   # a name that would forge a log line, or flood the log
+                e = error_of(request(c, "hello"; pid = getpid(), lease_ttl = 1.0, name = name))
+                @test e["type"] == "ProtocolError" && occursin("name must be at most 64 printable characters", e["message"])
+            end
             @test result(c, "ping") == "pong"
         end
 

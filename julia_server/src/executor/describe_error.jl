@@ -42,7 +42,10 @@ What to do about an error that code written for plain Julia vectors meets on the
 views, to append to its message; "" for any other error.
 """
 function hint(e)
-    e isa ReadOnlyMemoryError && return "code wrote into read-only memory. " * WRITE_ELSEWHERE
+    # Julia reports any fault on a mapping it did not write as this, a read outside it included
+    e isa ReadOnlyMemoryError &&
+        return "code wrote into read-only memory (or read outside the memory it was given, " *
+               "where an argument's buffers changed after they were validated). " * WRITE_ELSEWHERE
     # AbstractArray's fallback for a view without setindex!
     e isa ErrorException && startswith(e.msg, "setindex! not defined") &&
         return "\nHint: views cannot be written. " * WRITE_ELSEWHERE

@@ -117,7 +117,13 @@ function to_wire(x, scope::Scope, depth::Int)
             e isa ResultTypeError && x isa AbstractVector || rethrow()
         end
     end
-    x isa AbstractVector && return Any[to_wire(item, scope, nested(depth)) for item in x]
+    if x isa AbstractVector
+        length(x) < MSGPACK_MAX_VALUES ||
+            throw(ResultTypeError("a $(short_type_name(x)) of $(length(x)) values that are not one Awkward Array " *
+                                  "is too long to travel as a list (at most $(MSGPACK_MAX_VALUES - 1)); " *
+                                  "return values of one kind (numbers, strings, records), which become an ak.Array"))
+        return Any[to_wire(item, scope, nested(depth)) for item in x]
+    end
     is_struct_record(typeof(x)) && return to_wire_fields(x, scope, depth)
     throw(ResultTypeError("a Julia $(short_type_name(x)) has no Python equivalent; return a number, a " *
                           "string, a Bool, nothing or missing, a tuple, a NamedTuple, a struct or a Dict " *

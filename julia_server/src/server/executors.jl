@@ -147,6 +147,16 @@ function end_executor!(ex::Executor, why::String)
 end
 
 """
+    end_process_group(pid)
+
+Kill what is left of an ended executor's process group: the processes its user's code started
+(`run(cmd; wait = false)`) and left running. An executor leads a group of its own (it is
+started detached), and the group's id is not reused while a member lives, so this reaches no
+one else. A process that left the group (`setsid`, a daemon) escapes it.
+"""
+end_process_group(pid::Int) = (ccall(:kill, Cint, (Cint, Cint), -pid, SIGKILL); nothing)
+
+"""
     interrupt!(ex)
 
 Send the executor SIGINT: the running call gets an `InterruptException`, or, when the call has

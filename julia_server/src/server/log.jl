@@ -42,4 +42,4 @@ end
 The first 8 characters of a client id, as the log shows it: enough to tell clients apart, too
 few to act as one (docs/security.md).
 """
-short_id(id) = id isa AbstractString ? first(id, 8) : "?"
+short_id(id) = id isa AbstractString ? escape_string(first(id, 8)) : "?"   # a refused id may hold a newline

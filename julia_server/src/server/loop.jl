@@ -297,6 +297,9 @@ function hello!(server::Server, req::Request)
     ttl = float_field(req.fields, "lease_ttl", what)
     ttl > 0 || throw(ProtocolError("hello: lease_ttl must be positive, not $ttl"))
     name = str_field(req.fields, "name", what; default = "")
+    # the name goes into the log and `stats`: one short line, never another log line
+    length(name) <= 64 && all(isprint, name) ||
+        throw(ProtocolError("hello: name must be at most 64 printable characters, not $(length(name)) characters $(repr(first(name, 16)))…"))
     token = str_field(req.fields, "token", what; default = "")
     client, reconnected = register!(server.state, req.client, pid, ttl, name, token)
     result = Dict{String,Any}("server_pid" => getpid(), "protocol" => PROTOCOL_VERSION,
@@ -346,16 +349,22 @@ end
 function handle_executor_message!(server::Server, frames::Vector{Vector{UInt8}})
     length(frames) == 2 || return nothing
     routing, frame = frames
+    ex = get(server.by_routing, routing, nothing)
     message = try
         unpack(frame; max_bytes = typemax(Int))
     catch e
         e isa ProtocolError || rethrow()
-        nothing
+        e
     end
-    message isa Dict{String,Any} || return nothing
+    if !(message isa Dict{String,Any})
+        # an executor's result is built by its client's code, which can make it unreadable (a
+        # list of millions of values): that ends the executor, and its job with it, never silently
+        what = message isa ProtocolError ? message.msg : "a $(wire_type(message)), not a map"
+        ex === nothing || end_executor!(ex, "it sent the server a message it could not read ($what)")
+        return nothing
+    end
     op = get(message, "op", nothing)
     op == "ready" && return executor_ready!(server, routing, message)
-    ex = get(server.by_routing, routing, nothing)
     ex === nothing && return nothing
     try
         op == "ask" ? answer_ask!(server, ex, message) :

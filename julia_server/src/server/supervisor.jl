@@ -115,6 +115,7 @@ function start_executor!(server::Server, client::Union{Nothing,Client})
     server.by_token[ex.token] = ex
     @async begin
         wait(ex.process)
+        end_process_group(pid(ex))
         put!(server.events, (:exited, ex))
     end
     log_event("executor pid $(pid(ex)) started " * (client === nothing ? "as a spare" : "for client $(label(client))"))

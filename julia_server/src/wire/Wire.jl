@@ -15,7 +15,8 @@ include("segment_names.jl")
 include("refs.jl")
 include("protocol.jl")
 
-export ArrayRef, BufferRef, JSONError, MSGPACK_MAX_BYTES, MSGPACK_MAX_DEPTH, PROTOCOL_VERSION,
+export ArrayRef, BufferRef, JSONError, MSGPACK_MAX_BYTES, MSGPACK_MAX_CONTAINERS, MSGPACK_MAX_DEPTH,
+       MSGPACK_MAX_VALUES, PROTOCOL_VERSION,
        Request, array_ref, decode_request, encode_error, encode_ok, field, float_field,
        int_field, int_list_field, json_string, list_field, map_field, pack, parse_json,
        request_id, same_array, segment_name, segment_pid,

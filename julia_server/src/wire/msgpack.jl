@@ -9,23 +9,36 @@ const MSGPACK_MAX_DEPTH = 64
 """Largest input `unpack` accepts by default, matching the client socket's `ZMQ_MAXMSGSIZE`."""
 const MSGPACK_MAX_BYTES = 16 * 1024 * 1024
 
+# A byte of msgpack can decode into far more memory (`0x80`, one empty map, is a `Dict` of
+# several hundred bytes), so what one message may decode into is capped by count, not bytes.
+"""Most values (of any kind) one `unpack` decodes."""
+const MSGPACK_MAX_VALUES = 1_000_000
+
+"""Most lists and maps one `unpack` decodes."""
+const MSGPACK_MAX_CONTAINERS = 100_000
+
 mutable struct Unpacker
     bytes::Vector{UInt8}
     pos::Int        # next byte to read
+    values_left::Int
+    containers_left::Int
 end
+
+Unpacker(bytes::Vector{UInt8}) = Unpacker(bytes, 1, MSGPACK_MAX_VALUES, MSGPACK_MAX_CONTAINERS)
 
 """
     unpack(bytes::Vector{UInt8}; max_bytes=MSGPACK_MAX_BYTES) -> Any
 
 Decode exactly one msgpack object filling all of `bytes`: `nothing`, `Bool`, `Int64` (`UInt64`
 above `typemax(Int64)`), `Float32`, `Float64`, `String`, `Vector{UInt8}` (bin), `Vector{Any}`,
-`Dict{String,Any}`. Throws `ProtocolError` on truncated, malformed or oversized input (more
-than `max_bytes`: between server and executors, results may be larger than clients' requests).
+`Dict{String,Any}`. Throws `ProtocolError` on truncated, malformed or oversized input: more
+than `max_bytes` (between server and executors, results may be larger than clients' requests),
+more than `MSGPACK_MAX_VALUES` values or more than `MSGPACK_MAX_CONTAINERS` lists and maps.
 """
 function unpack(bytes::Vector{UInt8}; max_bytes::Int = MSGPACK_MAX_BYTES)
     length(bytes) <= max_bytes ||
         throw(ProtocolError("msgpack: input of $(length(bytes)) bytes exceeds $max_bytes"))
-    u = Unpacker(bytes, 1)
+    u = Unpacker(bytes)
     value = unpack_value(u, 0)
     u.pos == length(bytes) + 1 ||
         throw(ProtocolError("msgpack: $(length(bytes) - u.pos + 1) trailing bytes after the object"))
@@ -78,6 +91,7 @@ function read_array(u::Unpacker, n::Integer, depth::Int)
     # Every element takes at least one byte, so a count beyond the input is a lie; checking it
     # first keeps a 5-byte message from allocating gigabytes.
     need(u, n)
+    count_container!(u)
     out = Vector{Any}(undef, n)
     for i in 1:n
         @inbounds out[i] = unpack_value(u, depth + 1)
@@ -87,6 +101,7 @@ end
 
 function read_map(u::Unpacker, n::Integer, depth::Int)
     need(u, 2n)
+    count_container!(u)
     out = Dict{String,Any}()
     sizehint!(out, n)
     for _ in 1:n
@@ -98,9 +113,17 @@ function read_map(u::Unpacker, n::Integer, depth::Int)
     return out
 end
 
+function count_container!(u::Unpacker)
+    (u.containers_left -= 1) >= 0 ||
+        throw(ProtocolError("msgpack: more than $MSGPACK_MAX_CONTAINERS lists and maps in one message"))
+    return nothing
+end
+
 function unpack_value(u::Unpacker, depth::Int)
     depth < MSGPACK_MAX_DEPTH ||
         throw(ProtocolError("msgpack: nesting deeper than $MSGPACK_MAX_DEPTH"))
+    (u.values_left -= 1) >= 0 ||
+        throw(ProtocolError("msgpack: more than $MSGPACK_MAX_VALUES values in one message"))
     b = read_byte(u)
     b <= 0x7f && return Int64(b)
     b >= 0xe0 && return Int64(reinterpret(Int8, b))
@@ -148,7 +171,7 @@ show the `id` its error reply should carry. `nothing` when `bytes` does not begi
 Containers are skipped without being decoded, so no depth or size limit applies.
 """
 function top_level_scalars(bytes::Vector{UInt8})
-    u = Unpacker(bytes, 1)
+    u = Unpacker(bytes)
     n = try
         map_header(u)
     catch e
