@@ -368,7 +368,16 @@ def test_an_owner_lock_file_of_another_user_is_left_alone(tmp_path, other_user):
 
     report = take_lock_after(plant, tmp_path)
     assert report["inode"] is None and "another user's" in report["warned"][0]
-    # nor does gc let that file speak for the pid: without a lock file of this user, the pid decides
+    # nor does gc let that file prove the pid dead: unheld, the pid decides; held (by an owner
+    # of that user in another pid namespace), its segments stay
+    path = lock_path(report["pid"], str(tmp_path))
     with dead_owner(report["pid"], str(tmp_path)) as gone:
         assert gone is None
-    assert os.stat(lock_path(report["pid"], str(tmp_path))).st_ino == report["planted"]
+    holder = os.open(path, os.O_RDONLY)
+    try:
+        fcntl.flock(holder, fcntl.LOCK_SH)
+        with dead_owner(report["pid"], str(tmp_path)) as gone:
+            assert gone is False
+    finally:
+        os.close(holder)
+    assert os.stat(path).st_ino == report["planted"]

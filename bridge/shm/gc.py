@@ -13,7 +13,7 @@ from collections import defaultdict
 
 from bridge.wire import segment_pid
 
-from .owner_lock import dead_owner, parse_lock_pid
+from .owner_lock import dead_owner, lock_path, parse_lock_pid
 from .segment import SHM_DIR
 
 
@@ -36,15 +36,23 @@ def collect_dead_segments(shm_dir: str = SHM_DIR) -> list[str]:
         with dead_owner(pid, shm_dir) as gone:
             if gone is None:
                 gone = not owner_is_alive(pid)
+                if gone:   # with any lock file, another user's that nobody holds
+                    _unlink_if_allowed(lock_path(pid, shm_dir))
             if not gone:
                 continue
             for name in names:
-                try:
-                    os.unlink(os.path.join(shm_dir, name))
-                except (FileNotFoundError, PermissionError):
-                    continue  # another collector got there first, or another user's segment
-                removed.append(name)
+                # another collector may get there first, and another user's segment stays
+                if _unlink_if_allowed(os.path.join(shm_dir, name)):
+                    removed.append(name)
     return removed
+
+
+def _unlink_if_allowed(path: str) -> bool:
+    try:
+        os.unlink(path)
+    except (FileNotFoundError, PermissionError):
+        return False
+    return True
 
 
 def owner_is_alive(pid: int) -> bool:

@@ -114,8 +114,9 @@ def _release(pid: int, fd: int, path: str) -> None:
 def dead_owner(pid: int, shm_dir: str = "/dev/shm") -> Iterator[Optional[bool]]:
     """Whether the owner of ``pid``'s segments is gone, holding its lock file exclusively while the
     caller removes them: True (gone; the lock file is removed on leaving), False (a live process
-    holds it), None (there is no lock file of this user: an owner that predates owner locks, or
-    one whose lock file another user took first, which the caller judges by its pid)."""
+    holds it), None (the caller judges by the pid: there is no lock file, as for an owner that
+    predates owner locks, or nobody holds one that is another user's, which proves nothing,
+    since anyone may make it)."""
     path = lock_path(pid, shm_dir)
     try:
         fd = os.open(path, os.O_RDWR | os.O_CLOEXEC | os.O_NOFOLLOW)
@@ -128,15 +129,15 @@ def dead_owner(pid: int, shm_dir: str = "/dev/shm") -> Iterator[Optional[bool]]:
         yield None
         return
     try:
-        if os.fstat(fd).st_uid != os.geteuid():
-            yield None
-            return
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as error:
             if error.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
                 raise
             yield False
+            return
+        if os.fstat(fd).st_uid != os.geteuid():
+            yield None
             return
         yield True
         _unlink(path)

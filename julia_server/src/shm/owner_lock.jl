@@ -69,9 +69,9 @@ end
     dead_owner(f, pid)
 
 Call `f(gone)` with whether the owner of `pid`'s segments is gone: `true` when nobody holds its
-lock, `false` when a live process does, `nothing` when there is no lock file of this user (an
-owner from before owner locks, or one whose lock file another user took first), which the
-caller judges by the pid. When it is gone, `f` runs holding the lock file exclusively, so that a new process
+lock, `false` when a live process does, `nothing` when the caller must judge by the pid: there
+is no lock file (an owner from before owner locks), or nobody holds one that is another user's,
+which proves nothing, since anyone may make it. When it is gone, `f` runs holding the lock file exclusively, so that a new process
 with the same pid cannot take it and make segments meanwhile, and the file is removed after `f`.
 """
 function dead_owner(f, pid::Int)
@@ -82,11 +82,11 @@ function dead_owner(f, pid::Int)
         throw(SystemError("opening owner lock $path"))
     end
     try
-        stat(RawFD(fd)).uid == effective_uid() || return f(nothing)
         if ccall(:flock, Cint, (Cint, Cint), fd, LOCK_EX | LOCK_NB) != 0
             Libc.errno() == EWOULDBLOCK || throw(SystemError("flock($path)"))
             return f(false)
         end
+        stat(RawFD(fd)).uid == effective_uid() || return f(nothing)
         result = f(true)
         rm(path; force = true)
         return result
