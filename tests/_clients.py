@@ -130,6 +130,15 @@ def read_report(process: subprocess.Popen, timeout: float = 120.0) -> dict:
     pytest.fail(f"client script gave no report (exit {process.returncode}); stderr:\n{stderr[-3000:]}")
 
 
+def process_running(pid: int) -> bool:
+    """Whether process ``pid`` exists and is not a zombie (PID 1 of a container may not reap)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
 def reap(process: subprocess.Popen, grace: float = 0.0) -> Optional[int]:
     """Wait up to ``grace`` seconds for a client script to exit, then kill it; closes its pipes."""
     try:

@@ -18,7 +18,7 @@ from bridge import Bridge, BridgeError, ServerDied
 from bridge.client.launcher import spawn_server
 from bridge.shm import SHM_DIR, collect_dead_segments, owner_is_alive
 from bridge.wire import segment_pid
-from _clients import wait_until
+from _clients import process_running, wait_until
 
 
 def segments_of(pid: int) -> set[str]:
@@ -44,6 +44,13 @@ def test_close_frees_everything_and_results_outlive_the_server(shm_clean):
     for use in (lambda: bridge.call("identity", ARRAY), lambda: bridge.send(ARRAY), lambda: bridge.ping()):
         with pytest.raises(BridgeError, match="this Bridge is closed"):
             use()
+
+
+def test_closing_a_private_bridge_ends_what_its_julia_code_left_running(shm_clean):
+    bridge = Bridge(threads=1)
+    child = bridge.eval("getpid(run(`sleep 3600`; wait = false))")
+    bridge.close()   # the server stops, and with it every executor's process group
+    assert wait_until(lambda: not process_running(child))
 
 
 def test_killed_server_raises_server_died_at_once(shm_clean):

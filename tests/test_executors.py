@@ -19,7 +19,7 @@ import pytest
 
 from bridge import (Bridge, CallInterrupted, CallTimedOut, ExecutorDied, FunctionNotFound,
                     ResultTypeError, SharedMemoryFull)
-from _clients import python_client, read_report, reap, segments_of, wait_until
+from _clients import process_running, python_client, read_report, reap, segments_of, wait_until
 from test_served import Served
 
 # Kernels every executor loads (`serve --include`). `spin` never reaches a safepoint on Julia 1.5
@@ -256,25 +256,16 @@ def test_a_result_the_server_cannot_read_ends_only_its_executor(served):
         assert b.call("mine") == "still here"
 
 
-def _running_process(pid: int) -> bool:
-    """Whether process ``pid`` exists and is not a zombie (PID 1 of a container may not reap)."""
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
-
-
 @pytest.mark.parametrize("end", ["bye", "crash"])
 def test_processes_user_code_left_running_end_with_its_executor(served, end):
     with Bridge(served.address) as a:
         child = a.eval("getpid(run(`sleep 3600`; wait = false))")
-        assert _running_process(child)
+        assert process_running(child)
         if end == "crash":
             with pytest.raises(ExecutorDied):
                 a.eval("ccall(:abort, Cvoid, ())")
-            assert wait_until(lambda: not _running_process(child))
-    assert wait_until(lambda: not _running_process(child))
+            assert wait_until(lambda: not process_running(child))
+    assert wait_until(lambda: not process_running(child))
 
 
 def test_a_buffer_changed_after_validation_hurts_only_its_owner(served):

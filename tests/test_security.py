@@ -381,3 +381,16 @@ def test_an_owner_lock_file_of_another_user_is_left_alone(tmp_path, other_user):
     finally:
         os.close(holder)
     assert os.stat(path).st_ino == report["planted"]
+
+
+def test_a_directory_at_an_owner_lock_path_stops_no_one(tmp_path):
+    # Anyone may make a directory (or a socket) in /dev/shm under a lock file's name.
+    def plant(pid: int) -> int:
+        os.mkdir(lock_path(pid, str(tmp_path)))
+        return os.stat(lock_path(pid, str(tmp_path))).st_ino
+
+    report = take_lock_after(plant, tmp_path)
+    assert report["inode"] is None and "not a file" in report["warned"][0]
+    with dead_owner(report["pid"], str(tmp_path)) as gone:
+        assert gone is None
+    assert collect_dead_segments(str(tmp_path)) == []   # gc passes over it, and does not fail

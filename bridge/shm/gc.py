@@ -50,7 +50,7 @@ def collect_dead_segments(shm_dir: str = SHM_DIR) -> list[str]:
 def _unlink_if_allowed(path: str) -> bool:
     try:
         os.unlink(path)
-    except (FileNotFoundError, PermissionError):
+    except OSError:   # gone, another user's, or not a file (a directory made by anyone)
         return False
     return True
 

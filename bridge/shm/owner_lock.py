@@ -14,6 +14,7 @@ import atexit
 import errno
 import fcntl
 import os
+import stat
 import threading
 import time
 import warnings
@@ -65,16 +66,15 @@ def hold_owner_lock(shm_dir: str = "/dev/shm") -> None:
 
 
 def _take_shared(path: str) -> Optional[int]:
-    """A descriptor of ``path`` holding a shared lock on it, or None when the file is not ours."""
+    """A descriptor of ``path`` holding a shared lock on it, or None when it is not a file of ours
+    (another user's, a symlink, a directory, a socket: anyone may make one in ``/dev/shm``)."""
     deadline = time.monotonic() + TAKE_OVER_AFTER
     while True:
         try:
             fd = os.open(path, os.O_CREAT | os.O_RDWR | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
-        except OSError as error:
-            if error.errno in (errno.EACCES, errno.EPERM, errno.ELOOP):
-                return None
-            raise
-        if os.fstat(fd).st_uid != os.geteuid():
+        except OSError:
+            return None
+        if not _is_own_file(fd):
             os.close(fd)
             return None
         try:
@@ -88,12 +88,14 @@ def _take_shared(path: str) -> Optional[int]:
             else:
                 _unlink(path)      # held for longer: not a gc's; a new file of our own
             continue
-        try:
-            if os.fstat(fd).st_ino == os.stat(path).st_ino:
-                return fd
-        except FileNotFoundError:
-            pass
+        if _same_file(fd, path):
+            return fd
         os.close(fd)  # that gc removed the file meanwhile: take a new one
+
+
+def _is_own_file(fd: int) -> bool:
+    info = os.fstat(fd)
+    return stat.S_ISREG(info.st_mode) and info.st_uid == os.geteuid()
 
 
 def _unlink(path: str) -> None:
@@ -119,27 +121,29 @@ def dead_owner(pid: int, shm_dir: str = "/dev/shm") -> Iterator[Optional[bool]]:
     since anyone may make it)."""
     path = lock_path(pid, shm_dir)
     try:
-        fd = os.open(path, os.O_RDWR | os.O_CLOEXEC | os.O_NOFOLLOW)
-    except FileNotFoundError:
-        yield None
-        return
-    except OSError as error:
-        if error.errno not in (errno.EACCES, errno.EPERM, errno.ELOOP):
-            raise
+        fd = os.open(path, os.O_RDWR | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:   # none, or not a file this user may lock (a symlink, a directory, a socket)
         yield None
         return
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as error:
-            if error.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
-                raise
-            yield False
+            yield False if error.errno in (errno.EWOULDBLOCK, errno.EAGAIN) else None
             return
-        if os.fstat(fd).st_uid != os.geteuid():
+        if not _is_own_file(fd):
             yield None
             return
         yield True
-        _unlink(path)
+        # unless a process of this pid replaced it meanwhile (it waits at most TAKE_OVER_AFTER)
+        if _same_file(fd, path):
+            _unlink(path)
     finally:
         os.close(fd)
+
+
+def _same_file(fd: int, path: str) -> bool:
+    try:
+        return os.fstat(fd).st_ino == os.stat(path, follow_symlinks=False).st_ino
+    except FileNotFoundError:
+        return False

@@ -122,4 +122,9 @@ end
     @test length(unpack(maps(MSGPACK_MAX_CONTAINERS - 1))) == MSGPACK_MAX_CONTAINERS - 1
     err = try unpack(maps(MSGPACK_MAX_CONTAINERS)); nothing catch e; e end
     @test err isa ProtocolError && occursin("lists and maps", err.msg)
+    @test length(unpack(maps(MSGPACK_MAX_CONTAINERS); max_containers = typemax(Int))) == MSGPACK_MAX_CONTAINERS
+    @test length(unpack(too_many; max_values = typemax(Int))) == MSGPACK_MAX_VALUES
+    # a refused key is quoted and cut in the message, which the server logs
+    err = try unpack([0x82; pack("a\nb"^20); 0x01; pack("a\nb"^20); 0x02]); nothing catch e; e end
+    @test err isa ProtocolError && !occursin('\n', err.msg) && length(err.msg) < 100
 end

@@ -152,6 +152,9 @@ const Jet = NamedTuple{(:pt, :eta),Tuple{Float32,Float32}}
         jets[2][1].q = 5                          # a field of one record, written in its column
         @test jets.q[2] == Int8[5, 1]
         @test_throws ArgumentError jets[1][1].nope = 1
+        grid = RecordVector((m = zeros(2, 3),), 2, AwkwardBridge.Parameters())   # a field that is a row
+        grid[2].m = [1, 2, 3]
+        @test getfield(grid, :columns).m == [0 0 0; 1 2 3]
         records = AwkwardBridge.shared_records(2; n=Int32, ok=Bool)
         records.n .= [3, 4]
         records.ok .= [true, false]

@@ -10,9 +10,9 @@ module Basics
 include("errors.jl")
 include("posix.jl")
 
-export AuthenticationFailed, CallInterrupted, CallTimedOut, EACCES, EEXIST, EFBIG, EINTR, ELOOP,
-       ENOENT, ENOSPC, EPERM, ESRCH, ExecutorDied, FunctionNotFound, InvalidArray, O_CLOEXEC,
-       O_NOFOLLOW, ProtocolError,
+export AuthenticationFailed, CallInterrupted, CallTimedOut, EEXIST, EFBIG, EINTR, ENOENT, ENOSPC,
+       ESRCH, ExecutorDied, FunctionNotFound, InvalidArray, O_CLOEXEC,
+       O_NOFOLLOW, O_NONBLOCK, ProtocolError,
        ResultTypeError, SIGINT, SIGKILL, SIGNAL_NAMES, SharedMemoryFull, ShuttingDown,
        UnknownClient
 

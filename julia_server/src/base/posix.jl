@@ -1,17 +1,16 @@
 # The POSIX error numbers and signals the bridge checks for (Linux values).
 
-const EPERM = Cint(1)
 const ENOENT = Cint(2)
 const ESRCH = Cint(3)
 const EINTR = Cint(4)
-const EACCES = Cint(13)
 const EEXIST = Cint(17)
 const EFBIG = Cint(27)
 const ENOSPC = Cint(28)
-const ELOOP = Cint(40)
 
 const O_CLOEXEC = Cint(0o2000000)   # not in Julia 1.5's Base.Filesystem
-const O_NOFOLLOW = Cint(0o400000)
+const O_NONBLOCK = Cint(0o4000)
+# Linux's generic value; Arm and PowerPC have their own (0o400000 is O_LARGEFILE there)
+const O_NOFOLLOW = Sys.ARCH in (:aarch64, :arm, :armv7l, :powerpc64le, :ppc64le) ? Cint(0o100000) : Cint(0o400000)
 
 const SIGINT = Cint(2)
 const SIGKILL = Cint(9)

@@ -66,7 +66,9 @@ function fetch!(link::Link)
 end
 
 function message_of(frames::Vector{Vector{UInt8}})
-    message = length(frames) == 1 ? unpack(frames[1]; max_bytes = typemax(Int)) : nothing
+    # the server checked what its clients sent; what it adds (a handle's array) may pass the caps
+    message = length(frames) == 1 ?
+        unpack(frames[1]; max_bytes = typemax(Int), max_values = typemax(Int), max_containers = typemax(Int)) : nothing
     message isa Dict{String,Any} && return message
     throw(ProtocolError("the server sent a message that is not one msgpack map"))
 end

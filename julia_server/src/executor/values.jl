@@ -118,9 +118,9 @@ function to_wire(x, scope::Scope, depth::Int)
         end
     end
     if x isa AbstractVector
-        length(x) < MSGPACK_MAX_VALUES ||
+        length(x) <= MAX_RESULT_LIST ||
             throw(ResultTypeError("a $(short_type_name(x)) of $(length(x)) values that are not one Awkward Array " *
-                                  "is too long to travel as a list (at most $(MSGPACK_MAX_VALUES - 1)); " *
+                                  "is too long to travel as a list (at most $MAX_RESULT_LIST); " *
                                   "return values of one kind (numbers, strings, records), which become an ak.Array"))
         return Any[to_wire(item, scope, nested(depth)) for item in x]
     end
@@ -129,6 +129,10 @@ function to_wire(x, scope::Scope, depth::Int)
                           "string, a Bool, nothing or missing, a tuple, a NamedTuple, a struct or a Dict " *
                           "with string keys, a function, or an array of such things (an ak.Array)"))
 end
+
+# The longest list a result travels as: half of what one message may hold, the rest for the
+# reply around it (its output and logs).
+const MAX_RESULT_LIST = MSGPACK_MAX_VALUES ÷ 2
 
 function nested(depth::Int)
     depth < MAX_VALUE_DEPTH ||

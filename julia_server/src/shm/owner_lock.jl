@@ -24,11 +24,8 @@ function hold_owner_lock()
     deadline = time() + TAKE_OVER_AFTER
     while true
         fd = ccall(:open, Cint, (Cstring, Cint, Base.Cmode_t), path, flags, 0o600)
-        if fd < 0
-            Libc.errno() in (EACCES, EPERM, ELOOP) && return Cint(-1)
-            throw(SystemError("opening owner lock $path"))
-        end
-        if stat(RawFD(fd)).uid != effective_uid()
+        fd < 0 && return Cint(-1)   # not a file this user may lock: a symlink, a directory, …
+        if !is_own_file(fd)
             ccall(:close, Cint, (Cint,), fd)
             return Cint(-1)
         end
@@ -40,8 +37,7 @@ function hold_owner_lock()
             time() < deadline ? Libc.systemsleep(0.01) : rm(path; force = true)
             continue
         end
-        same = ispath(path) && stat(path).inode == fd_inode(fd)
-        same && return fd
+        same_file(fd, path) && return fd
         ccall(:close, Cint, (Cint,), fd)   # that gc removed the file meanwhile: take a new one
     end
 end
@@ -50,6 +46,10 @@ end
 const TAKE_OVER_AFTER = 2.0
 
 effective_uid() = ccall(:geteuid, Cuint, ())
+
+is_own_file(fd::Cint) = (s = stat(RawFD(fd)); isfile(s) && s.uid == effective_uid())
+
+same_file(fd::Cint, path::String) = islink(path) || !ispath(path) ? false : lstat(path).inode == fd_inode(fd)
 
 fd_inode(fd::Cint) = stat(RawFD(fd)).inode
 
@@ -76,19 +76,16 @@ with the same pid cannot take it and make segments meanwhile, and the file is re
 """
 function dead_owner(f, pid::Int)
     path = lock_path(pid)
-    fd = ccall(:open, Cint, (Cstring, Cint), path, Base.Filesystem.JL_O_RDWR | O_CLOEXEC | O_NOFOLLOW)
-    if fd < 0
-        Libc.errno() in (ENOENT, EACCES, EPERM, ELOOP) && return f(nothing)
-        throw(SystemError("opening owner lock $path"))
-    end
+    fd = ccall(:open, Cint, (Cstring, Cint), path, Base.Filesystem.JL_O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)
+    fd < 0 && return f(nothing)   # none, or not a file this user may lock (a symlink, a directory, …)
     try
         if ccall(:flock, Cint, (Cint, Cint), fd, LOCK_EX | LOCK_NB) != 0
-            Libc.errno() == EWOULDBLOCK || throw(SystemError("flock($path)"))
-            return f(false)
+            return f(Libc.errno() == EWOULDBLOCK ? false : nothing)
         end
-        stat(RawFD(fd)).uid == effective_uid() || return f(nothing)
+        is_own_file(fd) || return f(nothing)
         result = f(true)
-        rm(path; force = true)
+        # unless a process of this pid replaced it meanwhile (it waits at most TAKE_OVER_AFTER)
+        same_file(fd, path) && rm(path; force = true)
         return result
     finally
         ccall(:close, Cint, (Cint,), fd)

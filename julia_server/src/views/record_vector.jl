@@ -28,7 +28,9 @@ end
 @inline function Base.setproperty!(r::Record, name::Symbol, x)
     columns = getfield(r, :columns)
     has_field(columns, name) || throw(no_field_error(columns, name))
-    column_at(columns, name)[getfield(r, :index)] = x
+    column = column_at(columns, name)
+    # a matrix column's field is a row of it
+    column isa AbstractVector ? (column[getfield(r, :index)] = x) : (row(column, getfield(r, :index)) .= x)
     return x
 end
 Base.propertynames(r::Record) = keys(getfield(r, :columns))

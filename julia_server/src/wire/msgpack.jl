@@ -27,18 +27,21 @@ end
 Unpacker(bytes::Vector{UInt8}) = Unpacker(bytes, 1, MSGPACK_MAX_VALUES, MSGPACK_MAX_CONTAINERS)
 
 """
-    unpack(bytes::Vector{UInt8}; max_bytes=MSGPACK_MAX_BYTES) -> Any
+    unpack(bytes::Vector{UInt8}; max_bytes=MSGPACK_MAX_BYTES, max_values=MSGPACK_MAX_VALUES,
+           max_containers=MSGPACK_MAX_CONTAINERS) -> Any
 
 Decode exactly one msgpack object filling all of `bytes`: `nothing`, `Bool`, `Int64` (`UInt64`
 above `typemax(Int64)`), `Float32`, `Float64`, `String`, `Vector{UInt8}` (bin), `Vector{Any}`,
 `Dict{String,Any}`. Throws `ProtocolError` on truncated, malformed or oversized input: more
 than `max_bytes` (between server and executors, results may be larger than clients' requests),
-more than `MSGPACK_MAX_VALUES` values or more than `MSGPACK_MAX_CONTAINERS` lists and maps.
+more than `max_values` values or more than `max_containers` lists and maps (an executor reads
+its trusted server's messages without these two caps).
 """
-function unpack(bytes::Vector{UInt8}; max_bytes::Int = MSGPACK_MAX_BYTES)
+function unpack(bytes::Vector{UInt8}; max_bytes::Int = MSGPACK_MAX_BYTES, max_values::Int = MSGPACK_MAX_VALUES,
+                max_containers::Int = MSGPACK_MAX_CONTAINERS)
     length(bytes) <= max_bytes ||
         throw(ProtocolError("msgpack: input of $(length(bytes)) bytes exceeds $max_bytes"))
-    u = Unpacker(bytes)
+    u = Unpacker(bytes, 1, max_values, max_containers)
     value = unpack_value(u, 0)
     u.pos == length(bytes) + 1 ||
         throw(ProtocolError("msgpack: $(length(bytes) - u.pos + 1) trailing bytes after the object"))
@@ -107,7 +110,7 @@ function read_map(u::Unpacker, n::Integer, depth::Int)
     for _ in 1:n
         key = unpack_value(u, depth + 1)
         key isa String || throw(ProtocolError("msgpack: map key of type $(typeof(key)), expected str"))
-        haskey(out, key) && throw(ProtocolError("msgpack: duplicate map key \"$key\""))
+        haskey(out, key) && throw(ProtocolError("msgpack: duplicate map key $(repr(first(key, 32)))"))
         out[key] = unpack_value(u, depth + 1)
     end
     return out
