@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import pickle
+from pathlib import Path
 from typing import Any
 
 import msgpack
@@ -30,6 +31,7 @@ class ZmqEcho:
     """A DEALER connected to a ROUTER in another process over ipc, as the bridge uses."""
 
     def __init__(self, address: str, unpack: bool = False) -> None:
+        self._address = address
         self._process = mp.get_context("spawn").Process(target=_router_echo, args=(address, unpack), daemon=True)
         self._process.start()
         self._socket = zmq.Context.instance().socket(zmq.DEALER)
@@ -44,6 +46,9 @@ class ZmqEcho:
         self._socket.send(b"stop")
         self._process.join(30)
         self._socket.close(linger=0)
+        # the peer exits before libzmq's I/O thread removes the ipc socket file it bound
+        if self._address.startswith("ipc://"):
+            Path(self._address[len("ipc://"):]).unlink(missing_ok=True)
 
 
 def _pipe_receiver(conn: Any) -> None:

@@ -8,6 +8,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 
+from _baselines import ZmqEcho  # noqa: E402
 from _report import median_time  # noqa: E402
 from memory import Sampler  # noqa: E402
 from transfer import make_array  # noqa: E402
@@ -18,6 +19,16 @@ def test_make_array_has_the_requested_size():
         array = make_array(size)
         assert 0.9 * size <= array.layout.nbytes <= size + 64
         assert str(array.type).endswith("var * float64")
+
+
+def test_the_zmq_echo_answers_and_leaves_no_socket_file(tmp_path):
+    path = tmp_path / "echo"
+    echo = ZmqEcho(f"ipc://{path}")
+    try:
+        assert echo.roundtrip(b"ping") == b"ping"
+    finally:
+        echo.close()
+    assert not path.exists()
 
 
 def test_sampler_sees_touched_memory_once():
