@@ -13,7 +13,7 @@ from collections import defaultdict
 
 from bridge.wire import segment_pid
 
-from .owner_lock import dead_owner, lock_path, parse_lock_pid
+from .owner_lock import dead_owner, lock_path, parse_lock_pid, remove_file
 from .segment import SHM_DIR
 
 
@@ -37,22 +37,14 @@ def collect_dead_segments(shm_dir: str = SHM_DIR) -> list[str]:
             if gone is None:
                 gone = not owner_is_alive(pid)
                 if gone:   # with any lock file, another user's that nobody holds
-                    _unlink_if_allowed(lock_path(pid, shm_dir))
+                    remove_file(lock_path(pid, shm_dir))
             if not gone:
                 continue
             for name in names:
                 # another collector may get there first, and another user's segment stays
-                if _unlink_if_allowed(os.path.join(shm_dir, name)):
+                if remove_file(os.path.join(shm_dir, name)):
                     removed.append(name)
     return removed
-
-
-def _unlink_if_allowed(path: str) -> bool:
-    try:
-        os.unlink(path)
-    except OSError:   # gone, another user's, or not a file (a directory made by anyone)
-        return False
-    return True
 
 
 def owner_is_alive(pid: int) -> bool:

@@ -86,7 +86,7 @@ def _take_shared(path: str) -> Optional[int]:
             if time.monotonic() < deadline:
                 time.sleep(0.01)   # a gc removing a dead namesake's segments
             else:
-                _unlink(path)      # held for longer: not a gc's; a new file of our own
+                remove_file(path)      # held for longer: not a gc's; a new file of our own
             continue
         if _same_file(fd, path):
             return fd
@@ -98,17 +98,19 @@ def _is_own_file(fd: int) -> bool:
     return stat.S_ISREG(info.st_mode) and info.st_uid == os.geteuid()
 
 
-def _unlink(path: str) -> None:
+def remove_file(path: str) -> bool:
+    """Unlink ``path`` if it exists and this user may; whether it did (shared with gc.py)."""
     try:
         os.unlink(path)
-    except FileNotFoundError:
-        pass
+    except OSError:   # gone, another user's, or not a file (a directory made by anyone)
+        return False
+    return True
 
 
 def _release(pid: int, fd: int, path: str) -> None:
     if os.getpid() != pid:
         return  # a forked child inherited the handler, not the lock
-    _unlink(path)
+    remove_file(path)
     os.close(fd)
 
 
@@ -137,7 +139,7 @@ def dead_owner(pid: int, shm_dir: str = "/dev/shm") -> Iterator[Optional[bool]]:
         yield True
         # unless a process of this pid replaced it meanwhile (it waits at most TAKE_OVER_AFTER)
         if _same_file(fd, path):
-            _unlink(path)
+            remove_file(path)
     finally:
         os.close(fd)
 

@@ -49,9 +49,8 @@ effective_uid() = ccall(:geteuid, Cuint, ())
 
 is_own_file(fd::Cint) = (s = stat(RawFD(fd)); isfile(s) && s.uid == effective_uid())
 
-same_file(fd::Cint, path::String) = islink(path) || !ispath(path) ? false : lstat(path).inode == fd_inode(fd)
-
-fd_inode(fd::Cint) = stat(RawFD(fd)).inode
+# Whether `path` is still the file `fd` has open (not gone, not replaced, not a link to it).
+same_file(fd::Cint, path::String) = (s = lstat(path); ispath(s) && s.inode == stat(RawFD(fd)).inode)
 
 """
     release_owner_lock(fd)
