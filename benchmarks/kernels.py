@@ -195,6 +195,16 @@ end
 
 # a jagged result: the pts of each event's jets above 30 GeV
 good_jet_pts(events) = [Float32[j.pt for j in ev.Jet if j.pt > 30] for ev in events]
+function good_jet_pts_grown(events)
+    pts = AwkwardBridge.growing_lists(Float32)
+    for ev in events
+        for jet in ev.Jet
+            jet.pt > 30 && push!(pts, jet.pt)
+        end
+        end_list!(pts)
+    end
+    return pts
+end
 
 # per-event records
 function event_summary(events)
@@ -261,6 +271,7 @@ KERNELS = [
     ("has_z", "a Bool per event, over muon pairs"),
     ("n_dijet", "one number (a selection count)"),
     ("good_jet_pts", "a jagged vector"),
+    ("good_jet_pts_grown", "the same, grown in shared memory"),
     ("event_summary", "per-event records"),
 ]
 

@@ -75,15 +75,23 @@ rewritten(x) = Rewritten(x)
 """
 
 # A new jagged result of `n` lists of 4 float64 made from nothing: in Julia vectors (which the
-# bridge then copies into shared memory), or laid out in shared memory from the start (its
-# counts lazy, so the figure is the builder's own; a kernel's Vector{Int32} of counts adds 4
-# bytes a list).
+# bridge then copies into shared memory), laid out in shared memory from the start (its counts
+# lazy, so the figure is the builder's own; a kernel's Vector{Int32} of counts adds 4 bytes a
+# list), or grown there item by item with no count at all.
 NEW_RESULT_JL = """
 new_in_julia(n) = [Float64[4i, 4i + 1, 4i + 2, 4i + 3] for i in 0:n-1]
 function new_in_shm(n)
     lists = AwkwardBridge.shared_lists(Float64, Iterators.repeated(4, n))
     for i in 1:n
         lists[i] .= 4(i - 1) .+ (0:3)
+    end
+    return lists
+end
+function new_grown(n)
+    lists = AwkwardBridge.growing_lists(Float64)
+    for i in 0:n-1
+        append!(lists, (4i, 4i + 1, 4i + 2, 4i + 3))
+        end_list!(lists)
     end
     return lists
 end
@@ -136,7 +144,8 @@ def _run(bridge: Bridge, size: int) -> dict:
         assert total > 0
     n_lists = make_array(size).layout.length
     for label, function in [("a new Julia result, Julia vectors", "new_in_julia"),
-                            ("a new Julia result, shared_lists", "new_in_shm")]:
+                            ("a new Julia result, shared_lists", "new_in_shm"),
+                            ("a new Julia result, growing_lists", "new_grown")]:
         # each on a client (so an executor) of its own: Julia keeps the heap a scenario grew
         with Bridge(bridge.address, shm_linger=0) as client:
             client.eval(NEW_RESULT_JL)

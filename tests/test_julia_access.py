@@ -225,6 +225,7 @@ function shared_summary(events)
 end
 big_in_julia(n) = fill(1.0, n)
 big_in_shm(n) = fill!(AwkwardBridge.shared_array(Float64, n), 1.0)
+big_grown(n) = (v = AwkwardBridge.growing_array(Float64); for _ in 1:n push!(v, 1.0) end; v)
 """
 
 
@@ -250,12 +251,12 @@ def _peak_rss(pid: int) -> int:
 
 
 def test_a_result_built_in_shared_memory_is_not_copied() -> None:
-    # Two executors make the same 400 MB result, one in Julia memory (which the bridge copies
-    # into shared memory), one in shared memory from the start: the first one's peak memory
-    # holds it twice, the second's once.
+    # Three executors make the same 400 MB result, one in Julia memory (which the bridge copies
+    # into shared memory), one in shared memory from the start, one grown there with push!:
+    # the first one's peak memory holds it twice, the others' once.
     n = 50_000_000
     grew = {}
-    for function in ("big_in_julia", "big_in_shm"):
+    for function in ("big_in_julia", "big_in_shm", "big_grown"):
         with Bridge() as b:
             b.eval(SHARED_JL)
             b.call(function, 10)   # compiled first
@@ -267,4 +268,5 @@ def test_a_result_built_in_shared_memory_is_not_copied() -> None:
             del result
     data = 8 * n
     assert 0.9 * data < grew["big_in_shm"] < 1.3 * data, grew
+    assert 0.9 * data < grew["big_grown"] < 1.3 * data, grew
     assert grew["big_in_julia"] > 1.7 * data, grew

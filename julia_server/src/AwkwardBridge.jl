@@ -28,7 +28,8 @@ export open_array, place_array, is_placeable, BufferRef, ArrayRef, BridgeView, L
        RegularVector, StringVector, RecordVector, Record, BoolVector, ParameterizedVector,
        IndexedOptionVector, ByteMaskedVector, BitMaskedVector, UnmaskedVector, IndexedVector,
        UnionVector, Datetime64, parameters, column, project_field, flatten,
-       shared_array, shared_lists, shared_records
+       shared_array, shared_lists, shared_records, growing_array, growing_lists, growing_records,
+       end_list!, GrowingVector, GrowingRecords, ListBuilder
 
 
 end

@@ -19,7 +19,7 @@ include("place_array.jl")
 include("open_buffers.jl")
 
 export FORM_CACHE, FORM_CACHE_MAX_JSON, FormCache, ListPlan, NumpyPlan, Plan, RecordPlan,
-       cached_form, is_placeable, is_struct_record, lay_out!, node_label, open_array,
+       cached_form, is_placeable, is_struct_record, lay_out!, located_ref, node_label, open_array,
        open_buffers, parameters, place_array
 
 end

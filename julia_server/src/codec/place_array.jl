@@ -67,6 +67,25 @@ function lay_out!(plan::Plan, len::Int, allocate)
     return ArrayRef(form_json(form), len, buffers), nodes
 end
 
+"""
+    located_ref(plan, length, locate) -> ArrayRef
+
+The `ArrayRef` of a measured plan whose buffers were written elsewhere (a growing result):
+`locate(i, T, count)` gives the `(segment, offset)` of its `i`th buffer, depth first, which
+holds `count` values of type `T`.
+"""
+function located_ref(plan::Plan, len::Int, locate)
+    nodes = Tuple{Plan,String}[]
+    form = plan_form!(plan, nodes)
+    layout, _ = buffer_layout(nodes)
+    buffers = Dict{String,BufferRef}()
+    for (i, (_, key, role, T, count, _)) in enumerate(layout)
+        segment, offset = locate(i, T, count)
+        buffers["$key-$role"] = BufferRef(segment, offset, count * sizeof(T))
+    end
+    return ArrayRef(form_json(form), len, buffers)
+end
+
 # A matrix or higher array is written as its rows, as NumPy holds it: `A[i, j]` is row i, column j.
 function place_array(x::AbstractArray, allocate)
     ndims(x) >= 2 || throw(ResultTypeError("a 0-dimensional array has no Awkward Array equivalent; return x[]"))

@@ -18,6 +18,7 @@ include("executor_state.jl")
 include("scope.jl")
 include("buffers.jl")
 include("shared_results.jl")
+include("growing_results.jl")
 include("values.jl")
 include("functions.jl")
 include("run_job.jl")
@@ -26,7 +27,8 @@ include("main.jl")
 
 export IDLE_CAP, Mappings, OUTPUT_CAP, OutputFiles, TYPE_PARAMETERS_MAX, acquire!, buffers,
        cached_bytes, capture_output, describe, executor_main, forget!, nested, output_path,
-       release!, relend!, shared_array, shared_lists, shared_records, short_type_name,
+       release!, relend!, shared_array, shared_lists, shared_records, growing_array, growing_lists,
+       growing_records, end_list!, GrowingVector, GrowingRecords, ListBuilder, short_type_name,
        shorten_types, take_output, writable!
 
 end

@@ -9,6 +9,7 @@
 One job's view of the executor: `pins` are segment names it holds a use of, `returned` the
 array arguments by view, with where they lie (should the call return one unchanged), `built`
 the results the job laid out in shared memory itself (`shared_array`, …) with their leases,
+`growing` the results it grows there (`growing_lists`, …) with their memory (`GrowingBlock`),
 `functions` the ids of functions its result kept (let go of if the job fails), and `offered`
 the result block the server leased with the job (its `run` message's `block`) until a result
 takes it.
@@ -19,14 +20,15 @@ struct Scope
     pins::Vector{String}
     returned::IdDict{Any,ArrayRef}
     built::IdDict{Any,Tuple{ArrayRef,Int}}
+    growing::IdDict{Any,Any}
     validations::Base.RefValue{Int}    # arrays this job checked in full
     functions::Vector{Int}
     offered::Base.RefValue{Union{Nothing,Dict{String,Any}}}
 end
 
 Scope(executor::ExecutorState, job::Int, offered::Union{Nothing,Dict{String,Any}} = nothing) =
-    Scope(executor, job, String[], IdDict{Any,ArrayRef}(), IdDict{Any,Tuple{ArrayRef,Int}}(), Ref(0), Int[],
-          Ref{Union{Nothing,Dict{String,Any}}}(offered))
+    Scope(executor, job, String[], IdDict{Any,ArrayRef}(), IdDict{Any,Tuple{ArrayRef,Int}}(), IdDict{Any,Any}(),
+          Ref(0), Int[], Ref{Union{Nothing,Dict{String,Any}}}(offered))
 
 """
     resolve!(scope, b::BufferRef) -> Ptr{UInt8}
@@ -113,6 +115,33 @@ function allocate!(scope::Scope, nbytes::Integer)
 end
 
 """
+    reserve_growing!(scope, buffers) -> NamedTuple
+
+A sparse chunk of the client's result arena for one growing result of `buffers` buffers, from
+the server (`growing`), leased to the client and mapped read-write: `(segment, ptr, span,
+lease)`, buffer `k` (from 0) at `ptr + k * span`. It holds no memory until `commit!`.
+"""
+function reserve_growing!(scope::Scope, buffers::Int)
+    answer = answer_of(ask!(scope.executor.link, scope.job, "growing", "buffers" => buffers))
+    name = str_field(answer, "segment", "growing answer")
+    span = int_field(answer, "span", "growing answer")
+    seg = writable!(scope.executor.mappings, name)
+    (span > 0 && span * buffers <= seg.nbytes) || throw(ProtocolError("the server reserved past the end of chunk $name"))
+    return (segment = seg.name, ptr = seg.ptr, span = span, lease = int_field(answer, "lease", "growing answer"))
+end
+
+"""
+    commit!(scope, lease, nbytes)
+
+Tell the server that the growing result of `lease` now holds `nbytes` bytes in all (it counts
+them against the client's quota, `SharedMemoryFull` past it), before reserving the new pages.
+"""
+function commit!(scope::Scope, lease::Int, nbytes::Int)
+    answer_of(ask!(scope.executor.link, scope.job, "commit", "lease" => lease, "nbytes" => nbytes))
+    return nothing
+end
+
+"""
     relend!(scope, ref) -> Union{Int,Nothing,Bool}
 
 For an argument returned unchanged: the new lease on its result block when it is an earlier
@@ -145,6 +174,7 @@ End the job: unpin its segments and, when it failed (its reply names no function
 the functions its result had kept.
 """
 function finish!(scope::Scope, ok::Bool)
+    foreach(close!, values(scope.growing))
     unpin!(scope.executor, scope.pins)
     empty!(scope.pins)
     ok || foreach(id -> delete!(scope.executor.functions, id), scope.functions)

@@ -146,6 +146,8 @@ end
 function placed(x, scope::Scope)
     built = get(scope.built, x, nothing)
     built === nothing || return wire_array(built...)     # written in shared memory by the kernel
+    growing = get(scope.growing, x, nothing)
+    growing === nothing || return wire_array(growing_ref(x, growing), growing.lease)
     ref = get(scope.returned, x, nothing)
     if ref !== nothing
         relent = relend!(scope, ref)

@@ -27,7 +27,8 @@ include("loop.jl")
 include("main.jl")
 
 export Client, Job, LEASE_MARGIN, ServerState, add_chunk!, check_token, close!, drop_handles!,
-       end_lingering!, expire!, forget!, known_client, lease_block!, main, parse_arguments, pid,
+       commit_sparse!, end_lingering!, expire!, forget!, known_client, lease_block!, lease_sparse_block!,
+       main, parse_arguments, pid,
        prepare!, register!, release_results!, relend!, result_leases, serve, stats
 
 end

@@ -266,6 +266,52 @@ function lease_block!(state::ServerState, job::Job, nbytes::Int, running_bytes::
 end
 
 """
+    lease_sparse_block!(state, job, buffers) -> Dict{String,Any}
+
+The answer to an executor's `growing` for a result that grows (`growing_lists`, …): a new sparse
+chunk of the client's arena with room for `buffers` buffers, each `span` bytes apart, leased to
+the client whole and holding no memory until the executor commits some (`commit_sparse!`).
+`span` is what one buffer may reach: the client's quota, or all of `/dev/shm` without one.
+"""
+function lease_sparse_block!(state::ServerState, job::Job, buffers::Int)
+    client = job.client
+    check_open(state, client)
+    1 <= buffers <= MAX_GROWING_BUFFERS ||
+        throw(ProtocolError("growing: buffers must be 1 to $MAX_GROWING_BUFFERS, not $buffers"))
+    quota = state.client_shm_quota
+    span = block_size(quota > 0 ? min(quota, last(shm_space())) : last(shm_space()))
+    span = cld(span, PAGE_SIZE) * PAGE_SIZE
+    name = sparse_segment(span * buffers)
+    state.owned[name] = span * buffers
+    add_sparse_chunk!(client.arena, name, span * buffers)
+    lease = lease_for_job!(job, name, 0)
+    return Dict{String,Any}("segment" => name, "lease" => lease, "span" => span)
+end
+
+"""The most buffers one growing result may have (each takes `span` bytes of address space)."""
+const MAX_GROWING_BUFFERS = 256
+
+"""
+    commit_sparse!(state, job, lease, nbytes, running_bytes) -> Dict{String,Any}
+
+The answer to an executor's `commit`: the sparse block of the job's lease `lease` now holds
+`nbytes` bytes in all, counted against the client's quota (`SharedMemoryFull` past it). The
+executor reserves the pages itself once this answers.
+"""
+function commit_sparse!(state::ServerState, job::Job, lease::Int, nbytes::Int, running_bytes::Int)
+    client = job.client
+    check_open(state, client)
+    block = lease in job.leases ? get(client.results, lease, nothing) : nothing
+    chunk = block === nothing ? nothing : findfirst(c -> c.name == block[1] && c.sparse, client.arena.chunks)
+    chunk === nothing && throw(ProtocolError("commit: lease $lease is not a growing result of job $(job.number)"))
+    held = client.arena.used[block]
+    0 <= nbytes <= held.span || throw(ProtocolError("commit: nbytes must be 0 to $(held.span), not $nbytes"))
+    nbytes > held.size && check_quota(state, client, nbytes - held.size, "this growing result", running_bytes)
+    set_committed!(client.arena, block[1], nbytes)
+    return Dict{String,Any}()
+end
+
+"""
     result_leases(value) -> Vector{Int}
 
 The leases an executor's result names (its arrays' `lease` keys, nested values included).

@@ -138,7 +138,7 @@ function stats(server::Server, client::Client)
         "clients" => length(state.clients),
         "handles" => handles,
         "leases" => results + handles,
-        "shm_bytes" => reduce(+, values(state.owned); init = 0),
+        "shm_bytes" => mapreduce(c -> chunk_bytes(c.arena), +, clients; init = 0),
         "reserve_bytes" => mapreduce(c -> free_chunk_bytes(c.arena), +, clients; init = 0),
         # the client arrays the executors map for handles and unanswered calls
         "mapped_bytes" => handle_bytes_all + reduce(+, (job.nbytes for job in values(server.jobs)); init = 0),

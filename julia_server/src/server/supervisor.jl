@@ -203,7 +203,8 @@ end
     answer_ask!(server, ex, message)
 
 Answer an executor's `ask` during its job: `alloc` (a block of the client's result arena,
-once a new chunk is made if none has room) or `relend` (an argument returned unchanged).
+once a new chunk is made if none has room), `growing` and `commit` (a result that grows, in a
+sparse chunk of its own) or `relend` (an argument returned unchanged).
 """
 function answer_ask!(server::Server, ex::Executor, message::Dict{String,Any})
     job = running_job(ex, message, "ask")
@@ -216,6 +217,11 @@ function answer_ask!(server::Server, ex::Executor, message::Dict{String,Any})
             got = lease_block!(server.state, job, nbytes, running_bytes(server, job.client))
             got isa Int && return make_chunk!(server, job, got, nbytes)
             got
+        elseif what == "growing"
+            lease_sparse_block!(server.state, job, int_field(message, "buffers", "growing"))
+        elseif what == "commit"
+            commit_sparse!(server.state, job, int_field(message, "lease", "commit"),
+                           int_field(message, "nbytes", "commit"), running_bytes(server, job.client))
         elseif what == "relend"
             relend!(server.state, job, array_ref(map_field(message, "array", "relend")))
         else

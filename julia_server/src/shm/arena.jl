@@ -25,35 +25,42 @@ const ARENA_RESERVE = 16 << 20
 const ARENA_LINGER_NS = UInt64(5_000_000_000)
 
 """
-    Chunk(name, nbytes)
+    Chunk(name, nbytes, sparse = false)
 
 One chunk of an arena: its segment's name and size, its free ranges (sorted by offset and never
 adjacent), and, while it is entirely free beyond the reserve, the `time_ns()` at which it stops
-lingering (else 0).
+lingering (else 0). A `sparse` chunk holds one growing result (`add_sparse_chunk!`): it is one
+block from the start, holds only the pages committed to it, and goes once that block is freed.
 """
 mutable struct Chunk
     name::String
     nbytes::Int
     free::Vector{UnitRange{Int}}
     lingers_until::UInt64
+    sparse::Bool
 end
 
-Chunk(name::String, nbytes::Int) = Chunk(name, nbytes, [0:nbytes-1], 0)
+Chunk(name::String, nbytes::Int, sparse::Bool = false) =
+    Chunk(name, nbytes, sparse ? UnitRange{Int}[] : [0:nbytes-1], 0, sparse)
 
 is_lingering(c::Chunk) = c.lingers_until != 0
 
 is_empty(c::Chunk) = length(c.free) == 1 && c.free[1] == 0:c.nbytes-1
 
 """
-    LeasedBlock(size, leases)
+    LeasedBlock(size, leases, span = size)
 
-A block handed out: its size and how many result leases hold it (a result sent back to Julia
-and returned unchanged is leased again, not copied).
+A block handed out: the bytes it holds, how many result leases hold it (a result sent back to
+Julia and returned unchanged is leased again, not copied), and the bytes of its chunk it spans
+(more than it holds for a sparse chunk's block, which holds only its committed pages).
 """
 mutable struct LeasedBlock
     size::Int
     leases::Int
+    span::Int
 end
+
+LeasedBlock(size::Int, leases::Int) = LeasedBlock(size, leases, size)
 
 """
     Arena()
@@ -83,7 +90,7 @@ its offset; `nothing` when no chunk has room (see `chunk_size!`, `add_chunk!`).
 """
 function take_block!(arena::Arena, size::Int)
     for chunk in arena.chunks
-        is_lingering(chunk) && 2 * size < chunk.nbytes && continue
+        (chunk.sparse || is_lingering(chunk) && 2 * size < chunk.nbytes) && continue
         for (i, range) in enumerate(chunk.free)
             length(range) >= size || continue
             offset = first(range)
@@ -120,6 +127,25 @@ Make a new, entirely free segment of `nbytes` bytes one of the arena's chunks.
 add_chunk!(arena::Arena, name::String, nbytes::Int) = (push!(arena.chunks, Chunk(name, nbytes)); nothing)
 
 """
+    add_sparse_chunk!(arena, name, nbytes)
+
+Make sparse segment `name` of `nbytes` bytes one of the arena's chunks, handed out whole as one
+block (at offset 0) that holds no bytes until some are committed (`set_committed!`).
+"""
+function add_sparse_chunk!(arena::Arena, name::String, nbytes::Int)
+    push!(arena.chunks, Chunk(name, nbytes, true))
+    arena.used[(name, 0)] = LeasedBlock(0, 1, nbytes)
+    return nothing
+end
+
+"""
+    set_committed!(arena, name, nbytes)
+
+The block of sparse chunk `name` now holds `nbytes` bytes (its committed pages).
+"""
+set_committed!(arena::Arena, name::String, nbytes::Int) = (arena.used[(name, 0)].size = nbytes; nothing)
+
+"""
     has_chunk(arena, name) -> Bool
 
 Whether segment `name` is one of the arena's chunks.
@@ -134,7 +160,7 @@ The offset of the block handed out from chunk `name` that holds the byte range `
 """
 function block_holding(arena::Arena, name::String, bytes::UnitRange{Int})
     for ((chunk, offset), block) in arena.used
-        chunk == name && offset <= first(bytes) && last(bytes) < offset + block.size && return offset
+        chunk == name && offset <= first(bytes) && last(bytes) < offset + block.span && return offset
     end
     return nothing
 end
@@ -170,6 +196,10 @@ function free_block!(arena::Arena, name::String, offset::Int, now::UInt64)
     block.leases == 0 || return nothing
     delete!(arena.used, (name, offset))
     chunk = arena.chunks[findfirst(c -> c.name == name, arena.chunks)]
+    if chunk.sparse   # never reused: its pages go with it at the next `end_lingering!`
+        chunk.lingers_until = now
+        return nothing
+    end
     give!(chunk, offset:offset+block.size-1)
     if is_empty(chunk) && reserved_bytes(arena) > ARENA_RESERVE
         chunk.lingers_until = now + ARENA_LINGER_NS
@@ -227,7 +257,9 @@ leased_bytes(arena::Arena) = mapreduce(b -> b.size, +, values(arena.used); init 
 
 Bytes of all the arena's chunks, free space included.
 """
-chunk_bytes(arena::Arena) = mapreduce(c -> c.nbytes, +, arena.chunks; init = 0)
+chunk_bytes(arena::Arena) = mapreduce(c -> c.sparse ? sparse_bytes(arena, c) : c.nbytes, +, arena.chunks; init = 0)
+
+sparse_bytes(arena::Arena, c::Chunk) = (block = get(arena.used, (c.name, 0), nothing); block === nothing ? 0 : block.size)
 
 """
     take_chunks!(arena) -> Vector{String}

@@ -8,6 +8,8 @@ const MAP_SHARED = Cint(1)
 const MAP_POPULATE = Sys.islinux() ? Cint(0x8000) : Cint(0)   # elsewhere pages fault in one by one
 const MAP_FAILED = reinterpret(Ptr{Cvoid}, typemax(UInt))
 const SEEK_END = Cint(2)
+# The unit in which a sparse segment's memory is committed (x86-64's and most Arm Linux's page).
+const PAGE_SIZE = 4096
 
 
 # shm_open and shm_unlink live in libc from glibc 2.34 on and in librt before; `__init__` looks
@@ -112,6 +114,52 @@ result chunks this way and its executors map them (`map_segment`).
 reserve_segment(nbytes::Integer) = with_new_segment((fd, name, size) -> name, nbytes)
 
 """
+    sparse_segment(nbytes) -> String
+
+Create a segment of `nbytes` bytes whose memory is not reserved: a sparse file, which holds no
+page until a range of it is committed (`commit_range`). A growing result lives in one, its
+buffers far apart, so that none ever moves (docs/ownership.md). Returns its name.
+"""
+sparse_segment(nbytes::Integer) = with_new_segment((fd, name, size) -> name, nbytes; sparse = true)
+
+"""
+    commit_range(name, offset, nbytes)
+
+Reserve the pages of `nbytes` bytes at `offset` in segment `name` (`posix_fallocate`), so that
+writing them cannot fail later; a full `/dev/shm` is `SharedMemoryFull` here.
+"""
+commit_range(name::AbstractString, offset::Integer, nbytes::Integer) =
+    with_open_segment(fd -> reserve(fd, Int(offset), Int(nbytes), name), name)
+
+"""
+    decommit_range(name, offset, nbytes)
+
+Give back the pages of `nbytes` bytes at `offset` in segment `name` (the segment keeps its
+size; the range reads as zeros).
+"""
+function decommit_range(name::AbstractString, offset::Integer, nbytes::Integer)
+    (nbytes > 0 && Sys.islinux()) || return nothing   # elsewhere the pages stay until the segment goes
+    with_open_segment(name) do fd
+        ccall(:fallocate, Cint, (Cint, Cint, Int64, Int64), fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+              offset, nbytes) == 0 || throw(SystemError("fallocate(PUNCH_HOLE) of shared-memory segment $name"))
+    end
+    return nothing
+end
+
+const FALLOC_FL_KEEP_SIZE = Cint(1)
+const FALLOC_FL_PUNCH_HOLE = Cint(2)
+
+function with_open_segment(f, name::AbstractString)
+    fd = shm_open(name, Base.Filesystem.JL_O_RDWR, 0)
+    fd < 0 && throw(SystemError("shm_open($name)", Libc.errno()))
+    try
+        return f(fd)
+    finally
+        close_fd(fd)
+    end
+end
+
+"""
     create_segment(nbytes; populate=false) -> Segment
 
 Like `reserve_segment`, and map the new segment read-write. `populate` maps every page at once
@@ -123,8 +171,9 @@ create_segment(nbytes::Integer; populate::Bool = false) =
         Segment(name, mmap_fd(fd, size, true, name; populate = populate), size, true)
     end
 
-# `f(fd, name, size)` on a new, sized segment's descriptor; the segment is unlinked if `f` fails.
-function with_new_segment(f, nbytes::Integer)
+# `f(fd, name, size)` on a new, sized segment's descriptor (its memory reserved, or a sparse
+# file of that size); the segment is unlinked if `f` fails.
+function with_new_segment(f, nbytes::Integer; sparse::Bool = false)
     nbytes >= 0 || throw(ArgumentError("segment size must be ≥ 0, got $nbytes"))
     size = max(Int(nbytes), 1)
     flags = Base.Filesystem.JL_O_CREAT | Base.Filesystem.JL_O_EXCL | Base.Filesystem.JL_O_RDWR
@@ -137,7 +186,11 @@ function with_new_segment(f, nbytes::Integer)
             throw(SystemError("shm_open($name)", errno))
         end
         try
-            reserve(fd, size, name)
+            if sparse
+                ccall(:ftruncate, Cint, (Cint, Int64), fd, size) == 0 || throw(shared_memory_full(size))
+            else
+                reserve(fd, 0, size, name)
+            end
             return f(fd, name, size)
         catch
             unlink(name)
@@ -148,9 +201,9 @@ function with_new_segment(f, nbytes::Integer)
     end
 end
 
-function reserve(fd::Cint, size::Int, name::AbstractString)
+function reserve(fd::Cint, offset::Int, size::Int, name::AbstractString)
     while true
-        err = ccall(:posix_fallocate, Cint, (Cint, Int64, Int64), fd, 0, size)
+        err = ccall(:posix_fallocate, Cint, (Cint, Int64, Int64), fd, offset, size)
         err == 0 && return nothing
         err == EINTR && continue
         (err == ENOSPC || err == EFBIG) && throw(shared_memory_full(size))

@@ -1,0 +1,134 @@
+"""Results Julia grows with push! straight into shared memory (docs/kernels.md, "Results that
+grow"): what comes back, what is refused, and what memory they hold (docs/ownership.md)."""
+
+from __future__ import annotations
+
+import awkward as ak
+import numpy as np
+import pytest
+
+from bridge import Bridge, JuliaError
+from bridge.base.errors import SharedMemoryFull
+
+from _clients import segments_of, wait_until
+from _data import DATA, need
+from test_served import Served
+
+GROWING_JL = """
+function good_jets(events)        # lists of records, no count first
+    lists = AwkwardBridge.growing_lists(pt=Float32, eta=Float32)
+    for ev in events
+        for j in ev.Jet
+            j.pt > 30 && push!(lists, (pt = j.pt, eta = j.eta))
+        end
+        end_list!(lists)
+    end
+    return lists
+end
+function pt_lists(n)              # lists of numbers, i % 4 items each
+    lists = AwkwardBridge.growing_lists(Float64)
+    for i in 1:n
+        append!(lists, i .+ (1:i % 4))
+        end_list!(lists)
+    end
+    return lists
+end
+grow_flags(n) = (v = AwkwardBridge.growing_array(Bool); for i in 1:n push!(v, i % 3 == 0) end; v)
+function grow_records(n)
+    r = AwkwardBridge.growing_records(x=Float64, n=Int8)
+    for i in 1:n
+        push!(r, (n = i % 100, x = i / 2))   # fields by name, in any order
+    end
+    return r
+end
+unended() = (l = AwkwardBridge.growing_lists(Float32); end_list!(l); push!(l, 1); l)
+uneven() = (r = AwkwardBridge.growing_records(a=Int32, b=Int32); push!(r, (a=1, b=2)); push!(r.a, 3); r)
+kept = Ref{Any}(nothing)
+keep_one() = (kept[] = AwkwardBridge.growing_array(Int64); push!(kept[], 1); length(kept[]))
+push_kept() = push!(kept[], 2)
+grow_and_drop(n) = (v = AwkwardBridge.growing_array(Float64); append!(v, 1:n); sum(v))
+inside_a_tuple(n) = (pt_lists(n), n)
+"""
+
+
+@pytest.fixture(scope="module")
+def bridge():
+    with Bridge() as shared:
+        shared.eval(GROWING_JL)
+        yield shared
+
+
+def test_grown_lists_records_and_arrays_come_back(bridge: Bridge) -> None:
+    n = 1_000_003   # several growth steps for every buffer
+    lists = bridge.call("pt_lists", n)
+    assert str(lists.type) == f"{n} * var * float64"
+    counts = np.arange(1, n + 1) % 4
+    assert np.array_equal(ak.to_numpy(ak.num(lists)), counts)
+    assert lists[:4].to_list() == [[2.0], [3.0, 4.0], [4.0, 5.0, 6.0], []]
+    assert lists[-1].to_list() == [float(n + k) for k in range(1, n % 4 + 1)]
+    flags = bridge.call("grow_flags", n)
+    assert str(flags.type) == f"{n} * bool" and int(np.sum(flags)) == n // 3
+    records = bridge.call("grow_records", n)
+    assert str(records.type) == f"{n} * {{x: float64, n: int8}}"
+    assert records[-1].to_list() == {"x": n / 2, "n": n % 100}
+    pair = bridge.call("inside_a_tuple", 5)
+    assert pair[0].to_list() == lists[:5].to_list() and pair[1] == 5
+    empty = bridge.call("pt_lists", 0)
+    assert str(empty.type) == "0 * var * float64"
+
+
+def test_grown_lists_of_real_jets(bridge: Bridge) -> None:
+    path = DATA / "nanoAOD_2015_CMS_Open_Data_ttbar.root"
+    need(path)
+    import uproot
+
+    jets = uproot.open(path)["Events"].arrays(filter_name=["Jet_pt", "Jet_eta"], how="zip").Jet
+    events = ak.zip({"Jet": jets}, depth_limit=1)
+    good = bridge.call("good_jets", events)
+    assert str(good.type) == f"{len(events)} * var * {{pt: float32, eta: float32}}"
+    assert good.to_list() == jets[jets.pt > 30].to_list()
+
+
+def test_an_unfinished_growing_result_is_refused_with_what_to_do(bridge: Bridge) -> None:
+    with pytest.raises(JuliaError, match="no end_list!"):
+        bridge.call("unended")
+    with pytest.raises(JuliaError, match="different lengths.*push! whole records"):
+        bridge.call("uneven")
+    with pytest.raises(JuliaError, match="numbers or Bool"):
+        bridge.eval("AwkwardBridge.growing_array(String)")
+    assert bridge.call("keep_one") == 1
+    with pytest.raises(JuliaError, match="belongs to a call that has ended"):
+        bridge.call("push_kept")
+    assert bridge.call("grow_flags", 3).to_list() == [False, False, True]   # and it serves on
+
+
+def test_a_growing_result_holds_only_what_it_holds(bridge: Bridge, shm_clean) -> None:
+    before = bridge.stats()["shm_bytes"]
+    # built and not returned: its chunk goes with the call, at the server's next lease tick
+    assert bridge.call("grow_and_drop", 3_000_000) == 3_000_000 * 3_000_001 / 2
+    assert wait_until(lambda: bridge.stats()["shm_bytes"] <= before, timeout=10)
+    lists = bridge.call("pt_lists", 2_000_000)
+    held = bridge.stats()["shm_bytes"] - before
+    data = lists.layout.offsets.data.nbytes + lists.layout.content.data.nbytes
+    # its pages, rounded up to whole pages per buffer: not the growth's headroom, nor the
+    # address space its buffers may grow into
+    assert data <= held < data + 2 * 4096 + (1 << 20), (held, data)
+    del lists
+    assert wait_until(lambda: bridge.stats()["shm_bytes"] <= before, timeout=10)
+
+
+def test_a_growing_result_past_the_client_quota(tmp_path, shm_clean) -> None:
+    with Served(tmp_path, "--client-shm-quota", "64M") as server:
+        with Bridge(server.address) as client:
+            server_pid = client.server_info["server_pid"]
+            client.eval(GROWING_JL)
+            with pytest.raises(SharedMemoryFull, match="quota"):
+                client.call("grow_and_drop", 10_000_000)   # 80 MB
+            assert client.call("grow_and_drop", 1_000_000) == 1_000_000 * 1_000_001 / 2
+            kept = client.call("pt_lists", 2_000_000)       # about 40 MB, held by Python
+            with pytest.raises(SharedMemoryFull, match="already holds"):
+                client.call("pt_lists", 2_000_000)
+            del kept
+            assert len(client.call("pt_lists", 2_000_000)) == 2_000_000
+        assert server.stop() == 0
+    assert not segments_of(server_pid)
