@@ -15,8 +15,9 @@ const FIRST_COMMIT = 64 << 10
     GrowingBlock
 
 The memory under one growing result in a call: its sparse chunk, where it is mapped, the
-distance between buffers, its lease, the bytes committed to each buffer, and the buffers
-themselves (`GrowingVector`s), which it empties when the call ends.
+distance between buffers, its lease, whether the server must approve each growth (the client
+has a quota), the bytes committed to each buffer, and the buffers themselves
+(`GrowingVector`s), which it empties when the call ends.
 """
 mutable struct GrowingBlock
     scope::Scope
@@ -24,6 +25,7 @@ mutable struct GrowingBlock
     ptr::Ptr{UInt8}
     span::Int
     lease::Int
+    quota::Bool
     committed::Vector{Int}
     buffers::Vector{Any}
     open::Bool
@@ -89,16 +91,17 @@ end
     return nothing
 end
 
-# Buffer `index` holds `nbytes` bytes from now on: the server counts them first, then its pages
-# are reserved (growing) or given back (trimming).
+# Buffer `index` holds `nbytes` bytes from now on: its pages are reserved (growing), once the
+# server counted them against the client's quota if it has one, or given back (trimming). A
+# client without a quota has nothing to approve, so its growth costs no round trip; the server
+# learns the final size when the result is returned (`growing_ref`).
 function commit_buffer!(block::GrowingBlock, index::Int, nbytes::Int)
     old = block.committed[index+1]
-    nbytes == old && return nothing
-    commit!(block.scope, block.lease, sum(block.committed) - old + nbytes)
     start = index * block.span
     if nbytes > old
+        block.quota && commit!(block.scope, block.lease, sum(block.committed) - old + nbytes)
         commit_range(block.segment, start + old, nbytes - old)
-    else
+    elseif nbytes < old
         decommit_range(block.segment, start + nbytes, old - nbytes)
     end
     block.committed[index+1] = nbytes
@@ -225,7 +228,8 @@ function growing_result(make, buffers::Int)
     scope = get(task_local_storage(), SCOPE_KEY, nothing)
     scope === nothing && return make(nothing)
     reserved = reserve_growing!(scope, buffers)
-    block = GrowingBlock(scope, reserved.segment, reserved.ptr, reserved.span, reserved.lease, Int[], Any[], true)
+    block = GrowingBlock(scope, reserved.segment, reserved.ptr, reserved.span, reserved.lease, reserved.quota,
+                         Int[], Any[], true)
     built = make(block)
     scope.growing[built] = block
     return built
@@ -235,16 +239,18 @@ end
     growing_ref(built, block) -> ArrayRef
 
 The buffers of the growing result `built` as they stand, each buffer's unused pages given back
-first; `ArgumentError` for a result that is not complete (a list not ended, columns of
-different lengths).
+and the server told the bytes the result holds; `ArgumentError` for a result that is not
+complete (a list not ended, columns of different lengths).
 """
 function growing_ref(built, block::GrowingBlock)
-    return located_ref(growing_plan(built), length(built), function (i, T, count)
+    ref = located_ref(growing_plan(built), length(built), function (i, T, count)
         v = block.buffers[i]
         (eltype(v) === T && length(v) == count) || throw(ArgumentError("a growing result is not laid out as planned"))
         commit_buffer!(block, v.index, cld(count * sizeof(T), PAGE_SIZE) * PAGE_SIZE)
         return block.segment, v.index * block.span
     end)
+    commit!(block.scope, block.lease, sum(block.committed))
+    return ref
 end
 
 growing_plan(v::GrowingVector{T}) where {T} = (p = NumpyPlan{T}(); p.length = length(v); p)

@@ -119,7 +119,8 @@ end
 
 A sparse chunk of the client's result arena for one growing result of `buffers` buffers, from
 the server (`growing`), leased to the client and mapped read-write: `(segment, ptr, span,
-lease)`, buffer `k` (from 0) at `ptr + k * span`. It holds no memory until `commit!`.
+lease, quota)`, buffer `k` (from 0) at `ptr + k * span`. It holds no memory until committed;
+with a `quota`, the server approves each growth (`commit!`) before it is committed.
 """
 function reserve_growing!(scope::Scope, buffers::Int)
     answer = answer_of(ask!(scope.executor.link, scope.job, "growing", "buffers" => buffers))
@@ -127,14 +128,16 @@ function reserve_growing!(scope::Scope, buffers::Int)
     span = int_field(answer, "span", "growing answer")
     seg = writable!(scope.executor.mappings, name)
     (span > 0 && span * buffers <= seg.nbytes) || throw(ProtocolError("the server reserved past the end of chunk $name"))
-    return (segment = seg.name, ptr = seg.ptr, span = span, lease = int_field(answer, "lease", "growing answer"))
+    return (segment = seg.name, ptr = seg.ptr, span = span, lease = int_field(answer, "lease", "growing answer"),
+            quota = get(answer, "quota", true) !== false)
 end
 
 """
     commit!(scope, lease, nbytes)
 
 Tell the server that the growing result of `lease` now holds `nbytes` bytes in all (it counts
-them against the client's quota, `SharedMemoryFull` past it), before reserving the new pages.
+them against the client's quota, `SharedMemoryFull` past it): before reserving new pages, and
+once more when the result is returned.
 """
 function commit!(scope::Scope, lease::Int, nbytes::Int)
     answer_of(ask!(scope.executor.link, scope.job, "commit", "lease" => lease, "nbytes" => nbytes))

@@ -272,6 +272,8 @@ The answer to an executor's `growing` for a result that grows (`growing_lists`, 
 chunk of the client's arena with room for `buffers` buffers, each `span` bytes apart, leased to
 the client whole and holding no memory until the executor commits some (`commit_sparse!`).
 `span` is what one buffer may reach: the client's quota, or all of `/dev/shm` without one.
+`quota` says whether the executor must ask before each growth; without a quota it only says
+what the result holds when it is returned.
 """
 function lease_sparse_block!(state::ServerState, job::Job, buffers::Int)
     client = job.client
@@ -285,7 +287,7 @@ function lease_sparse_block!(state::ServerState, job::Job, buffers::Int)
     state.owned[name] = span * buffers
     add_sparse_chunk!(client.arena, name, span * buffers)
     lease = lease_for_job!(job, name, 0)
-    return Dict{String,Any}("segment" => name, "lease" => lease, "span" => span)
+    return Dict{String,Any}("segment" => name, "lease" => lease, "span" => span, "quota" => quota > 0)
 end
 
 """The most buffers one growing result may have (each takes `span` bytes of address space)."""
