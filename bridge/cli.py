@@ -14,7 +14,7 @@ from . import __version__
 from .client import Bridge
 from .examples import seed_path_length
 from .base import BridgeError
-from .shm import collect_dead_segments
+from .shm import collect_dead_segments, collect_dead_socket_dirs
 from .client.launcher import server_command, server_environment
 from .wire import PROTOCOL_VERSION
 
@@ -53,7 +53,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     serve.add_argument("--log-values", action="store_true",
                        help="put error messages in the log; they carry users' values (off: the log names error types only)")
 
-    commands.add_parser("gc", help="remove shared-memory segments whose owner process is gone")
+    commands.add_parser("gc", help="remove shared-memory segments and socket directories whose owner process is gone")
 
     stats = commands.add_parser("stats", help="print a running server's counters and the calls it is running")
     stats.add_argument("address", help="the server's ZeroMQ endpoint")
@@ -81,6 +81,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             for name in removed:
                 print(f"removed {name}")
             print(f"{len(removed)} segment(s) removed")
+            for path in collect_dead_socket_dirs():
+                print(f"removed {path}")
         elif args.command == "stats":
             with _operator_bridge(args) as bridge:
                 print(json.dumps(bridge.stats(), indent=2, sort_keys=True))

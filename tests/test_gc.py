@@ -1,4 +1,4 @@
-"""Collection of segments whose owner process is gone."""
+"""Collection of segments, and socket directories, whose owner process is gone."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bridge.shm import SHM_DIR, Segment, collect_dead_segments, owner_is_alive
+from bridge.shm import SHM_DIR, Segment, collect_dead_segments, collect_dead_socket_dirs, owner_is_alive
 from bridge.wire import segment_name
 
 pytestmark = pytest.mark.usefixtures("shm_clean")
@@ -57,3 +57,20 @@ def test_collects_what_a_crashed_client_left_in_shared_memory():
     finally:
         mine.unlink()
         mine.close()
+
+
+def test_removes_only_socket_directories_of_dead_owners(tmp_path):
+    dead, alive = _dead_pid(), os.getpid()
+    shm = tmp_path / "shm"   # no owner lock files: the pids decide
+    shm.mkdir()
+    gone = [f"akb-server-{dead}-abc", f"akb-executors-{dead}-xyz"]
+    kept = [f"akb-server-{alive}-abc", f"akb-executors-1-xyz", "akb-server-abc", "akb-executors-0-q", "other"]
+    for name in gone + kept:
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "socket").write_bytes(b"")
+    (tmp_path / f"akb-server-{dead}-file").write_bytes(b"x")                 # not a directory
+    os.symlink(tmp_path / "other", tmp_path / f"akb-executors-{dead}-link")   # not followed
+    removed = collect_dead_socket_dirs(str(tmp_path), str(shm))
+    assert sorted(removed) == sorted(str(tmp_path / name) for name in gone)
+    assert sorted(os.listdir(tmp_path)) == sorted(kept + ["shm", f"akb-server-{dead}-file", f"akb-executors-{dead}-link"])
+    assert os.path.exists(tmp_path / "other" / "socket")

@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -79,6 +80,8 @@ def test_pending_calls_raise_server_died_and_client_regions_survive(shm_clean):
         done = subprocess.run([sys.executable, "-m", "bridge.cli", "gc"], capture_output=True, text=True, timeout=60)
         assert done.returncode == 0, done.stderr
         assert segments_of(server_pid) == set()
+        # and the directory of its executors' socket, which it had no chance to remove
+        assert not [name for name in os.listdir(tempfile.gettempdir()) if name.startswith(f"akb-executors-{server_pid}-")]
         assert ak.array_equal(result, ak.Array(PAYLOAD))
     finally:
         server.stop()

@@ -17,7 +17,7 @@ import numpy as np
 
 from bridge.base import BridgeError, JuliaError, ServerRestarted
 from bridge.codec import PlacedArray, open_array, place_array
-from bridge.shm import DEFAULT_LINGER, DEFAULT_RESERVE, Arena, collect_dead_segments
+from bridge.shm import DEFAULT_LINGER, DEFAULT_RESERVE, Arena, collect_dead_segments, collect_dead_socket_dirs
 from bridge.wire import PROTOCOL_VERSION, ArrayRef, FunctionRef, HandleRef, from_wire, segment_pid, to_wire
 
 from .address import check_reachable
@@ -194,6 +194,7 @@ class Bridge:
         if not lease_ttl > 0:
             raise ValueError(f"lease_ttl must be positive, not {lease_ttl}")
         collect_dead_segments()  # regions of dead clients go at the next start-up (docs/ownership.md)
+        collect_dead_socket_dirs()
         self.client_id = secrets.token_hex(16)
         self._closed = False
         self._lock = threading.Lock()

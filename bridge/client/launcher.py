@@ -309,7 +309,8 @@ def spawn_server(
     socket. The executor options, ``project`` and ``key_file`` are those of ``server_command``."""
     private_dir = None
     if address is None:
-        private_dir = tempfile.mkdtemp(prefix="akb-server-")  # mode 0700: only this user can connect
+        # mode 0700: only this user can connect; named after this process for `gc` (bridge/shm/gc.py)
+        private_dir = tempfile.mkdtemp(prefix=f"akb-server-{os.getpid()}-")
         address = f"ipc://{private_dir}/socket"
     try:
         command = server_command(

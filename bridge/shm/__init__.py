@@ -1,8 +1,8 @@
 """The shared-memory layer: segments, the client's argument arena, owner locks, and the removal
-of dead owners' segments (julia_server/src/shm/)."""
+of what dead owners left (julia_server/src/shm/)."""
 
 from .arena import ALIGNMENT, DEFAULT_LINGER, DEFAULT_RESERVE, Arena, Block
-from .gc import collect_dead_segments, owner_is_alive
+from .gc import collect_dead_segments, collect_dead_socket_dirs, owner_is_alive
 from .owner_lock import dead_owner, hold_owner_lock, lock_path, parse_lock_pid
 from .segment import SHM_DIR, Segment, locate, unlink_segment
 
@@ -15,6 +15,7 @@ __all__ = [
     "Block",
     "Segment",
     "collect_dead_segments",
+    "collect_dead_socket_dirs",
     "dead_owner",
     "hold_owner_lock",
     "locate",

@@ -1,4 +1,5 @@
-"""Removal of segments left behind by dead processes (``awkward-bridge gc``, ``Bridge`` start-up).
+"""Removal of what dead processes left behind (``awkward-bridge gc``, ``Bridge`` start-up): their
+segments, and the directories of their ipc sockets.
 
 Whether a segment's owner is alive is decided by its owner lock (bridge/shm/owner_lock.py), which
 holds from any pid namespace: a ``gc`` in a container that cannot see the owner's pid still sees
@@ -9,7 +10,12 @@ pid decide, in this namespace.
 from __future__ import annotations
 
 import os
+import re
+import shutil
+import stat
+import tempfile
 from collections import defaultdict
+from typing import Optional
 
 from bridge.wire import segment_pid
 
@@ -45,6 +51,40 @@ def collect_dead_segments(shm_dir: str = SHM_DIR) -> list[str]:
                 if remove_file(os.path.join(shm_dir, name)):
                     removed.append(name)
     return removed
+
+
+# A private server's socket directory (bridge/client/launcher.py) and a server's executor socket
+# directory (julia_server/src/server/server.jl), each named after the process that made it.
+SOCKET_DIR = re.compile(r"^akb-(?:server|executors)-([1-9][0-9]*)-")
+
+
+def collect_dead_socket_dirs(tmp_dir: Optional[str] = None, shm_dir: str = SHM_DIR) -> list[str]:
+    """Remove the socket directories (``akb-server-{pid}-*``, ``akb-executors-{pid}-*``) that
+    processes killed before they could clean up left in the temporary directory; returns their
+    paths. Only this user's own directories (not symlinks) of dead owners are touched; the owner
+    is judged as for segments."""
+    tmp_dir = tmp_dir or tempfile.gettempdir()
+    removed = []
+    for name in sorted(os.listdir(tmp_dir)):
+        match = SOCKET_DIR.match(name)
+        if match is None:
+            continue
+        path = os.path.join(tmp_dir, name)
+        try:
+            info = os.lstat(path)
+        except FileNotFoundError:
+            continue
+        if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid() or not _owner_gone(int(match[1]), shm_dir):
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        if not os.path.lexists(path):
+            removed.append(path)
+    return removed
+
+
+def _owner_gone(pid: int, shm_dir: str) -> bool:
+    with dead_owner(pid, shm_dir) as gone:
+        return not owner_is_alive(pid) if gone is None else gone
 
 
 def owner_is_alive(pid: int) -> bool:

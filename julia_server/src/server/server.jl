@@ -44,7 +44,9 @@ function Server(state::ServerState, address::AbstractString, options::ExecutorOp
                 key_file::Union{Nothing,AbstractString} = nothing)
     context = Context()
     sockets = Socket[]
-    executor_dir = mktempdir(; prefix = "akb-executors-")   # mode 0700: only this user
+    # mode 0700: only this user; named after this process, so that a `gc` removes it should the
+    # server be killed (bridge/shm/gc.py)
+    executor_dir = mktempdir(; prefix = "akb-executors-$(getpid())-")
     try
         path = ipc_path(address)
         path === nothing || claim_ipc_path(path)
