@@ -75,6 +75,32 @@ def test_grown_lists_records_and_arrays_come_back(bridge: Bridge) -> None:
     assert pair[0].to_list() == lists[:5].to_list() and pair[1] == 5
     empty = bridge.call("pt_lists", 0)
     assert str(empty.type) == "0 * var * float64"
+    # sent back, it is read where it lies, and returned unchanged it is not copied
+    assert bridge.call("length", lists) == n
+    again = bridge.call("identity", lists)
+    assert again.layout.content.data.ctypes.data == lists.layout.content.data.ctypes.data
+
+
+def test_the_executor_lets_go_of_a_grown_results_address_space(bridge: Bridge) -> None:
+    # each buffer of a growing result may grow over a span of address space as large as
+    # /dev/shm; once the call returns, the executor no longer maps it
+    assert bridge.call("length", np.arange(3)) == 3   # an argument the executor keeps mapped
+    lists = bridge.call("pt_lists", 10)
+    with open(f"/proc/{bridge.stats()['executor_pid']}/maps") as maps:
+        mapped = maps.read()
+    names = {line.split()[-1].rsplit("/", 1)[-1] for line in mapped.splitlines() if "/dev/shm/akb-" in line}
+    segment = _segment_of(lists)
+    assert names and segment not in names, (segment, names)
+
+
+def _segment_of(array: ak.Array) -> str:
+    with open("/proc/self/maps") as maps:
+        address = array.layout.content.data.ctypes.data
+        for line in maps:
+            start, end = (int(x, 16) for x in line.split()[0].split("-"))
+            if start <= address < end:
+                return line.split()[-1].rsplit("/", 1)[-1]
+    raise AssertionError("the result's buffer is in no mapping")
 
 
 def test_grown_lists_of_real_jets(bridge: Bridge) -> None:

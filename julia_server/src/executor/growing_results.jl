@@ -275,9 +275,11 @@ function growing_plan(b::ListBuilder)
 end
 
 # The call is over: its chunk is no longer this executor's to write (the server frees it with
-# the job, or when Python lets the result go), so the buffers forget it.
+# the job, or when Python lets the result go), so the buffers forget it and its mapping goes,
+# with the address space of its whole span (read back as an argument, it is mapped again).
 function close!(block::GrowingBlock)
     block.open = false
+    unmap_writable!(block.scope.executor.mappings, block.segment)
     for v in block.buffers
         v.data = empty(v.data)
         v.length = 0
