@@ -81,8 +81,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             for name in removed:
                 print(f"removed {name}")
             print(f"{len(removed)} segment(s) removed")
-            for path in collect_dead_socket_dirs():
+            directories = collect_dead_socket_dirs()
+            for path in directories:
                 print(f"removed {path}")
+            print(f"{len(directories)} socket directory(ies) removed")
         elif args.command == "stats":
             with _operator_bridge(args) as bridge:
                 print(json.dumps(bridge.stats(), indent=2, sort_keys=True))

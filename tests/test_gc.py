@@ -74,3 +74,14 @@ def test_removes_only_socket_directories_of_dead_owners(tmp_path):
     assert sorted(removed) == sorted(str(tmp_path / name) for name in gone)
     assert sorted(os.listdir(tmp_path)) == sorted(kept + ["shm", f"akb-server-{dead}-file", f"akb-executors-{dead}-link"])
     assert os.path.exists(tmp_path / "other" / "socket")
+
+
+def test_socket_directories_are_named_after_their_owner():
+    import tempfile
+
+    from bridge import Bridge
+
+    with Bridge() as bridge:
+        assert f"/akb-server-{os.getpid()}-" in bridge.address   # the private server's, this process's
+        server = bridge.server_info["server_pid"]
+        assert any(name.startswith(f"akb-executors-{server}-") for name in os.listdir(tempfile.gettempdir()))

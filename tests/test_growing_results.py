@@ -3,6 +3,8 @@ grow"): what comes back, what is refused, and what memory they hold (docs/owners
 
 from __future__ import annotations
 
+import os
+
 import awkward as ak
 import numpy as np
 import pytest
@@ -48,6 +50,28 @@ keep_one() = (kept[] = AwkwardBridge.growing_array(Int64); push!(kept[], 1); len
 push_kept() = push!(kept[], 2)
 grow_and_drop(n) = (v = AwkwardBridge.growing_array(Float64); append!(v, 1:n); sum(v))
 inside_a_tuple(n) = (pt_lists(n), n)
+function grow_until_full(n)       # how far a result grows before the server refuses more
+    v = AwkwardBridge.growing_array(Float64)
+    try
+        foreach(i -> push!(v, i), 1:n)
+    catch e
+        e isa AwkwardBridge.SharedMemoryFull || rethrow()
+    end
+    return length(v)
+end
+function grow_per_thread(n)       # a builder per thread, grown at once
+    outs = [AwkwardBridge.growing_array(Float64) for _ in 1:Threads.nthreads()]
+    Threads.@threads for t in 1:Threads.nthreads()
+        foreach(i -> push!(outs[t], i), 1:n)
+    end
+    return (Threads.nthreads(), sum(length, outs))
+end
+function wide(n)                  # 300 fields, each its own buffer
+    names = Tuple(Symbol("f", k) for k in 1:300)
+    records = AwkwardBridge.growing_records(; (name => Int16 for name in names)...)
+    foreach(i -> push!(records, NamedTuple{names}(ntuple(k -> i + k, 300))), 1:n)
+    return records
+end
 """
 
 
@@ -128,23 +152,32 @@ def test_an_unfinished_growing_result_is_refused_with_what_to_do(bridge: Bridge)
     assert bridge.call("grow_flags", 3).to_list() == [False, False, True]   # and it serves on
 
 
-def test_a_growing_result_holds_only_what_it_holds(bridge: Bridge, shm_clean) -> None:
-    before = bridge.stats()["shm_bytes"]
-    # built and not returned: its chunk goes with the call, at the server's next lease tick
-    assert bridge.call("grow_and_drop", 3_000_000) == 3_000_000 * 3_000_001 / 2
-    assert wait_until(lambda: bridge.stats()["shm_bytes"] <= before, timeout=10)
-    lists = bridge.call("pt_lists", 2_000_000)
-    held = bridge.stats()["shm_bytes"] - before
-    data = lists.layout.offsets.data.nbytes + lists.layout.content.data.nbytes
-    # its pages, rounded up to whole pages per buffer: not the growth's headroom, nor the
-    # address space its buffers may grow into
-    assert data <= held < data + 2 * 4096 + (1 << 20), (held, data)
-    del lists
-    assert wait_until(lambda: bridge.stats()["shm_bytes"] <= before, timeout=10)
+def test_a_growing_result_holds_only_what_it_holds(shm_clean) -> None:
+    with Bridge() as bridge:   # a client of its own: no other result's chunk or offered block
+        bridge.eval(GROWING_JL)
+        assert bridge.stats()["shm_bytes"] == 0
+        # built and not returned: its chunk goes with the call, at the server's next lease tick
+        assert bridge.call("grow_and_drop", 3_000_000) == 3_000_000 * 3_000_001 / 2
+        assert wait_until(lambda: bridge.stats()["shm_bytes"] == 0, timeout=10)
+        lists = bridge.call("pt_lists", 2_000_000)
+        pages = sum(-(-buffer.nbytes // 4096) * 4096 for buffer in (lists.layout.offsets.data, lists.layout.content.data))
+        # its pages exactly: not the growth's headroom, nor the address space its buffers may grow into
+        assert bridge.stats()["shm_bytes"] == pages
+        segment = _segment_of(lists)
+        assert os.stat(f"/dev/shm/{segment}").st_blocks * 512 == pages
+        del lists
+        assert wait_until(lambda: not os.path.exists(f"/dev/shm/{segment}"), timeout=10)
+        assert bridge.stats()["shm_bytes"] == 0
+
+
+def test_a_growing_result_of_many_fields(bridge: Bridge) -> None:
+    records = bridge.call("wide", 1000)
+    assert len(records.fields) == 300 and len(records) == 1000
+    assert records[999].to_list()["f300"] == 1300 and records.f1.to_list() == list(range(2, 1002))
 
 
 def test_a_growing_result_past_the_client_quota(tmp_path, shm_clean) -> None:
-    with Served(tmp_path, "--client-shm-quota", "64M") as server:
+    with Served(tmp_path, "--client-shm-quota", "64M", "--executor-threads", "2") as server:
         with Bridge(server.address) as client:
             server_pid = client.server_info["server_pid"]
             client.eval(GROWING_JL)
@@ -152,9 +185,16 @@ def test_a_growing_result_past_the_client_quota(tmp_path, shm_clean) -> None:
                 client.call("grow_and_drop", 10_000_000)   # 80 MB
             assert client.call("grow_and_drop", 1_000_000) == 1_000_000 * 1_000_001 / 2
             kept = client.call("pt_lists", 2_000_000)       # about 40 MB, held by Python
+            # the server refuses the growth that would pass the quota, as it happens: the
+            # result stops within the 24 MB left, where a buffer alone may reach 64 MiB
+            grown = client.call("grow_until_full", 10_000_000)
+            assert 1_000_000 < grown * 8 <= (64 << 20) - kept.layout.nbytes, grown
             with pytest.raises(SharedMemoryFull, match="already holds"):
                 client.call("pt_lists", 2_000_000)
             del kept
             assert len(client.call("pt_lists", 2_000_000)) == 2_000_000
+            # builders grown by several threads at once ask the server one at a time
+            threads, total = client.call("grow_per_thread", 1_000_000)
+            assert threads == 2 and total == 2_000_000
         assert server.stop() == 0
     assert not segments_of(server_pid)

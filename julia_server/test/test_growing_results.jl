@@ -6,7 +6,8 @@
 using AwkwardBridge: ServerState, register!, Job, Request, lease_sparse_block!, commit_sparse!,
                      release_results!, end_lingering!, close!, Arena, add_sparse_chunk!, set_committed!,
                      take_block!, block_holding, leased_bytes, chunk_bytes, sparse_segment, commit_range,
-                     decommit_range, map_segment, unmap, unlink, SharedMemoryFull, ProtocolError, PAGE_SIZE
+                     decommit_range, map_segment, unmap, unlink, SharedMemoryFull, ProtocolError, PAGE_SIZE,
+                     sparse_span
 
 # Bytes of memory segment `name` holds (its allocated blocks, not its size).
 held_bytes_of(name) = Int(stat("/dev/shm/$name").blocks) * 512
@@ -70,6 +71,10 @@ end
     @test leased_bytes(arena) == 3 * PAGE_SIZE && chunk_bytes(arena) == 3 * PAGE_SIZE
     @test block_holding(arena, "akb-1-sparse", 9*PAGE_SIZE:10*PAGE_SIZE-1) == 0   # its whole span
     @test take_block!(arena, 64) === nothing         # never shared with other results
+    # a buffer spans its limit, at most 64 GiB, and a result 128 GiB in all, in whole pages
+    @test sparse_span(2, 1 << 40) == 64 << 30 && sparse_span(3, 1 << 20) == 1 << 20
+    @test sparse_span(4096, 1 << 40) == 32 << 20 && sparse_span(1, 5000) == PAGE_SIZE
+    @test sparse_span(3, 1 << 40) * 3 <= 128 << 30 && sparse_span(3, 1 << 40) % PAGE_SIZE == 0
 end
 
 @testset "the server leases and counts a growing result" begin

@@ -2,14 +2,19 @@
 # know their sizes in advance (for that, `shared_lists` and friends need a count first). Each
 # buffer of the result is a region of one sparse chunk, `span` bytes from the next, so a buffer
 # grows in place and nothing it holds ever moves or is copied: the pages are committed as the
-# buffer fills (`commit!`, then `commit_range`), and returned, the result reaches Python as it
-# is. In the spirit of awkward's LayoutBuilder and AwkwardArray.jl's `push!`/`end_list!`.
+# buffer fills (`commit_range`, approved first by the server when the client has a quota), and
+# returned, the result reaches Python as it is. In the spirit of awkward's LayoutBuilder and
+# AwkwardArray.jl's `push!`/`end_list!`.
 
-# A buffer below this many bytes grows by doubling; beyond, by a sixteenth, so that a 1 GB
-# result holds at most 1/16 more than it needs while it grows (and exactly its pages once
-# returned), with a round trip to the server about every 6% of growth.
+# A buffer below this many bytes grows by doubling, from `FIRST_COMMIT`; beyond, by a
+# sixteenth, so that a 1 GB result holds at most 1/16 more than it needs while it grows (and
+# exactly its pages once returned), while a small one takes few steps.
 const DOUBLING_UP_TO = 16 << 20
 const FIRST_COMMIT = 64 << 10
+
+# Each growing result maps up to 128 GiB of address space in the executor until its call ends
+# (docs/ownership.md): 256 of them stay well inside the 128 TiB a process has.
+const MAX_GROWING_PER_CALL = 256
 
 """
     GrowingBlock
@@ -64,13 +69,6 @@ end
     return v
 end
 
-function Base.append!(v::GrowingVector, xs)
-    for x in xs
-        push!(v, x)
-    end
-    return v
-end
-
 # Room for at least `n` values: Julia memory grows as a `Vector` does; shared memory commits more
 # pages of the buffer's region, which stays where it is.
 @noinline function grow!(v::GrowingVector{T}, n::Int) where {T}
@@ -84,8 +82,9 @@ end
     wanted = max(n * sizeof(T), FIRST_COMMIT, old < DOUBLING_UP_TO ? 2 * old : old + old ÷ 16)
     nbytes = min(cld(wanted, PAGE_SIZE) * PAGE_SIZE, block.span)
     nbytes >= n * sizeof(T) ||
-        throw(SharedMemoryFull("a growing result's buffer holds at most $(format_bytes(block.span)) (the client's " *
-                               "quota, or all of /dev/shm); this one needs $(format_bytes(n * sizeof(T)))"))
+        throw(SharedMemoryFull("a buffer of this growing result holds at most $(format_bytes(block.span)) (the " *
+                               "client's quota, /dev/shm, or 128 GiB shared by its buffers); this one needs " *
+                               "$(format_bytes(n * sizeof(T))): count first and use shared_lists for more"))
     commit_buffer!(block, v.index, nbytes)
     v.data = unsafe_wrap(Array, Ptr{T}(block.ptr + v.index * block.span), nbytes ÷ sizeof(T); own = false)
     return nothing
@@ -99,8 +98,15 @@ function commit_buffer!(block::GrowingBlock, index::Int, nbytes::Int)
     old = block.committed[index+1]
     start = index * block.span
     if nbytes > old
-        block.quota && commit!(block.scope, block.lease, sum(block.committed) - old + nbytes)
-        commit_range(block.segment, start + old, nbytes - old)
+        total = sum(block.committed)
+        block.quota && commit!(block.scope, block.lease, total - old + nbytes)
+        try
+            commit_range(block.segment, start + old, nbytes - old)
+        catch
+            # the server counted pages that were not reserved (/dev/shm is full): take them back
+            block.quota && commit!(block.scope, block.lease, total)
+            rethrow()
+        end
     elseif nbytes < old
         decommit_range(block.segment, start + nbytes, old - nbytes)
     end
@@ -110,7 +116,6 @@ end
 
 # A buffer of the result `block` (or of Julia memory, with `nothing`), empty.
 function growing_vector(::Type{T}, block::Union{Nothing,GrowingBlock}) where {T}
-    haskey(TYPE_PRIMITIVES, T) || throw(ArgumentError("a growing buffer holds numbers or Bool, not $T"))
     block === nothing && return GrowingVector{T}(T[], 0, nothing, 0)
     v = GrowingVector{T}(T[], 0, block, length(block.buffers))
     push!(block.buffers, v)
@@ -143,11 +148,11 @@ Base.propertynames(r::GrowingRecords{R,names}) where {R,names} = names
     return :(columns = getfield(r, :columns); $(pushes...); r)
 end
 
-function Base.append!(r::GrowingRecords, xs)
+function Base.append!(v::Union{GrowingVector,GrowingRecords}, xs)
     for x in xs
-        push!(r, x)
+        push!(v, x)
     end
-    return r
+    return v
 end
 
 growing_records_of(fields, block) =
@@ -190,7 +195,7 @@ An empty vector of number type `T` (or `Bool`) to grow with `push!`/`append!` an
 call its values are written straight into the client's shared memory, and Python gets them
 without a copy. Use `shared_array` when the length is known first.
 """
-growing_array(::Type{T}) where {T} = growing_result(block -> growing_vector(T, block), 1)
+growing_array(::Type{T}) where {T} = (check_number_type(T); growing_result(block -> growing_vector(T, block), 1))
 
 """
     growing_records(; field = T, …) -> GrowingRecords
@@ -200,6 +205,7 @@ returned, Python gets `n * {field: T, …}` without a copy.
 """
 function growing_records(; fields...)
     check_fields(fields)
+    foreach(check_number_type, values(fields))
     return growing_result(block -> growing_records_of(fields, block), length(fields))
 end
 
@@ -212,21 +218,25 @@ item: `push!(lists, x)` adds to the current list, `end_list!(lists)` ends it. Re
 gets `n * var * T` without a copy (every list ended: a pushed item after the last `end_list!`
 is an error).
 """
-growing_lists(::Type{T}) where {T} = growing_result(block -> list_builder(b -> growing_vector(T, b), block), 2)
+growing_lists(::Type{T}) where {T} =
+    (check_number_type(T); growing_result(block -> list_builder(b -> growing_vector(T, b), block), 2))
 
 function growing_lists(; fields...)
     check_fields(fields)
+    foreach(check_number_type, values(fields))
     return growing_result(block -> list_builder(b -> growing_records_of(fields, b), block), 1 + length(fields))
 end
-
-check_fields(fields) =
-    isempty(fields) && throw(ArgumentError("growing records need at least one field: name = T"))
 
 # `make(block)` over a new sparse chunk of `buffers` buffers in a call, over Julia memory
 # elsewhere.
 function growing_result(make, buffers::Int)
     scope = get(task_local_storage(), SCOPE_KEY, nothing)
     scope === nothing && return make(nothing)
+    buffers <= MAX_GROWING_BUFFERS ||
+        throw(ArgumentError("a growing result has at most $MAX_GROWING_BUFFERS buffers (fields), not $buffers"))
+    length(scope.growing) < MAX_GROWING_PER_CALL ||
+        throw(ArgumentError("a call grows at most $MAX_GROWING_PER_CALL results; grow one result for all the " *
+                            "events (growing_lists) rather than one per event"))
     reserved = reserve_growing!(scope, buffers)
     block = GrowingBlock(scope, reserved.segment, reserved.ptr, reserved.span, reserved.lease, reserved.quota,
                          Int[], Any[], true)

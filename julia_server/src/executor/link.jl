@@ -12,13 +12,15 @@ const LINK_WAIT_MS = 100
 """
     Link(address)
 
-A DEALER connected to the server's executor socket at `address`, and the messages received and
-not yet handled (`inbox`).
+A DEALER connected to the server's executor socket at `address`, the messages received and
+not yet handled (`inbox`), and the lock that lets user code on several threads ask the server
+one at a time (`ask!`).
 """
 struct Link
     context::Context
     socket::Socket
     inbox::Vector{Dict{String,Any}}
+    asking::Threads.SpinLock
 end
 
 function Link(address::AbstractString)
@@ -26,7 +28,7 @@ function Link(address::AbstractString)
     socket = Socket(context, ZMQ_DEALER)
     setsockopt(socket, ZMQ_RCVTIMEO, Cint(LINK_WAIT_MS))
     connect(socket, address)
-    return Link(context, socket, Dict{String,Any}[])
+    return Link(context, socket, Dict{String,Any}[], Threads.SpinLock())
 end
 
 """
@@ -76,15 +78,24 @@ end
 """
     ask!(link, job, what, fields) -> Dict{String,Any}
 
-Ask the server for `what` (`"alloc"`, `"relend"`) while running job `job`, and wait for its
-answer. Messages that arrive meanwhile stay in the inbox for `receive!`.
+Ask the server for `what` (`"alloc"`, `"growing"`, `"commit"`, `"relend"`) while running job
+`job`, and wait for its answer. Messages that arrive meanwhile stay in the inbox for
+`receive!`. Threads of user code (builders filled under `Threads.@threads`) ask one at a time:
+the socket and the inbox are not thread-safe, and an answer names only its job. The lock spins
+(with GC safepoints) rather than waiting in Julia's scheduler, where an interrupt would end the
+executor on Julia 1.5 (see above).
 """
 function ask!(link::Link, job::Int, what::String, fields::Pair{String}...)
-    send!(link, Dict{String,Any}("op" => "ask", "job" => job, "what" => what, fields...))
-    is_answer(m) = get(m, "op", nothing) == "answer" && get(m, "job", nothing) == job
-    while true
-        i = findfirst(is_answer, link.inbox)
-        i === nothing || return popat!(link.inbox, i)
-        fetch!(link)
+    lock(link.asking)
+    try
+        send!(link, Dict{String,Any}("op" => "ask", "job" => job, "what" => what, fields...))
+        is_answer(m) = get(m, "op", nothing) == "answer" && get(m, "job", nothing) == job
+        while true
+            i = findfirst(is_answer, link.inbox)
+            i === nothing || return popat!(link.inbox, i)
+            fetch!(link)
+        end
+    finally
+        unlock(link.asking)
     end
 end

@@ -55,8 +55,14 @@ function shared_records(n::Integer; fields...)
     end
 end
 
+# The values a builder's buffers hold (here and in growing_results.jl).
+check_number_type(::Type{T}) where {T} =
+    haskey(TYPE_PRIMITIVES, T) || throw(ArgumentError("a result built in shared memory holds numbers or Bool, not $T"))
+
+check_fields(fields) = isempty(fields) && throw(ArgumentError("records built in shared memory need at least one field: name = T"))
+
 function numpy_plan(::Type{T}, n::Integer) where {T}
-    haskey(TYPE_PRIMITIVES, T) || throw(ArgumentError("a shared array holds numbers or Bool, not $T"))
+    check_number_type(T)
     n >= 0 || throw(ArgumentError("a shared array's length is not negative: $n"))
     plan = NumpyPlan{T}()
     plan.length = n
@@ -64,7 +70,7 @@ function numpy_plan(::Type{T}, n::Integer) where {T}
 end
 
 function record_plan_of(fields, n::Integer)
-    isempty(fields) && throw(ArgumentError("shared records need at least one field: name = T"))
+    check_fields(fields)
     plan = RecordPlan(Parameters(), collect(Symbol, keys(fields)), Plan[numpy_plan(T, n) for T in values(fields)])
     plan.length = n
     return plan

@@ -271,8 +271,7 @@ end
 The answer to an executor's `growing` for a result that grows (`growing_lists`, …): a new sparse
 chunk of the client's arena with room for `buffers` buffers, each `span` bytes apart, leased to
 the client whole and holding no memory until the executor commits some (`commit_sparse!`).
-`span` is what one buffer may reach: the client's quota, or all of `/dev/shm` without one, and
-at most `MAX_GROWING_SPAN`.
+`span` is what one buffer may reach (`sparse_span`).
 `quota` says whether the executor must ask before each growth; without a quota it only says
 what the result holds when it is returned.
 """
@@ -282,22 +281,18 @@ function lease_sparse_block!(state::ServerState, job::Job, buffers::Int)
     1 <= buffers <= MAX_GROWING_BUFFERS ||
         throw(ProtocolError("growing: buffers must be 1 to $MAX_GROWING_BUFFERS, not $buffers"))
     quota = state.client_shm_quota
-    span = min(quota > 0 ? min(quota, last(shm_space())) : last(shm_space()), MAX_GROWING_SPAN)
-    span = cld(span, PAGE_SIZE) * PAGE_SIZE
-    name = sparse_segment(span * buffers)
+    span = sparse_span(buffers, quota > 0 ? min(quota, last(shm_space())) : last(shm_space()))
+    name = try
+        sparse_segment(span * buffers)
+    catch e
+        e isa SystemError || rethrow()
+        throw(SharedMemoryFull("cannot make a growing result's chunk: $(sprint(showerror, e))"))
+    end
     state.owned[name] = span * buffers
     add_sparse_chunk!(client.arena, name, span * buffers)
     lease = lease_for_job!(job, name, 0)
     return Dict{String,Any}("segment" => name, "lease" => lease, "span" => span, "quota" => quota > 0)
 end
-
-"""The most buffers one growing result may have (each takes `span` bytes of address space)."""
-const MAX_GROWING_BUFFERS = 256
-# The most one buffer of a growing result may hold. Every buffer takes this much address space
-# in each process that maps the result, whatever it holds, and a process has 128 TiB of it: on
-# a node with 1 TB of RAM, a span of all of `/dev/shm` would let a client keep only a hundred
-# grown results alive.
-const MAX_GROWING_SPAN = 64 << 30
 
 """
     commit_sparse!(state, job, lease, nbytes, running_bytes) -> Dict{String,Any}

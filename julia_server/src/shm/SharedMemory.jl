@@ -15,7 +15,8 @@ include("owner_lock.jl")
 
 __init__() = init_shm_symbols()
 
-export ARENA_LINGER_NS, ARENA_MAX_CHUNK, ARENA_MIN_CHUNK, ARENA_RESERVE, Arena, PAGE_SIZE, Segment,
+export ARENA_LINGER_NS, ARENA_MAX_CHUNK, ARENA_MIN_CHUNK, ARENA_RESERVE, Arena, MAX_GROWING_BUFFERS, PAGE_SIZE,
+       Segment, sparse_span,
        add_chunk!, add_sparse_chunk!, block_holding, block_size, chunk_bytes, chunk_size!, commit_range,
        create_segment, decommit_range,
        dead_owner, end_lingering!, format_bytes, free_block!, free_chunk_bytes, has_chunk,

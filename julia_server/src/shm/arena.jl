@@ -126,6 +126,23 @@ Make a new, entirely free segment of `nbytes` bytes one of the arena's chunks.
 """
 add_chunk!(arena::Arena, name::String, nbytes::Int) = (push!(arena.chunks, Chunk(name, nbytes)); nothing)
 
+"""The most buffers (fields) one growing result may have, each a region of its sparse chunk."""
+const MAX_GROWING_BUFFERS = 4096
+# Every process that maps a growing result takes its whole chunk's length of address space, and
+# a process has 128 TiB: at most 128 GiB a chunk lets a client keep a thousand results alive.
+const MAX_SPARSE_CHUNK = 128 << 30
+const MAX_SPARSE_SPAN = 64 << 30
+
+"""
+    sparse_span(buffers, limit) -> Int
+
+How far apart the `buffers` regions of a growing result's sparse chunk are, so what each may
+hold: `limit` (the client's quota, or all of `/dev/shm`), at most 64 GiB, and at most 128 GiB
+for all of them together; whole pages.
+"""
+sparse_span(buffers::Int, limit::Int) =
+    max(PAGE_SIZE, fld(min(limit, MAX_SPARSE_SPAN, MAX_SPARSE_CHUNK ÷ buffers), PAGE_SIZE) * PAGE_SIZE)
+
 """
     add_sparse_chunk!(arena, name, nbytes)
 
@@ -141,7 +158,8 @@ end
 """
     set_committed!(arena, name, nbytes)
 
-The block of sparse chunk `name` now holds `nbytes` bytes (its committed pages).
+The block of sparse chunk `name` now holds `nbytes` bytes (its committed pages): what the
+quota and `stats` count for it.
 """
 set_committed!(arena::Arena, name::String, nbytes::Int) = (arena.used[(name, 0)].size = nbytes; nothing)
 
@@ -255,7 +273,8 @@ leased_bytes(arena::Arena) = mapreduce(b -> b.size, +, values(arena.used); init 
 """
     chunk_bytes(arena) -> Int
 
-Bytes of all the arena's chunks, free space included.
+Bytes of all the arena's chunks, free space included; of a sparse chunk, the bytes its result
+holds as the server last heard (its committed pages).
 """
 chunk_bytes(arena::Arena) = mapreduce(c -> c.sparse ? sparse_bytes(arena, c) : c.nbytes, +, arena.chunks; init = 0)
 

@@ -187,7 +187,8 @@ function with_new_segment(f, nbytes::Integer; sparse::Bool = false)
         end
         try
             if sparse
-                ccall(:ftruncate, Cint, (Cint, Int64), fd, size) == 0 || throw(shared_memory_full(size))
+                ccall(:ftruncate, Cint, (Cint, Int64), fd, size) == 0 ||
+                    throw(SystemError("ftruncate of shared-memory segment $name to $size bytes"))
             else
                 reserve(fd, 0, size, name)
             end
