@@ -373,3 +373,14 @@ def test_an_error_on_a_view_stays_readable(bridge):
         bridge.call("leading_nope", events)
     assert "{…}" in raised.value.backtrace
     assert max(len(line) for line in str(raised.value).splitlines()) < 400
+
+
+def test_a_reply_that_cannot_be_read_gives_back_the_leases_it_names():
+    # no ak.Array will hold them, so they go back with the next message instead of staying
+    # leased until the client closes
+    with Bridge() as b:
+        reply = [{"$": "array", "form": "{}", "length": 1, "buffers": {}, "lease": 7},
+                 {"$": "array", "form": "{}", "length": -1, "buffers": {}, "lease": 8}]
+        with pytest.raises(BridgeError, match="length"):
+            b._result(reply)
+        assert sorted(b._leases.take_released()) == [7, 8]

@@ -178,6 +178,30 @@ def test_a_timeout_stops_the_call(served, body, definitions):
             a.call("kept", timeout=0)
 
 
+def test_a_timeout_of_code_on_several_threads_ends_its_executor():
+    # The interrupt stops the task of `Threads.@threads` that runs on the main thread, and the
+    # call stops waiting for the other task, which nothing stops: the executor must not go on.
+    with Bridge(threads=2) as a:
+        a.eval("""
+            kept() = 42
+            function on_threads(n)
+                out = zeros(Threads.nthreads())
+                Threads.@threads for t in 1:Threads.nthreads()
+                    for i in 1:n
+                        out[t] += length(string(i))   # allocates: the interrupt lands
+                    end
+                end
+                return sum(out)
+            end""")
+        assert a.eval("Threads.nthreads()") == 2
+        pid = a.stats()["executor_pid"]
+        with pytest.raises(CallTimedOut, match="timed out after 0.5 s; the call ran code on other threads.*definitions .* are lost"):
+            a.call("on_threads", 10**12, timeout=0.5)
+        with pytest.raises(FunctionNotFound):
+            a.call("kept")
+        assert a.stats()["executor_pid"] != pid
+
+
 def test_an_interrupt_between_jobs_hits_no_later_call(served):
     # A SIGINT that reaches an idle executor (as one meant for a call that had just ended does)
     # is reported and dropped; the executor, and what the client defined in it, live on.

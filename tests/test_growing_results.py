@@ -147,8 +147,12 @@ def test_an_unfinished_growing_result_is_refused_with_what_to_do(bridge: Bridge)
     with pytest.raises(JuliaError, match="numbers or Bool"):
         bridge.eval("AwkwardBridge.growing_array(String)")
     assert bridge.call("keep_one") == 1
+    leases = bridge.stats()["leases"]
     with pytest.raises(JuliaError, match="belongs to a call that has ended"):
         bridge.call("push_kept")
+    with pytest.raises(JuliaError, match="belongs to a call that has ended"):
+        bridge.eval("kept[]")     # nor read, nor returned: its memory went with its call
+    assert bridge.stats()["leases"] == leases
     assert bridge.call("grow_flags", 3).to_list() == [False, False, True]   # and it serves on
 
 

@@ -10,7 +10,7 @@ import threading
 import time
 import weakref
 from pathlib import Path
-from typing import Any, Callable, Optional, Sequence, Union
+from typing import Any, Callable, Iterator, Optional, Sequence, Union
 
 import awkward as ak
 import numpy as np
@@ -39,6 +39,20 @@ def _returned_argument(ref: ArrayRef, arguments: Sequence[PlacedArray]) -> ak.Ar
             return placed.source
     raise BridgeError("the server answered an array in this client's own shared memory "
                       "that is not one of the call's arguments")
+
+
+def _leases_named(reply: Any) -> Iterator[int]:
+    """The result leases of the arrays in a reply's wire value, read as leniently as it may be
+    malformed."""
+    if isinstance(reply, list):
+        for item in reply:
+            yield from _leases_named(item)
+    elif isinstance(reply, dict):
+        lease = reply.get("lease")
+        if reply.get("$") == "array" and isinstance(lease, int) and not isinstance(lease, bool):
+            yield lease
+        for item in reply.values():
+            yield from _leases_named(item)
 
 
 def _timeout_field(timeout: Optional[float]) -> dict[str, float]:
@@ -263,7 +277,7 @@ class Bridge:
         """Evaluate Julia ``code`` in this client's module; the last value, or None. Errors name
         ``filename`` if given; ``timeout`` is as for ``call``."""
         fields: dict[str, Any] = {"code": code} if filename is None else {"code": code, "filename": filename}
-        return self._open(from_wire(self._request("eval", {**fields, **_timeout_field(timeout)})))
+        return self._result(self._request("eval", {**fields, **_timeout_field(timeout)}))
 
     def include(self, path: Union[str, os.PathLike], *, timeout: Optional[float] = None) -> Any:
         """Evaluate a Julia source file in this client's module (errors name the file)."""
@@ -325,7 +339,7 @@ class Bridge:
             if server_done:
                 for array in placed:
                     self._free(array)
-        return self._open(from_wire(result), placed)
+        return self._result(result, placed)
 
     def send(self, array: Any) -> Handle:
         """Place ``array`` in shared memory once and have the server keep it; reuse it in calls."""
@@ -442,6 +456,21 @@ class Bridge:
         if isinstance(value, dict):
             return {key: self._argument(item, placed, in_epoch) for key, item in value.items()}
         return value
+
+    def _result(self, reply: Any, arguments: Sequence[PlacedArray] = ()) -> Any:
+        """A reply's value as Python (``from_wire``, then ``_open``). A value that cannot be read
+        raises ``BridgeError`` and gives back at once the result leases it names, which no
+        ``ak.Array`` will hold (a lease released twice is reported once)."""
+        try:
+            return self._open(from_wire(reply), arguments)
+        except BridgeError:
+            try:
+                leases = list(_leases_named(reply))
+            except RecursionError:   # nested too deeply to read: the server ends its leases with the client
+                leases = []
+            for lease in leases:
+                self._leases.hold(lease)()
+            raise
 
     def _open(self, value: Any, arguments: Sequence[PlacedArray] = ()) -> Any:
         """A ``from_wire`` value with its arrays opened; each array's lease is held until it is

@@ -49,7 +49,12 @@ mutable struct GrowingVector{T} <: AbstractVector{T}
     index::Int           # which buffer of `block` (from 0)
 end
 
-Base.size(v::GrowingVector) = (v.length,)
+function Base.size(v::GrowingVector)
+    block = v.block
+    (block === nothing || block.open) ||
+        throw(ArgumentError("this growing result belongs to a call that has ended; its memory is the client's now"))
+    return (v.length,)
+end
 Base.IndexStyle(::Type{<:GrowingVector}) = IndexLinear()
 Base.@propagate_inbounds function Base.getindex(v::GrowingVector, i::Int)
     @boundscheck checkbounds(v, i)
@@ -77,7 +82,7 @@ end
         resize!(v.data, max(n, 2 * length(v.data), 16))
         return nothing
     end
-    block.open || throw(ArgumentError("this growing result belongs to a call that has ended; build a new one"))
+    block.open || throw(ArgumentError("this growing result belongs to a call that has ended; its memory is the client's now"))
     old = block.committed[v.index+1]
     wanted = max(n * sizeof(T), FIRST_COMMIT, old < DOUBLING_UP_TO ? 2 * old : old + old ÷ 16)
     nbytes = min(cld(wanted, PAGE_SIZE) * PAGE_SIZE, block.span)

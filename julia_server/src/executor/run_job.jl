@@ -28,6 +28,10 @@ function run_job(executor::ExecutorState, message::Dict{String,Any})
             type, text, backtrace = describe(e, catch_backtrace())
             done["ok"] = false
             done["error"] = Dict{String,Any}("type" => type, "message" => text, "backtrace" => backtrace)
+            # The interrupt reached one task of the call's own (`Threads.@threads`), and the call
+            # stopped waiting for the others, which may still run user code that nothing stops:
+            # the server ends this executor (`threads`).
+            interrupted_task(e) && merge!(done["error"], Dict{String,Any}("type" => "InterruptException", "threads" => true))
         finally
             disable_sigint(() -> finish!(scope, get(done, "ok", false) === true))   # whatever comes
         end
@@ -37,6 +41,11 @@ function run_job(executor::ExecutorState, message::Dict{String,Any})
     done["cached_bytes"] = cached_bytes(executor.mappings)
     return done
 end
+
+# Whether `e` is a task's failure (one, or several at once) that an InterruptException caused.
+interrupted_task(e) =
+    e isa TaskFailedException ? (e.task.exception isa InterruptException || interrupted_task(e.task.exception)) :
+    e isa CompositeException ? any(interrupted_task, e.exceptions) : false
 
 function run_call(scope::Scope, message::Dict{String,Any})
     fn = field(message, "fn", "call")

@@ -39,7 +39,7 @@ end
 function accepts_connections(path::String)
     sizeof(path) < SUN_PATH_MAX || throw(ArgumentError("ipc path $path is longer than $(SUN_PATH_MAX - 1) bytes"))
     fd = ccall(:socket, Cint, (Cint, Cint, Cint), AF_UNIX, SOCK_STREAM, 0)
-    fd < 0 && throw(SystemError("socket(AF_UNIX)"))
+    fd < 0 && throw(SystemError("socket(AF_UNIX)", Libc.errno()))
     try
         address = zeros(UInt8, 2 + SUN_PATH_MAX)   # struct sockaddr_un: sa_family_t, then the path
         address[1:2] = reinterpret(UInt8, [UInt16(AF_UNIX)])

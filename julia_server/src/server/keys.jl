@@ -54,10 +54,10 @@ function create_key_file(path::String)
     # O_EXCL and 0600 from the start: the secrets are never readable by anyone else
     flags = Base.Filesystem.JL_O_CREAT | Base.Filesystem.JL_O_EXCL | Base.Filesystem.JL_O_WRONLY
     fd = ccall(:open, Cint, (Cstring, Cint, Base.Cmode_t), path, flags, 0o600)
-    fd < 0 && throw(SystemError("creating key file $path"))
+    fd < 0 && throw(SystemError("creating key file $path", Libc.errno()))
     try
         ccall(:write, Cssize_t, (Cint, Ptr{UInt8}, Csize_t), fd, text, sizeof(text)) == sizeof(text) ||
-            throw(SystemError("writing key file $path"))
+            throw(SystemError("writing key file $path", Libc.errno()))
     finally
         ccall(:close, Cint, (Cint,), fd)
     end

@@ -340,7 +340,13 @@ function job_done!(server::Server, ex::Executor, message::Dict{String,Any})
         job.request.op === :send && push!(client.forgotten.handles, job.run["handle"])
         type, text = str_field(error, "type", "done error"), str_field(error, "message", "done error")
         backtrace = str_field(error, "backtrace", "done error"; default = "")
-        if type == "InterruptException"   # the server's own interrupt reached the call
+        if type == "InterruptException" && get(error, "threads", false) === true
+            # it reached one of the call's threads; code on the others may still run
+            type = string(nameof(typeof(job.stopping)))
+            text = "$(job.stopping.msg); the call ran code on other threads, which an interrupt does not stop, " *
+                   "so its executor ended: $DEFINITIONS_LOST"
+            end_executor!(ex, "its call was interrupted while it ran code on other threads")
+        elseif type == "InterruptException"   # the server's own interrupt reached the call
             type = string(nameof(typeof(job.stopping)))
             text = "$(job.stopping.msg); the executor kept this client's definitions"
         end

@@ -30,7 +30,7 @@ function hold_owner_lock()
             return Cint(-1)
         end
         if ccall(:flock, Cint, (Cint, Cint), fd, LOCK_SH | LOCK_NB) != 0
-            Libc.errno() == EWOULDBLOCK || throw(SystemError("flock($path)"))
+            Libc.errno() == EWOULDBLOCK || throw(SystemError("flock($path)", Libc.errno()))
             ccall(:close, Cint, (Cint,), fd)
             # a gc removing a dead namesake's segments holds it a moment; longer, it is not a
             # gc's, and a new file of our own replaces it

@@ -61,7 +61,8 @@ function mmap_fd(fd::Cint, nbytes::Int, writable::Bool, name::AbstractString; po
     flags = populate ? MAP_SHARED | MAP_POPULATE : MAP_SHARED
     ptr = ccall(:mmap, Ptr{Cvoid}, (Ptr{Cvoid}, Csize_t, Cint, Cint, Cint, Int64),
                 C_NULL, nbytes, prot, flags, fd, 0)
-    ptr == MAP_FAILED && throw(SystemError("mmap of shared-memory segment $name ($nbytes bytes)"))
+    # every SystemError here is given its errno: Julia 1.5 cannot print one made without it
+    ptr == MAP_FAILED && throw(SystemError("mmap of shared-memory segment $name ($nbytes bytes)", Libc.errno()))
     return Ptr{UInt8}(ptr)
 end
 
@@ -75,7 +76,7 @@ function shm_space(path::AbstractString = "/dev/shm")
     # 64-bit words; the buffer is larger than the struct.
     words = zeros(UInt64, 32)
     rc = ccall(:statvfs, Cint, (Cstring, Ptr{UInt64}), path, words)
-    rc == 0 || throw(SystemError("statvfs($path)"))
+    rc == 0 || throw(SystemError("statvfs($path)", Libc.errno()))
     frsize = words[2]
     return Int(words[5] * frsize), Int(words[3] * frsize)
 end
@@ -141,7 +142,7 @@ function decommit_range(name::AbstractString, offset::Integer, nbytes::Integer)
     (nbytes > 0 && Sys.islinux()) || return nothing   # elsewhere the pages stay until the segment goes
     with_open_segment(name) do fd
         ccall(:fallocate, Cint, (Cint, Cint, Int64, Int64), fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-              offset, nbytes) == 0 || throw(SystemError("fallocate(PUNCH_HOLE) of shared-memory segment $name"))
+              offset, nbytes) == 0 || throw(SystemError("fallocate(PUNCH_HOLE) of shared-memory segment $name", Libc.errno()))
     end
     return nothing
 end
@@ -188,7 +189,7 @@ function with_new_segment(f, nbytes::Integer; sparse::Bool = false)
         try
             if sparse
                 ccall(:ftruncate, Cint, (Cint, Int64), fd, size) == 0 ||
-                    throw(SystemError("ftruncate of shared-memory segment $name to $size bytes"))
+                    throw(SystemError("ftruncate of shared-memory segment $name to $size bytes", Libc.errno()))
             else
                 reserve(fd, 0, size, name)
             end
@@ -231,7 +232,7 @@ function map_segment(name::AbstractString; readonly::Bool = true, populate::Bool
     end
     try
         size = ccall(:lseek, Int64, (Cint, Int64, Cint), fd, 0, SEEK_END)
-        size < 0 && throw(SystemError("lseek on shared-memory segment $name"))
+        size < 0 && throw(SystemError("lseek on shared-memory segment $name", Libc.errno()))
         size == 0 && throw(InvalidArray("shared-memory segment $name is empty"))
         return Segment(String(name), mmap_fd(fd, Int(size), !readonly, name; populate = populate), Int(size), !readonly)
     finally
@@ -246,7 +247,7 @@ Remove the mapping; the segment's memory must not be touched afterwards.
 """
 function unmap(seg::Segment)
     ccall(:munmap, Cint, (Ptr{Cvoid}, Csize_t), seg.ptr, seg.nbytes) == 0 ||
-        throw(SystemError("munmap of shared-memory segment $(seg.name)"))
+        throw(SystemError("munmap of shared-memory segment $(seg.name)", Libc.errno()))
     return nothing
 end
 
