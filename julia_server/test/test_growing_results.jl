@@ -42,6 +42,7 @@ held_bytes_of(name) = Int(stat("/dev/shm/$name").blocks) * 512
     @test eltype(records) == NamedTuple{(:n, :x),Tuple{Int8,Float64}}
     @test_throws ArgumentError growing_array(String)
     @test_throws ArgumentError growing_records()
+    @test_throws ArgumentError growing_records(x = 1)   # a value where a type goes
 end
 
 @testset "sparse segments commit and give back pages" begin

@@ -274,7 +274,7 @@ function growing_plan(r::GrowingRecords{R,names}) where {R,names}
     columns = values(getfield(r, :columns))
     all(c -> length(c) == length(r), columns) ||
         throw(ArgumentError("growing records have fields of different lengths ($(join(map(length, columns), ", "))): " *
-                              "push! whole records, not single fields"))
+                              "a push! to a single field, or a push! of a record that failed half-way; push! whole records"))
     plan = RecordPlan(Parameters(), collect(Symbol, names), Plan[growing_plan(c) for c in columns])
     plan.length = length(r)
     return plan

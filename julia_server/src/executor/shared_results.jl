@@ -58,6 +58,7 @@ end
 # The values a builder's buffers hold (here and in growing_results.jl).
 check_number_type(::Type{T}) where {T} =
     haskey(TYPE_PRIMITIVES, T) || throw(ArgumentError("a result built in shared memory holds numbers or Bool, not $T"))
+check_number_type(x) = throw(ArgumentError("a field of records built in shared memory is a type (x = Float64), not $(repr(x))"))
 
 check_fields(fields) = isempty(fields) && throw(ArgumentError("records built in shared memory need at least one field: name = T"))
 
