@@ -3,7 +3,7 @@
 # by range, a sparse chunk in a result arena, and the server's `growing` and `commit` answers.
 # Through the bridge: tests/test_growing_results.py.
 
-using AwkwardBridge: ServerState, register!, Job, Request, lease_sparse_block!, commit_sparse!,
+using AwkwardBridge: ServerState, register!, Job, Request, lease_sparse_block!, commit_sparse!, ARENA_LINGER_NS,
                      release_results!, end_lingering!, close!, Arena, add_sparse_chunk!, set_committed!,
                      take_block!, block_holding, leased_bytes, chunk_bytes, sparse_segment, commit_range,
                      decommit_range, map_segment, unmap, unlink, SharedMemoryFull, ProtocolError, PAGE_SIZE,
@@ -94,9 +94,28 @@ end
     @test_throws ProtocolError commit_sparse!(state, job, lease + 100, 4096, 0)
     @test_throws ProtocolError lease_sparse_block!(state, job, 0)
     @test_throws ProtocolError lease_sparse_block!(state, job, 10_000)
-    release_results!(state, alice, [lease])          # its last lease: the chunk goes
-    @test isfile("/dev/shm/$name")
+    release_results!(state, alice, [lease])          # its last lease: the chunk lingers, with its pages
+    @test isfile("/dev/shm/$name") && leased_bytes(alice.arena) == 0 && chunk_bytes(alice.arena) == 4096
+    fresh = lease_sparse_block!(state, job, 3)       # with a quota, never reused: its pages would count
+    @test fresh["segment"] != name && !haskey(fresh, "reused")
+    release_results!(state, alice, [fresh["lease"]])
     end_lingering!(state, time_ns())
-    @test !isfile("/dev/shm/$name") && name in alice.unlinked && leased_bytes(alice.arena) == 0
+    @test isfile("/dev/shm/$name")
+    end_lingering!(state, time_ns() + ARENA_LINGER_NS)   # no growing result wanted them: they go
+    @test !isfile("/dev/shm/$name") && name in alice.unlinked && chunk_bytes(alice.arena) == 0
+    close!(state)
+
+    # without a quota, the next growing result of its shape gets a freed chunk back, pages and all
+    state = ServerState(; lease_ttl = 10.0)
+    bob, _ = register!(state, "bob-000001", getpid(), 60.0, "bob", "")
+    job = Job(2, UInt8[], Request(1, bob.id, :call, Dict{String,Any}()), bob)
+    grown = lease_sparse_block!(state, job, 3)
+    @test grown["quota"] === false
+    commit_sparse!(state, job, grown["lease"], 8192, 0)
+    release_results!(state, bob, [grown["lease"]])
+    again = lease_sparse_block!(state, job, 3)
+    @test again["segment"] == grown["segment"] && again["reused"] === true && leased_bytes(bob.arena) == 8192
+    other = lease_sparse_block!(state, job, 2)       # another shape: a chunk of its own
+    @test other["segment"] != grown["segment"] && !haskey(other, "reused")
     close!(state)
 end

@@ -20,6 +20,7 @@ mutable struct ExecutorState
     results::Dict{Tuple{String,Int},Tuple{ArrayRef,Any,Vector{String}}}   # block → ref, view, pins
     functions::Dict{Int,Any}           # function id → the function, while Python holds it
     next_function::Int                 # the last id given; ids start at a random base (`keep_function!`)
+    grown::Dict{String,Vector{Int}}    # sparse chunk → bytes committed to each buffer, while it exists
 end
 
 function ExecutorState(link::Link, shared::Module, output::OutputFiles)
@@ -30,7 +31,7 @@ function ExecutorState(link::Link, shared::Module, output::OutputFiles)
     first_function = Int(rand(RandomDevice(), UInt32) >> 1) << 32
     return ExecutorState(link, output, Mappings(), shared, mod, Dict{Int,Tuple{Any,Vector{String}}}(),
                          Dict{Tuple{String,Int},Tuple{ArrayRef,Any,Vector{String}}}(),
-                         Dict{Int,Any}(), first_function)
+                         Dict{Int,Any}(), first_function, Dict{String,Vector{Int}}())
 end
 
 """
@@ -99,6 +100,8 @@ function forget!(executor::ExecutorState, message::Dict{String,Any})
         entry === nothing || unpin!(executor, entry[3])
     end
     foreach(id -> delete!(executor.functions, id), int_list_field(message, "functions", "forget"))
-    forget!(executor.mappings, str_list_field(message, "segments", "forget"))
+    segments = str_list_field(message, "segments", "forget")
+    foreach(name -> delete!(executor.grown, name), segments)
+    forget!(executor.mappings, segments)
     return nothing
 end

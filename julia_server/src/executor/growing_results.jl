@@ -119,12 +119,15 @@ function commit_buffer!(block::GrowingBlock, index::Int, nbytes::Int)
     return nothing
 end
 
-# A buffer of the result `block` (or of Julia memory, with `nothing`), empty.
+# A buffer of the result `block` (or of Julia memory, with `nothing`), empty; in a reused chunk,
+# over the pages the buffer of that place kept.
 function growing_vector(::Type{T}, block::Union{Nothing,GrowingBlock}) where {T}
     block === nothing && return GrowingVector{T}(T[], 0, nothing, 0)
-    v = GrowingVector{T}(T[], 0, block, length(block.buffers))
+    index = length(block.buffers)
+    index < length(block.committed) || push!(block.committed, 0)
+    data = unsafe_wrap(Array, Ptr{T}(block.ptr + index * block.span), block.committed[index+1] ÷ sizeof(T); own = false)
+    v = GrowingVector{T}(data, 0, block, index)
     push!(block.buffers, v)
-    push!(block.committed, 0)
     return v
 end
 
@@ -244,10 +247,20 @@ function growing_result(make, buffers::Int)
                             "events (growing_lists) rather than one per event"))
     reserved = reserve_growing!(scope, buffers)
     block = GrowingBlock(scope, reserved.segment, reserved.ptr, reserved.span, reserved.lease, reserved.quota,
-                         Int[], Any[], true)
+                         reused_pages!(scope.executor, reserved, buffers), Any[], true)
     built = make(block)
     scope.growing[built] = block
     return built
+end
+
+# The bytes committed to each buffer of a chunk the server handed out again, as this executor
+# left them (`close!`); a chunk it does not know (it grew it before a restart) is emptied first.
+function reused_pages!(executor::ExecutorState, reserved, buffers::Int)
+    reserved.reused || return Int[]
+    committed = pop!(executor.grown, reserved.segment, nothing)
+    committed !== nothing && length(committed) == buffers && return committed
+    decommit_range(reserved.segment, 0, buffers * reserved.span)
+    return zeros(Int, buffers)
 end
 
 """
@@ -289,12 +302,12 @@ function growing_plan(b::ListBuilder)
     return plan
 end
 
-# The call is over: its chunk is no longer this executor's to write (the server frees it with
-# the job, or when Python lets the result go), so the buffers forget it and its mapping goes,
-# with the address space of its whole span (read back as an argument, it is mapped again).
+# The call is over: its chunk is no longer this executor's to write until the server hands it
+# out again, freed (`reused_pages!`), so the buffers forget it. Its mapping stays, so that a
+# result grown there again writes pages already mapped; it goes when the chunk is unlinked.
 function close!(block::GrowingBlock)
     block.open = false
-    unmap_writable!(block.scope.executor.mappings, block.segment)
+    block.scope.executor.grown[block.segment] = copy(block.committed)
     for v in block.buffers
         v.data = empty(v.data)
         v.length = 0

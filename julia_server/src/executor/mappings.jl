@@ -87,17 +87,6 @@ function writable!(mappings::Mappings, name::AbstractString; populate::Bool = fa
 end
 
 """
-    unmap_writable!(mappings, name)
-
-Drop the read-write mapping of result chunk `name`, which this executor will not write again.
-"""
-function unmap_writable!(mappings::Mappings, name::AbstractString)
-    seg = pop!(mappings.writable, name, nothing)
-    seg === nothing || unmap(seg)
-    return nothing
-end
-
-"""
     forget!(mappings, names)
 
 The segments `names` were unlinked: unmap them now, or, for a read-only mapping still in use,

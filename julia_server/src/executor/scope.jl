@@ -119,8 +119,9 @@ end
 
 A sparse chunk of the client's result arena for one growing result of `buffers` buffers, from
 the server (`growing`), leased to the client and mapped read-write: `(segment, ptr, span,
-lease, quota)`, buffer `k` (from 0) at `ptr + k * span`. It holds no memory until committed;
-with a `quota`, the server approves each growth (`commit!`) before it is committed.
+lease, quota, reused)`, buffer `k` (from 0) at `ptr + k * span`. A new chunk holds no memory
+until committed; a `reused` one, freed by an earlier result, holds the pages that result kept.
+With a `quota`, the server approves each growth (`commit!`) before it is committed.
 """
 function reserve_growing!(scope::Scope, buffers::Int)
     answer = answer_of(ask!(scope.executor.link, scope.job, "growing", "buffers" => buffers))
@@ -129,7 +130,7 @@ function reserve_growing!(scope::Scope, buffers::Int)
     seg = writable!(scope.executor.mappings, name)
     (span > 0 && span * buffers <= seg.nbytes) || throw(ProtocolError("the server reserved past the end of chunk $name"))
     return (segment = seg.name, ptr = seg.ptr, span = span, lease = int_field(answer, "lease", "growing answer"),
-            quota = get(answer, "quota", true) !== false)
+            quota = get(answer, "quota", true) !== false, reused = get(answer, "reused", false) === true)
 end
 
 """

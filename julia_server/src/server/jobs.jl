@@ -268,9 +268,11 @@ end
 """
     lease_sparse_block!(state, job, buffers) -> Dict{String,Any}
 
-The answer to an executor's `growing` for a result that grows (`growing_lists`, …): a new sparse
+The answer to an executor's `growing` for a result that grows (`growing_lists`, …): a sparse
 chunk of the client's arena with room for `buffers` buffers, each `span` bytes apart, leased to
-the client whole and holding no memory until the executor commits some (`commit_sparse!`).
+the client whole. It is a freed one of the same shape when one lingers and the client has no
+quota (`reused`), else a new one that holds no memory until the executor commits some
+(`commit_sparse!`).
 `span` is what one buffer may reach (`sparse_span`).
 `quota` says whether the executor must ask before each growth; without a quota it only says
 what the result holds when it is returned.
@@ -282,6 +284,14 @@ function lease_sparse_block!(state::ServerState, job::Job, buffers::Int)
         throw(ProtocolError("growing: buffers must be 1 to $MAX_GROWING_BUFFERS, not $buffers"))
     quota = state.client_shm_quota
     span = sparse_span(buffers, quota > 0 ? min(quota, last(shm_space())) : last(shm_space()))
+    # With a quota, every page a result holds is counted, and a reused chunk would bring all the
+    # pages its last result kept: a client with a quota always gets a new chunk.
+    reused = quota > 0 ? nothing : take_sparse_chunk!(client.arena, span * buffers)
+    if reused !== nothing
+        lease = lease_for_job!(job, first(reused), 0)
+        return Dict{String,Any}("segment" => first(reused), "lease" => lease, "span" => span, "quota" => false,
+                                "reused" => true)
+    end
     name = try
         sparse_segment(span * buffers)
     catch e

@@ -22,6 +22,7 @@ export ARENA_LINGER_NS, ARENA_MAX_CHUNK, ARENA_MIN_CHUNK, ARENA_RESERVE, Arena, 
        dead_owner, end_lingering!, format_bytes, free_block!, free_chunk_bytes, has_chunk,
        hold_owner_lock, init_shm_symbols, is_held, leased_bytes, lock_path, map_segment,
        release_owner_lock, reserve_segment, set_committed!, share_block!, shm_space, sparse_segment,
+       take_sparse_chunk!,
        take_block!,
        take_chunks!, unlink, unmap
 

@@ -30,7 +30,8 @@ const ARENA_LINGER_NS = UInt64(5_000_000_000)
 One chunk of an arena: its segment's name and size, its free ranges (sorted by offset and never
 adjacent), and, while it is entirely free beyond the reserve, the `time_ns()` at which it stops
 lingering (else 0). A `sparse` chunk holds one growing result (`add_sparse_chunk!`): it is one
-block from the start, holds only the pages committed to it, and goes once that block is freed.
+block from the start and holds only the pages committed to it; freed, it lingers with the pages
+its last result `kept`, for the next growing result of its shape (`take_sparse_chunk!`).
 """
 mutable struct Chunk
     name::String
@@ -38,10 +39,11 @@ mutable struct Chunk
     free::Vector{UnitRange{Int}}
     lingers_until::UInt64
     sparse::Bool
+    kept::Int
 end
 
 Chunk(name::String, nbytes::Int, sparse::Bool = false) =
-    Chunk(name, nbytes, sparse ? UnitRange{Int}[] : [0:nbytes-1], 0, sparse)
+    Chunk(name, nbytes, sparse ? UnitRange{Int}[] : [0:nbytes-1], 0, sparse, 0)
 
 is_lingering(c::Chunk) = c.lingers_until != 0
 
@@ -156,6 +158,23 @@ function add_sparse_chunk!(arena::Arena, name::String, nbytes::Int)
 end
 
 """
+    take_sparse_chunk!(arena, nbytes) -> Union{Nothing,Tuple{String,Int}}
+
+A freed sparse chunk of `nbytes` bytes (a growing result's shape: its buffers and their span),
+handed out whole again as one block, with the bytes its pages hold; `nothing` when none lingers.
+Its pages are written already, and the executor still maps them: a result grown there again
+takes no new memory up to their size.
+"""
+function take_sparse_chunk!(arena::Arena, nbytes::Int)
+    i = findfirst(c -> c.sparse && is_lingering(c) && c.nbytes == nbytes, arena.chunks)
+    i === nothing && return nothing
+    chunk = arena.chunks[i]
+    chunk.lingers_until = 0
+    arena.used[(chunk.name, 0)] = LeasedBlock(chunk.kept, 1, nbytes)
+    return chunk.name, chunk.kept
+end
+
+"""
     set_committed!(arena, name, nbytes)
 
 The block of sparse chunk `name` now holds `nbytes` bytes (its committed pages): what the
@@ -214,8 +233,9 @@ function free_block!(arena::Arena, name::String, offset::Int, now::UInt64)
     block.leases == 0 || return nothing
     delete!(arena.used, (name, offset))
     chunk = arena.chunks[findfirst(c -> c.name == name, arena.chunks)]
-    if chunk.sparse   # never reused: its pages go with it at the next `end_lingering!`
-        chunk.lingers_until = now
+    if chunk.sparse   # kept, with its pages, for a next growing result of its shape
+        chunk.kept = block.size
+        chunk.lingers_until = now + ARENA_LINGER_NS
         return nothing
     end
     give!(chunk, offset:offset+block.size-1)
@@ -278,7 +298,7 @@ holds as the server last heard (its committed pages).
 """
 chunk_bytes(arena::Arena) = mapreduce(c -> c.sparse ? sparse_bytes(arena, c) : c.nbytes, +, arena.chunks; init = 0)
 
-sparse_bytes(arena::Arena, c::Chunk) = (block = get(arena.used, (c.name, 0), nothing); block === nothing ? 0 : block.size)
+sparse_bytes(arena::Arena, c::Chunk) = (block = get(arena.used, (c.name, 0), nothing); block === nothing ? c.kept : block.size)
 
 """
     take_chunks!(arena) -> Vector{String}
