@@ -5,7 +5,7 @@
 
 using AwkwardBridge: ServerState, register!, Job, Request, lease_sparse_block!, commit_sparse!, ARENA_LINGER_NS,
                      release_results!, end_lingering!, close!, Arena, add_sparse_chunk!, set_committed!,
-                     take_block!, block_holding, leased_bytes, chunk_bytes, sparse_segment, commit_range,
+                     take_block!, block_holding, leased_bytes, chunk_bytes, free_chunk_bytes, sparse_segment, commit_range,
                      decommit_range, map_segment, unmap, unlink, SharedMemoryFull, ProtocolError, PAGE_SIZE,
                      sparse_span
 
@@ -96,6 +96,7 @@ end
     @test_throws ProtocolError lease_sparse_block!(state, job, 10_000)
     release_results!(state, alice, [lease])          # its last lease: the chunk lingers, with its pages
     @test isfile("/dev/shm/$name") && leased_bytes(alice.arena) == 0 && chunk_bytes(alice.arena) == 4096
+    @test free_chunk_bytes(alice.arena) == 4096     # stats count it as reserve: free, kept for later
     fresh = lease_sparse_block!(state, job, 3)       # with a quota, never reused: its pages would count
     @test fresh["segment"] != name && !haskey(fresh, "reused")
     release_results!(state, alice, [fresh["lease"]])

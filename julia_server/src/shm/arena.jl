@@ -275,9 +275,11 @@ end
 """
     free_chunk_bytes(arena) -> Int
 
-Bytes of the arena's entirely free chunks, lingering ones included.
+Bytes of the arena's entirely free chunks, lingering ones included (of a freed sparse chunk,
+the pages it kept).
 """
-free_chunk_bytes(arena::Arena) = mapreduce(c -> is_empty(c) ? c.nbytes : 0, +, arena.chunks; init = 0)
+free_chunk_bytes(arena::Arena) =
+    mapreduce(c -> is_empty(c) ? c.nbytes : c.sparse && is_lingering(c) ? c.kept : 0, +, arena.chunks; init = 0)
 
 # The entirely free chunks the reserve keeps (lingering ones are on top of it).
 reserved_bytes(arena::Arena) =
