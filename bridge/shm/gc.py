@@ -9,13 +9,14 @@ pid decide, in this namespace.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
 import stat
 import tempfile
 from collections import defaultdict
-from typing import Optional
+from typing import Iterator, Optional
 
 from bridge.wire import segment_pid
 
@@ -39,11 +40,7 @@ def collect_dead_segments(shm_dir: str = SHM_DIR) -> list[str]:
             by_owner.setdefault(parse_lock_pid(name), [])  # a lock file alone: removed if dead
     removed = []
     for pid, names in by_owner.items():
-        with dead_owner(pid, shm_dir) as gone:
-            if gone is None:
-                gone = not owner_is_alive(pid)
-                if gone:   # with any lock file, another user's that nobody holds
-                    remove_file(lock_path(pid, shm_dir))
+        with _owner_gone(pid, shm_dir) as gone:
             if not gone:
                 continue
             for name in names:
@@ -74,17 +71,26 @@ def collect_dead_socket_dirs(tmp_dir: Optional[str] = None, shm_dir: str = SHM_D
             info = os.lstat(path)
         except FileNotFoundError:
             continue
-        if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid() or not _owner_gone(int(match[1]), shm_dir):
+        if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid():
             continue
-        shutil.rmtree(path, ignore_errors=True)
-        if not os.path.lexists(path):
-            removed.append(path)
+        with _owner_gone(int(match[1]), shm_dir) as gone:
+            if gone:
+                shutil.rmtree(path, ignore_errors=True)
+                if not os.path.lexists(path):
+                    removed.append(path)
     return removed
 
 
-def _owner_gone(pid: int, shm_dir: str) -> bool:
+@contextlib.contextmanager
+def _owner_gone(pid: int, shm_dir: str) -> Iterator[bool]:
+    """Whether ``pid``'s owner is gone, by its owner lock, held while the caller removes what it
+    left, or by its pid where no lock file decides."""
     with dead_owner(pid, shm_dir) as gone:
-        return not owner_is_alive(pid) if gone is None else gone
+        if gone is None:
+            gone = not owner_is_alive(pid)
+            if gone:   # with any lock file, another user's that nobody holds
+                remove_file(lock_path(pid, shm_dir))
+        yield gone
 
 
 def owner_is_alive(pid: int) -> bool:

@@ -12,8 +12,8 @@
 const DOUBLING_UP_TO = 16 << 20
 const FIRST_COMMIT = 64 << 10
 
-# Each growing result maps up to 128 GiB of address space in the executor until its call ends
-# (docs/ownership.md): 256 of them stay well inside the 128 TiB a process has.
+# Each growing result maps up to 128 GiB of address space in the executor (docs/ownership.md):
+# the 256 of one call stay well inside the 128 TiB a process has.
 const MAX_GROWING_PER_CALL = 256
 
 """
@@ -49,12 +49,12 @@ mutable struct GrowingVector{T} <: AbstractVector{T}
     index::Int           # which buffer of `block` (from 0)
 end
 
-function Base.size(v::GrowingVector)
-    block = v.block
-    (block === nothing || block.open) ||
-        throw(ArgumentError("this growing result belongs to a call that has ended; its memory is the client's now"))
-    return (v.length,)
-end
+Base.size(v::GrowingVector) = (check_in_call(v.block); (v.length,))
+
+# A builder's memory is the client's once its call has ended: reading or growing it then is an
+# error, never a look at a later result's memory.
+check_in_call(block) = (block === nothing || block.open) ||
+    throw(ArgumentError("this growing result belongs to a call that has ended; its memory is the client's now"))
 Base.IndexStyle(::Type{<:GrowingVector}) = IndexLinear()
 Base.@propagate_inbounds function Base.getindex(v::GrowingVector, i::Int)
     @boundscheck checkbounds(v, i)
@@ -82,7 +82,7 @@ end
         resize!(v.data, max(n, 2 * length(v.data), 16))
         return nothing
     end
-    block.open || throw(ArgumentError("this growing result belongs to a call that has ended; its memory is the client's now"))
+    check_in_call(block)
     old = block.committed[v.index+1]
     wanted = max(n * sizeof(T), FIRST_COMMIT, old < DOUBLING_UP_TO ? 2 * old : old + old ÷ 16)
     nbytes = min(cld(wanted, PAGE_SIZE) * PAGE_SIZE, block.span)
@@ -281,16 +281,14 @@ function growing_ref(built, block::GrowingBlock)
     return ref
 end
 
-growing_plan(v::GrowingVector{T}) where {T} = (p = NumpyPlan{T}(); p.length = length(v); p)
+growing_plan(v::GrowingVector{T}) where {T} = numpy_plan(T, length(v))
 
-function growing_plan(r::GrowingRecords{R,names}) where {R,names}
-    columns = values(getfield(r, :columns))
+function growing_plan(r::GrowingRecords)
+    columns = getfield(r, :columns)
     all(c -> length(c) == length(r), columns) ||
         throw(ArgumentError("growing records have fields of different lengths ($(join(map(length, columns), ", "))): " *
                               "a push! to a single field, or a push! of a record that failed half-way; push! whole records"))
-    plan = RecordPlan(Parameters(), collect(Symbol, names), Plan[growing_plan(c) for c in columns])
-    plan.length = length(r)
-    return plan
+    return record_plan_of(map(eltype, columns), length(r))
 end
 
 function growing_plan(b::ListBuilder)

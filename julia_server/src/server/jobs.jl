@@ -272,10 +272,8 @@ The answer to an executor's `growing` for a result that grows (`growing_lists`, 
 chunk of the client's arena with room for `buffers` buffers, each `span` bytes apart, leased to
 the client whole. It is a freed one of the same shape when one lingers and the client has no
 quota (`reused`), else a new one that holds no memory until the executor commits some
-(`commit_sparse!`).
-`span` is what one buffer may reach (`sparse_span`).
-`quota` says whether the executor must ask before each growth; without a quota it only says
-what the result holds when it is returned.
+(`commit_sparse!`). `span` is what one buffer may reach (`sparse_span`); `quota` says whether
+the executor must ask before each growth, or only says what the result holds once returned.
 """
 function lease_sparse_block!(state::ServerState, job::Job, buffers::Int)
     client = job.client
@@ -288,8 +286,8 @@ function lease_sparse_block!(state::ServerState, job::Job, buffers::Int)
     # pages its last result kept: a client with a quota always gets a new chunk.
     reused = quota > 0 ? nothing : take_sparse_chunk!(client.arena, span * buffers)
     if reused !== nothing
-        lease = lease_for_job!(job, first(reused), 0)
-        return Dict{String,Any}("segment" => first(reused), "lease" => lease, "span" => span, "quota" => false,
+        lease = lease_for_job!(job, reused, 0)
+        return Dict{String,Any}("segment" => reused, "lease" => lease, "span" => span, "quota" => false,
                                 "reused" => true)
     end
     name = try

@@ -16,14 +16,10 @@ include("owner_lock.jl")
 __init__() = init_shm_symbols()
 
 export ARENA_LINGER_NS, ARENA_MAX_CHUNK, ARENA_MIN_CHUNK, ARENA_RESERVE, Arena, MAX_GROWING_BUFFERS, PAGE_SIZE,
-       Segment, sparse_span,
-       add_chunk!, add_sparse_chunk!, block_holding, block_size, chunk_bytes, chunk_size!, commit_range,
-       create_segment, decommit_range,
-       dead_owner, end_lingering!, format_bytes, free_block!, free_chunk_bytes, has_chunk,
-       hold_owner_lock, init_shm_symbols, is_held, leased_bytes, lock_path, map_segment,
-       release_owner_lock, reserve_segment, set_committed!, share_block!, shm_space, sparse_segment,
-       take_sparse_chunk!,
-       take_block!,
-       take_chunks!, unlink, unmap
+       Segment, add_chunk!, add_sparse_chunk!, block_holding, block_size, chunk_bytes, chunk_size!,
+       commit_range, create_segment, dead_owner, decommit_range, end_lingering!, format_bytes, free_block!,
+       free_chunk_bytes, has_chunk, hold_owner_lock, init_shm_symbols, is_held, leased_bytes, lock_path,
+       map_segment, release_owner_lock, reserve_segment, set_committed!, share_block!, shm_space,
+       sparse_segment, sparse_span, take_block!, take_chunks!, take_sparse_chunk!, unlink, unmap
 
 end

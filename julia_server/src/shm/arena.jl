@@ -158,10 +158,11 @@ function add_sparse_chunk!(arena::Arena, name::String, nbytes::Int)
 end
 
 """
-    take_sparse_chunk!(arena, nbytes) -> Union{Nothing,Tuple{String,Int}}
+    take_sparse_chunk!(arena, nbytes) -> Union{Nothing,String}
 
-A freed sparse chunk of `nbytes` bytes (a growing result's shape: its buffers and their span),
-handed out whole again as one block, with the bytes its pages hold; `nothing` when none lingers.
+The name of a freed sparse chunk of `nbytes` bytes (a growing result's shape: its buffers and
+their span), handed out whole again as one block that holds the pages it kept; `nothing` when
+none lingers.
 Its pages are written already, and the executor still maps them: a result grown there again
 takes no new memory up to their size.
 """
@@ -171,7 +172,7 @@ function take_sparse_chunk!(arena::Arena, nbytes::Int)
     chunk = arena.chunks[i]
     chunk.lingers_until = 0
     arena.used[(chunk.name, 0)] = LeasedBlock(chunk.kept, 1, nbytes)
-    return chunk.name, chunk.kept
+    return chunk.name
 end
 
 """
