@@ -342,6 +342,21 @@ placed_form(ref) = parse_json(ref.form)
         end
     end
 
+    # Strings and `Vector`s of numbers go through their own loop (`fill_dense_lists!`): short lists
+    # item by item, long ones (16 items or more) by memmove; other lists by the general one.
+    @testset "strings and vectors of numbers, each length on both sides of 16" begin
+        lengths = [0, 1, 2, 15, 16, 17, 40, 0, 3]
+        cases = Any[[rand(Float32, n) for n in lengths], [rand(Int8, n) for n in lengths],
+                    [rand(Bool, n) for n in lengths], [collect(1.0:n) for n in lengths],
+                    [String(rand('a':'z', n)) for n in lengths], ["", "é", "naïve ☃", "x"^40, "\0"],
+                    Vector{Float64}[], String[], [Vector{Float32}[] for _ in 1:2]]
+        for x in cases
+            back = place_array(x, allocator(mem))
+            @test isequal(materialize(open_ref(mem, back)), x)
+        end
+        @test placed_form(place_array(["ab"], allocator(mem)))["parameters"]["__array__"] == "string"
+    end
+
     @testset "is_placeable" begin
         @test is_placeable([1, 2]) && is_placeable(Any[]) && is_placeable(1:3) && is_placeable(["a"])
         @test !is_placeable(1) && !is_placeable("abc") && !is_placeable((1, 2)) && !is_placeable(Dict("a" => 1))
@@ -353,6 +368,13 @@ placed_form(ref) = parse_json(ref.form)
         @test_throws BoundsError place_array(Shifty(0, 5), allocator(mem))
         @test_throws BoundsError place_array([Shifty(0, 5)], allocator(mem))
         err = try place_array([Shifty(0, -1)], allocator(mem)); nothing catch e; e end
+        @test err isa ArgumentError && occursin("changed while it was written", err.msg)
+        # a list of a vector of lists that grows, or shrinks, once measured (while allocating)
+        changing(change!) = nbytes -> (change!(); allocator(mem)(nbytes))
+        lists = [Float32[1, 2], Float32[3]]
+        @test_throws BoundsError place_array(lists, changing(() -> push!(lists[1], 9)))
+        lists = [Float32[1, 2], Float32[3]]
+        err = try place_array(lists, changing(() -> pop!(lists[1]))); nothing catch e; e end
         @test err isa ArgumentError && occursin("changed while it was written", err.msg)
     end
 end

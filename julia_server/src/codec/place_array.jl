@@ -208,6 +208,20 @@ function count_lists!(p::ListPlan, content::Plan, xs)   # `content` typed: a fun
     end
 end
 
+# Strings and vectors of numbers, the commonest lists, are each one block of memory: measured by
+# their headers alone and copied in one loop (`fill_dense_lists!`).
+count_lists!(p::ListPlan, content::NumpyPlan{T}, xs::AbstractVector{Vector{T}}) where {T} = count_dense_lists!(p, content, xs)
+count_lists!(p::ListPlan, content::NumpyPlan{UInt8}, xs::AbstractVector{String}) = count_dense_lists!(p, content, xs)
+
+function count_dense_lists!(p::ListPlan, content::NumpyPlan, xs::AbstractVector)
+    total = 0
+    for v in xs
+        total += dense_items(v)
+    end
+    p.length += length(xs)
+    content.length += total
+end
+
 # Records in lists are measured, and written, as one column pass over every list's items.
 function count_lists!(p::ListPlan, content::RecordPlan, xs)
     total = 0
@@ -429,6 +443,22 @@ function fill_array!(p::NumpyPlan, xs::AbstractVector)
     p.cursor += n
 end
 
+# The items of a list that is one block of memory: a `String`'s bytes, a `Vector`'s elements.
+dense_items(v::String) = sizeof(v)
+dense_items(v::Vector) = length(v)
+
+# `n` items from `source` to `target`: a loop for a list's few items, which costs less than a
+# call to memmove
+function copy_dense!(target::Ptr{T}, source::Ptr{T}, n::Int) where {T}
+    if n < 16
+        for k in 1:n
+            unsafe_store!(target, unsafe_load(source, k), k)
+        end
+    else
+        unsafe_copyto!(target, source, n)
+    end
+end
+
 function copy_items!(data::AbstractVector, cursor::Int, xs::AbstractVector)
     checkbounds(data, cursor+1:cursor+length(xs))
     for (k, v) in enumerate(xs)
@@ -454,6 +484,25 @@ function fill_lists!(p::ListPlan, content::Plan, xs)   # `content` typed: a func
         p.offsets[p.cursor+1] = p.offsets[p.cursor] + length(items)
         fill_array!(content, items)
     end
+end
+
+fill_lists!(p::ListPlan, content::NumpyPlan{T}, xs::AbstractVector{Vector{T}}) where {T} = fill_dense_lists!(p, content, xs)
+fill_lists!(p::ListPlan, content::NumpyPlan{UInt8}, xs::AbstractVector{String}) = fill_dense_lists!(p, content, xs)
+
+function fill_dense_lists!(p::ListPlan, content::NumpyPlan{T}, xs::AbstractVector) where {T}
+    offsets, data, cursor, at = p.offsets, content.data, p.cursor, content.cursor
+    checkbounds(offsets, cursor+1:cursor+length(xs)+1)
+    offset = offsets[cursor+1]
+    for (k, v) in enumerate(xs)
+        n = dense_items(v)
+        checkbounds(data, at+1:at+n)   # a list that grew since it was measured cannot overflow
+        GC.@preserve v data copy_dense!(pointer(data, at + 1), Ptr{T}(pointer(v)), n)
+        at += n
+        offset += n
+        @inbounds offsets[cursor+k+1] = offset
+    end
+    p.cursor, content.cursor = cursor + length(xs), at
+    return nothing
 end
 
 function fill_lists!(p::ListPlan, content::RecordPlan, xs)
