@@ -26,10 +26,17 @@ indexed_json(class, index="i64") =
 union_json = """{"class": "UnionArray", "tags": "i8", "index": "i64", "contents": [$(numpy_json("int64", "node1")), $(numpy_json("float64", "node2"))], "form_key": "node0"}"""
 list_array_json = """{"class": "ListArray", "starts": "i64", "stops": "i64", "content": $(numpy_json("int64", "node1")), "form_key": "node0"}"""
 
+"""A record type of the tests' own (a struct result becomes a record named after it)."""
+struct Hit
+    x::Float32
+    n::Int8
+end
+
 """Views and Julia values as plain nested Vectors, NamedTuples and tuples, for comparing."""
 materialize(x::AbstractVector) = [materialize(e) for e in x]
 materialize(r::Record) = map(materialize, NamedTuple(r))
 materialize(x::Union{Tuple,NamedTuple}) = map(materialize, x)
+materialize(h::Hit) = (x = h.x, n = h.n)
 materialize(x) = x
 
 """A vector of 2 elements whose size changes by `step` after it is first asked."""
@@ -357,6 +364,24 @@ placed_form(ref) = parse_json(ref.form)
         @test placed_form(place_array(["ab"], allocator(mem)))["parameters"]["__array__"] == "string"
     end
 
+    # Lists of one record type with number fields are written row by row (`fill_record_rows!`);
+    # with another field, or records of mixed types, column by column.
+    @testset "lists of records, row by row or column by column" begin
+        lengths = [0, 1, 3, 0, 17, 2]
+        cases = Any[[[(x = Float32(j), y = j) for j in 1:n] for n in lengths],
+                    [[Hit(j, -j) for j in 1:n] for n in lengths],
+                    [[(j, j > 1) for j in 1:n] for n in lengths],
+                    [[(x = j, s = "s$j") for j in 1:n] for n in lengths],
+                    [Any[(x = 1, y = 2.0), (x = 3, y = 4)], Any[]],
+                    [[[(x = j,)] for j in 1:n] for n in lengths],
+                    [[NamedTuple()], NamedTuple{(),Tuple{}}[]]]
+        for x in cases
+            @test isequal(materialize(open_ref(mem, place_array(x, allocator(mem)))), materialize(x))
+        end
+        back = open_ref(mem, place_array([[Hit(1, 2)]], allocator(mem)))
+        @test parameters(back[1])["__record__"] == "Hit" && back[1][1].n === Int8(2)
+    end
+
     @testset "is_placeable" begin
         @test is_placeable([1, 2]) && is_placeable(Any[]) && is_placeable(1:3) && is_placeable(["a"])
         @test !is_placeable(1) && !is_placeable("abc") && !is_placeable((1, 2)) && !is_placeable(Dict("a" => 1))
@@ -375,6 +400,11 @@ placed_form(ref) = parse_json(ref.form)
         @test_throws BoundsError place_array(lists, changing(() -> push!(lists[1], 9)))
         lists = [Float32[1, 2], Float32[3]]
         err = try place_array(lists, changing(() -> pop!(lists[1]))); nothing catch e; e end
+        @test err isa ArgumentError && occursin("changed while it was written", err.msg)
+        records = [[(x = 1, y = 2.0)], [(x = 3, y = 4.0)]]
+        @test_throws BoundsError place_array(records, changing(() -> push!(records[2], (x = 5, y = 6.0))))
+        records = [[(x = 1, y = 2.0)], [(x = 3, y = 4.0)]]
+        err = try place_array(records, changing(() -> empty!(records[1]))); nothing catch e; e end
         @test err isa ArgumentError && occursin("changed while it was written", err.msg)
     end
 end

@@ -113,11 +113,15 @@ record_columns_of(p::RecordPlan, xs) = record_columns_of(p, xs, eltype(xs))
 record_columns_of(p::RecordPlan, xs::RecordVector) = columns_in_order(p, record_columns(xs))
 
 function record_columns_of(p::RecordPlan, xs, T::Type)
-    isconcretetype(T) && (T <: Union{Tuple,NamedTuple} || is_struct_record(T)) || return nothing
-    fields_match = p.fields === nothing ? T <: Tuple && fieldcount(T) == length(p.contents) :
-                   !(T <: Tuple) && collect(Symbol, fieldnames(T)) == p.fields
-    fields_match || return nothing
+    is_record_type_of(p, T) || return nothing
     return ntuple(i -> Sized{fieldtype(T, i)}(Base.Generator(FieldOf{i}(), xs), length(xs)), fieldcount(T))
+end
+
+# Whether `T` is one concrete record type (NamedTuple, struct, tuple) with the plan's fields in order.
+function is_record_type_of(p::RecordPlan, T::Type)
+    isconcretetype(T) && (T <: Union{Tuple,NamedTuple} || is_struct_record(T)) || return false
+    return p.fields === nothing ? T <: Tuple && fieldcount(T) == length(p.contents) :
+           !(T <: Tuple) && collect(Symbol, fieldnames(T)) == p.fields
 end
 
 """`FieldOf{i}()(r)` is field `i` of `r`, a function whose field is known when it compiles."""
@@ -493,25 +497,74 @@ function fill_dense_lists!(p::ListPlan, content::NumpyPlan{T}, xs::AbstractVecto
     offsets, data, cursor, at = p.offsets, content.data, p.cursor, content.cursor
     checkbounds(offsets, cursor+1:cursor+length(xs)+1)
     offset = offsets[cursor+1]
-    for (k, v) in enumerate(xs)
-        n = dense_items(v)
-        checkbounds(data, at+1:at+n)   # a list that grew since it was measured cannot overflow
-        GC.@preserve v data copy_dense!(pointer(data, at + 1), Ptr{T}(pointer(v)), n)
-        at += n
-        offset += n
-        @inbounds offsets[cursor+k+1] = offset
+    GC.@preserve data begin
+        target = pointer(data)
+        for (k, v) in enumerate(xs)
+            n = dense_items(v)
+            at + n <= length(data) || throw(BoundsError(data, at+1:at+n))   # a list grown since measured
+            GC.@preserve v copy_dense!(target + at * sizeof(T), Ptr{T}(pointer(v)), n)
+            at += n
+            offset += n
+            @inbounds offsets[cursor+k+1] = offset
+        end
     end
     p.cursor, content.cursor = cursor + length(xs), at
     return nothing
 end
 
 function fill_lists!(p::ListPlan, content::RecordPlan, xs)
+    columns = row_columns(content, xs)
+    columns === nothing || return fill_record_rows!(p, content, columns, xs)
     first = p.offsets[p.cursor+1]
     for v in xs
         p.cursor += 1
         p.offsets[p.cursor+1] = p.offsets[p.cursor] + length(list_items(v))
     end
     fill_array!(content, all_items(xs, Int(p.offsets[p.cursor+1] - first)))
+end
+
+# Lists that are each a `Vector` of one record type whose fields are all numbers are written row
+# by row, each field into its column, in one pass over the lists; other lists of records take one
+# pass per column over all their items (`all_items`), which reads every list's header again.
+row_columns(::RecordPlan, xs) = nothing
+
+function row_columns(p::RecordPlan, xs::AbstractVector{Vector{R}}) where {R}
+    is_record_type_of(p, R) && fieldcount(R) > 0 &&
+        all(i -> p.contents[i] isa NumpyPlan{fieldtype(R, i)} && p.contents[i].cursor == p.cursor, 1:fieldcount(R)) ||
+        return nothing
+    return ntuple(i -> (p.contents[i].data::Vector{fieldtype(R, i)}, FieldOf{i}()), fieldcount(R))
+end
+
+function fill_record_rows!(p::ListPlan, content::RecordPlan, columns::Tuple, xs::AbstractVector)
+    offsets, cursor, at = p.offsets, p.cursor, content.cursor
+    checkbounds(offsets, cursor+1:cursor+length(xs)+1)
+    rows = minimum(((data, _),) -> length(data), columns)
+    offset = offsets[cursor+1]
+    for (k, v) in enumerate(xs)
+        n = length(v)
+        at + n <= rows || throw(BoundsError(columns[1][1], at+1:at+n))   # a list grown since measured
+        for r in v
+            at += 1
+            write_row!(columns, at, r)
+        end
+        offset += n
+        @inbounds offsets[cursor+k+1] = offset
+    end
+    p.cursor = cursor + length(xs)
+    for c in content.contents
+        c.cursor = at
+    end
+    content.cursor = at
+    return nothing
+end
+
+# Each field of `r` into its column at `row`: `columns` pairs each column with its field
+# (`FieldOf`), so every write compiles to a store.
+@inline write_row!(::Tuple{}, ::Int, r) = nothing
+@inline function write_row!(columns::Tuple, row::Int, r)
+    data, field = first(columns)
+    @inbounds data[row] = field(r)
+    write_row!(Base.tail(columns), row, r)
 end
 
 function fill_array!(p::RecordPlan, xs)
