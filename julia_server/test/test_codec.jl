@@ -356,7 +356,9 @@ placed_form(ref) = parse_json(ref.form)
         cases = Any[[rand(Float32, n) for n in lengths], [rand(Int8, n) for n in lengths],
                     [rand(Bool, n) for n in lengths], [collect(1.0:n) for n in lengths],
                     [String(rand('a':'z', n)) for n in lengths], ["", "é", "naïve ☃", "x"^40, "\0"],
-                    Vector{Float64}[], String[], [Vector{Float32}[] for _ in 1:2]]
+                    Vector{Float64}[], String[], [Vector{Float32}[] for _ in 1:2], [["a"], Union{}[]],
+                    [(pt = 1.0f0, jets = Float32[1, 2]), (pt = 2.0f0, jets = Float32[])],
+                    [(name = "e", n = 1), (name = "μ", n = 2)]]
         for x in cases
             back = place_array(x, allocator(mem))
             @test isequal(materialize(open_ref(mem, back)), x)
@@ -374,7 +376,8 @@ placed_form(ref) = parse_json(ref.form)
                     [[(x = j, s = "s$j") for j in 1:n] for n in lengths],
                     [Any[(x = 1, y = 2.0), (x = 3, y = 4)], Any[]],
                     [[[(x = j,)] for j in 1:n] for n in lengths],
-                    [[NamedTuple()], NamedTuple{(),Tuple{}}[]]]
+                    [[NamedTuple()], NamedTuple{(),Tuple{}}[]],
+                    [(pt = 1.0f0, jets = [(x = 1, y = 2.0)]), (pt = 2.0f0, jets = NamedTuple{(:x, :y),Tuple{Int,Float64}}[])]]
         for x in cases
             @test isequal(materialize(open_ref(mem, place_array(x, allocator(mem)))), materialize(x))
         end

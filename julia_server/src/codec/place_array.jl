@@ -143,6 +143,9 @@ Base.length(s::Sized) = s.length
 Base.eltype(::Type{<:Sized{T}}) where {T} = T
 Base.iterate(s::Sized, state...) = iterate(s.iter, state...)
 
+"""Lists of type `L`: a vector of them, or a record column of them (`Sized`)."""
+const ListsOf{L} = Union{AbstractVector{L},Sized{L}}
+
 # `(view, rows)` when `xs` is a `V` or a contiguous view into one, so a masked option is
 # written from its view's mask and content; `nothing` otherwise.
 rows_of(::Type{V}, xs) where {V} = nothing
@@ -214,10 +217,10 @@ end
 
 # Strings and vectors of numbers, the commonest lists, are each one block of memory: measured by
 # their headers alone and copied in one loop (`fill_dense_lists!`).
-count_lists!(p::ListPlan, content::NumpyPlan{T}, xs::AbstractVector{Vector{T}}) where {T} = count_dense_lists!(p, content, xs)
-count_lists!(p::ListPlan, content::NumpyPlan{UInt8}, xs::AbstractVector{String}) = count_dense_lists!(p, content, xs)
+count_lists!(p::ListPlan, content::NumpyPlan{T}, xs::ListsOf{Vector{T}}) where {T} = count_dense_lists!(p, content, xs)
+count_lists!(p::ListPlan, content::NumpyPlan{UInt8}, xs::ListsOf{String}) = count_dense_lists!(p, content, xs)
 
-function count_dense_lists!(p::ListPlan, content::NumpyPlan, xs::AbstractVector)
+function count_dense_lists!(p::ListPlan, content::NumpyPlan, xs::ListsOf)
     total = 0
     for v in xs
         total += dense_items(v)
@@ -490,10 +493,10 @@ function fill_lists!(p::ListPlan, content::Plan, xs)   # `content` typed: a func
     end
 end
 
-fill_lists!(p::ListPlan, content::NumpyPlan{T}, xs::AbstractVector{Vector{T}}) where {T} = fill_dense_lists!(p, content, xs)
-fill_lists!(p::ListPlan, content::NumpyPlan{UInt8}, xs::AbstractVector{String}) = fill_dense_lists!(p, content, xs)
+fill_lists!(p::ListPlan, content::NumpyPlan{T}, xs::ListsOf{Vector{T}}) where {T} = fill_dense_lists!(p, content, xs)
+fill_lists!(p::ListPlan, content::NumpyPlan{UInt8}, xs::ListsOf{String}) = fill_dense_lists!(p, content, xs)
 
-function fill_dense_lists!(p::ListPlan, content::NumpyPlan{T}, xs::AbstractVector) where {T}
+function fill_dense_lists!(p::ListPlan, content::NumpyPlan{T}, xs::ListsOf) where {T}
     offsets, data, cursor, at = p.offsets, content.data, p.cursor, content.cursor
     checkbounds(offsets, cursor+1:cursor+length(xs)+1)
     offset = offsets[cursor+1]
@@ -528,14 +531,14 @@ end
 # pass per column over all their items (`all_items`), which reads every list's header again.
 row_columns(::RecordPlan, xs) = nothing
 
-function row_columns(p::RecordPlan, xs::AbstractVector{Vector{R}}) where {R}
+function row_columns(p::RecordPlan, xs::ListsOf{Vector{R}}) where {R}
     is_record_type_of(p, R) && fieldcount(R) > 0 &&
         all(i -> p.contents[i] isa NumpyPlan{fieldtype(R, i)} && p.contents[i].cursor == p.cursor, 1:fieldcount(R)) ||
         return nothing
     return ntuple(i -> (p.contents[i].data::Vector{fieldtype(R, i)}, FieldOf{i}()), fieldcount(R))
 end
 
-function fill_record_rows!(p::ListPlan, content::RecordPlan, columns::Tuple, xs::AbstractVector)
+function fill_record_rows!(p::ListPlan, content::RecordPlan, columns::Tuple, xs::ListsOf)
     offsets, cursor, at = p.offsets, p.cursor, content.cursor
     checkbounds(offsets, cursor+1:cursor+length(xs)+1)
     rows = minimum(((data, _),) -> length(data), columns)
