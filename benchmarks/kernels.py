@@ -221,15 +221,21 @@ function event_summary(events)
     return out
 end
 
-"Median seconds of `f(x)` inside Julia, after one run that compiles it."
+"Median seconds of `f(x)` inside Julia, after one run that compiles it and a collection."
 function inside(f, x, repeat)
     # on a task of its own, outside the call, so shared_array uses Julia memory as a kernel's
     # scratch vector would, instead of taking a new block of the client's arena each time
     return fetch(@async begin
         f(x)
+        collected()
         median([@elapsed(f(x)) for _ in 1:repeat])
     end)
 end
+
+# A kernel's output reuses memory that Julia's GC has freed, as numpy's `np.empty` does at once;
+# without a collection first, how many of the timed outputs land on fresh pages, about 0.6 ms
+# for 2 MB here, depends on where in its GC cycle the executor is (docs/performance.md).
+collected() = (GC.gc(); nothing)
 
 "Median seconds of writing `x` as Awkward buffers (`place_array`) and of a memcpy of its bytes."
 function write_back(x, repeat)
@@ -369,6 +375,7 @@ def run(bridge: Bridge, quick: bool) -> dict:
         rows = []
         for name, what in KERNELS:
             t_inside = bridge.call("inside", bridge.eval(name), handle, repeat)
+            bridge.call("collected")
             t_bridge = median_time(lambda: bridge.call(name, handle), repeat)
             through[name] = t_bridge / t_inside
             rows.append((f"{name}: {what}", t_inside * 1e3, t_bridge * 1e3, t_bridge / t_inside))
