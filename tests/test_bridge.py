@@ -375,6 +375,28 @@ def test_an_error_on_a_view_stays_readable(bridge):
     assert max(len(line) for line in str(raised.value).splitlines()) < 400
 
 
+def test_an_annotation_too_narrow_for_a_view_gets_a_hint(bridge):
+    bridge.eval("""
+        per_event_pts(pts::Vector{Vector{Float32}}) = length(pts)
+        leading_pt(jet::NamedTuple) = jet.pt
+        first_jet_pt(events) = leading_pt(events[1].Jet[1])
+    """)
+    events = ak.values_astype(ak.Array([{"Jet": [{"pt": 50.0}]}, {"Jet": []}]), np.float32)
+    for name, argument in (("per_event_pts", events.Jet.pt), ("first_jet_pt", events)):
+        with pytest.raises(JuliaError) as raised:
+            bridge.call(name, argument)
+        assert raised.value.julia_type == "MethodError"
+        assert "annotate them ::AbstractVector" in raised.value.message
+
+
+def test_replacing_a_column_of_a_view_says_how_to_write_it(bridge):
+    bridge.eval("zero_met(events) = (events.MET.pt = 0.0; events)")
+    events = ak.Array([{"MET": {"pt": 5.0}}])
+    with pytest.raises(JuliaError, match="cannot assign field pt of a RecordVector") as raised:
+        bridge.call("zero_met", events)
+    assert raised.value.julia_type == "ArgumentError"
+
+
 def test_a_reply_that_cannot_be_read_gives_back_the_leases_it_names():
     # no ak.Array will hold them, so they go back with the next message instead of staying
     # leased until the client closes

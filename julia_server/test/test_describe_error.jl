@@ -72,6 +72,20 @@ catch e
     describe(e, catch_backtrace())
 end
 @test type == "MethodError" && occursin("annotate them ::AbstractVector", message)
+# Views of views stand for Vectors of Vectors, and records for NamedTuples; a call with keywords
+# gets the hint only where the keywords would be taken.
+jagged = AwkwardBridge.ListVector(Float32[1, 2, 3], [0, 2], [2, 3], AwkwardBridge.Parameters())
+records = AwkwardBridge.RecordVector((pt = Float32[1, 2], n = Int32[3, 4]), 2, AwkwardBridge.Parameters())
+per_event(x::Vector{Vector{Float32}}) = length(x)
+one_record(r::NamedTuple{(:pt, :n),Tuple{Float32,Int32}}) = r.pt
+with_cut(x::Vector{Float32}; cut = 30) = count(>(cut), x)
+hinted(f) = try f(); false catch e; occursin("annotate them ::AbstractVector", describe(e, catch_backtrace())[2]) end
+@test hinted(() -> per_event(jagged))
+@test hinted(() -> one_record(records[1]))
+@test hinted(() -> with_cut(jagged[1]; cut = 2))
+@test !hinted(() -> with_cut(jagged[1]; bad = 2))        # no Vector method takes `bad`
+@test !hinted(() -> per_event(Float32))                   # a type is no view
+
 # `push!` on a Vector over memory Julia does not own (a numpy argument)
 shared = Float64[1, 2, 3]
 type, message, _ = GC.@preserve shared try

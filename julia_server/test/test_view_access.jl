@@ -55,6 +55,12 @@ const Jet = NamedTuple{(:pt, :eta),Tuple{Float32,Float32}}
         @test err isa ArgumentError && occursin("no field :mass", err.msg)
         err = try events.Jet.pt.x; nothing catch e; e end
         @test err isa ArgumentError && occursin("no field :x", err.msg) && occursin("not records", err.msg)
+        for (v, name) in ((events.MET, "RecordVector"), (events.Jet, "ListVector"))
+            err = try v.pt = 1f0; nothing catch e; e end
+            @test err isa ArgumentError && occursin("cannot assign field pt of a $name", err.msg) &&
+                  occursin("x.pt .= values", err.msg)
+        end
+        @test events.MET.pt == Float32[5, 6, 7]
     end
 
     @testset "selections keep field access and copy only the selection" begin

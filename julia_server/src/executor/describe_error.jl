@@ -52,21 +52,41 @@ function hint(e)
     # `push!` on a numpy argument, a Vector over memory Julia does not own
     e isa ErrorException && e.msg == "cannot resize array with shared data" &&
         return "\nHint: arguments cannot grow. " * WRITE_ELSEWHERE
-    e isa MethodError && any(is_view, e.args) || return ""
-    e.f in GROWING_FUNCTIONS && return "\nHint: views cannot be written. " * WRITE_ELSEWHERE
-    accepts_as_arrays(e.f, e.args) || return ""
-    return "\nHint: the arguments are views (ListVector, RecordVector, SubArray, …), AbstractVectors " *
-               "but not Vectors: annotate them ::AbstractVector, or leave them untyped"
+    e isa MethodError || return ""
+    f, args, keywords = called(e)
+    any(is_view, args) || return ""
+    f in GROWING_FUNCTIONS && return "\nHint: views cannot be written. " * WRITE_ELSEWHERE
+    hasmethod(f, Tuple{map(plain_type_of, args)...}, keywords) || return ""
+    return "\nHint: views (ListVector, RecordVector, SubArray, …) are AbstractVectors but not Vectors, and a " *
+           "Record is not a NamedTuple: annotate them ::AbstractVector, or leave them untyped"
 end
 
-is_view(x) = x isa AbstractArray && !(x isa Array)
+is_view(x) = x isa Record || x isa AbstractArray && !(x isa Array)
 
-# Whether a method of `f` would take `args` if each view among them were an `Array`: then the
-# method's annotation, not the call, is what to change.
-function accepts_as_arrays(f, args)
-    as_arrays = Tuple{Core.Typeof(f), (is_view(a) ? Array{eltype(a),ndims(a)} : Core.Typeof(a) for a in args)...}
-    return any(m -> as_arrays <: m.sig, methods(f))
+# The function, positional arguments and keyword names of the call a MethodError is about. A
+# call with keywords fails in Julia's keyword sorter, called with (keywords, f, positional…):
+# `Core.kwfunc(f)` up to Julia 1.8, `Core.kwcall` from 1.9.
+function called(e::MethodError)
+    args = e.args
+    is_keyword_call = length(args) >= 2 && args[1] isa NamedTuple &&
+                      e.f === (@static isdefined(Core, :kwcall) ? Core.kwcall : Core.kwfunc(args[2]))
+    return is_keyword_call ? (args[2], args[3:end], keys(args[1])) : (e.f, args, ())
 end
+
+# The plain Julia type a value of type `T` stands for when it is a view: an `Array` (of plain
+# elements, so a jagged view is a `Vector{Vector{T}}`) for an array view, a `NamedTuple` for a
+# record. A method that takes the plain types has an annotation to widen, not a call to change.
+plain_type_of(x) = plain_type(Core.Typeof(x))
+function plain_type(T::Type)
+    T <: Record && return record_type(T)
+    T <: AbstractArray && T isa DataType || return T
+    E = plain_type(eltype(T))
+    return T <: Array && E === eltype(T) ? T : Array{E,ndims(T)}
+end
+record_type(::Type{Record{C}}) where {names,C<:NamedTuple{names}} =
+    NamedTuple{names,Tuple{(plain_type(row_type_of(c)) for c in C.parameters[2].parameters)...}}
+record_type(::Type) = NamedTuple
+row_type_of(column::Type{<:AbstractArray}) = ndims(column) == 1 ? eltype(column) : Array{eltype(column),ndims(column)-1}
 
 # What `push!` and its kind end in on a view that cannot grow.
 const GROWING_FUNCTIONS = (resize!, push!, append!, pushfirst!, prepend!, insert!, deleteat!, empty!, splice!)

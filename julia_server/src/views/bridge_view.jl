@@ -21,6 +21,13 @@ Base.IndexStyle(::Type{<:BridgeView}) = IndexLinear()
 
 parameters(v::BridgeView) = getfield(v, :parameters)
 
+# `v.pt = x` on a view would replace a whole column, which a view, a window on buffers, cannot do;
+# Julia's own message ("type RecordVector has no field pt") misleads.
+Base.setproperty!(v::BridgeView, name::Symbol, x) =
+    throw(ArgumentError("cannot assign field $name of a $(nameof(typeof(v))): a view's fields are its columns, " *
+                        "written element by element (x.$name[i] = v, or x.$name .= values, in a builder's result); " *
+                        "an argument's are read-only: write into copy(x) or a new vector"))
+
 """
     row(c::AbstractArray, i::Int)
 
