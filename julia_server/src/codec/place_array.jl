@@ -546,9 +546,9 @@ function fill_record_rows!(p::ListPlan, content::RecordPlan, columns::Tuple, xs:
     for (k, v) in enumerate(xs)
         n = length(v)
         at + n <= rows || throw(BoundsError(columns[1][1], at+1:at+n))   # a list grown since measured
-        for r in v
+        for j in 1:n   # n items, read with checks: a list that another thread grows now is not overrun
             at += 1
-            write_row!(columns, at, r)
+            write_row!(columns, at, v[j])
         end
         offset += n
         @inbounds offsets[cursor+k+1] = offset
