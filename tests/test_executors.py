@@ -178,6 +178,43 @@ def test_a_timeout_stops_the_call(served, body, definitions):
             a.call("kept", timeout=0)
 
 
+def test_an_interrupted_call_that_stopped_may_take_longer_to_report(served):
+    # Describing the error can outlast the 1 s a call has to stop (a first backtrace on a loaded
+    # machine did); once the executor says the call stopped, its report has 10 s. Here the report
+    # is held up by stopping the executor as soon as the server hears that the call stopped.
+    with Bridge(served.address) as a:
+        a.eval("kept() = 42\nendless() = (v = 0; while true; v += length(rand(100)); end)")
+        pid = a.stats()["executor_pid"]
+        outcome: dict = {}
+
+        def call() -> None:
+            try:
+                a.call("endless", timeout=0.5)
+            except CallTimedOut as e:
+                outcome["error"] = e
+
+        def logged_since(start: int, text: str) -> bool:   # earlier tests log the same lines
+            return text in served.log()[start:]
+
+        start = len(served.log())
+        caller = threading.Thread(target=call)
+        caller.start()
+        deadline = time.monotonic() + 60
+        while not logged_since(start, "stopped after its interrupt"):
+            assert time.monotonic() < deadline and caller.is_alive(), served.log()[start:]
+            time.sleep(0.01)
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            # the first grace runs out while the report is held up, unless the report came first
+            while caller.is_alive() and not logged_since(start, "has not reported yet"):
+                time.sleep(0.05)
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        caller.join(timeout=30)
+        assert "timed out after 0.5 s" in str(outcome["error"]) and "lost" not in str(outcome["error"])
+        assert a.call("kept") == 42 and a.stats()["executor_pid"] == pid
+
+
 def test_a_timeout_of_code_on_several_threads_ends_its_executor():
     # The interrupt stops the task of `Threads.@threads` that runs on the main thread, and the
     # call stops waiting for the other task, which nothing stops: the executor must not go on.

@@ -1,6 +1,7 @@
 module TestCodec
 
 using Test, Dates
+import AwkwardBridge
 using AwkwardBridge: is_placeable, parse_form, parse_json, form_key, ResultTypeError,
                      ListVector, RegularVector, StringVector, RecordVector, Record,
                      IndexedOptionVector, ByteMaskedVector, BitMaskedVector, UnmaskedVector,
@@ -38,6 +39,23 @@ materialize(r::Record) = map(materialize, NamedTuple(r))
 materialize(x::Union{Tuple,NamedTuple}) = map(materialize, x)
 materialize(h::Hit) = (x = h.x, n = h.n)
 materialize(x) = x
+
+"""
+A vector of lists that gains `extra` lists when its second iteration starts (the fill pass's), as
+one that another thread grows while the result is written would.
+"""
+mutable struct GrowsWhileFilled{L} <: AbstractVector{L}
+    lists::Vector{L}
+    extra::Vector{L}
+    iterations::Int
+end
+GrowsWhileFilled(lists, extra) = GrowsWhileFilled(lists, extra, 0)
+Base.size(g::GrowsWhileFilled) = size(g.lists)
+Base.getindex(g::GrowsWhileFilled, i::Int) = g.lists[i]
+function Base.iterate(g::GrowsWhileFilled, i = 1)
+    i == 1 && (g.iterations += 1) == 2 && append!(g.lists, g.extra)
+    return i <= length(g.lists) ? (g.lists[i], i + 1) : nothing
+end
 
 """A vector of 2 elements whose size changes by `step` after it is first asked."""
 mutable struct Shifty <: AbstractVector{Int}
@@ -364,6 +382,12 @@ placed_form(ref) = parse_json(ref.form)
             @test isequal(materialize(open_ref(mem, back)), x)
         end
         @test placed_form(place_array(["ab"], allocator(mem)))["parameters"]["__array__"] == "string"
+        Codec = AwkwardBridge.Codec
+        generic = which(Codec.fill_lists!, Tuple{Codec.ListPlan,Codec.Plan,Any})
+        for L in (Vector{Float32}, Vector{Bool}, String)
+            plan = Codec.plan_for_array(L[])
+            @test which(Codec.fill_lists!, Tuple{Codec.ListPlan,typeof(plan.content),Vector{L}}) !== generic
+        end
     end
 
     # Lists of one record type with number fields are written row by row (`fill_record_rows!`);
@@ -383,6 +407,12 @@ placed_form(ref) = parse_json(ref.form)
         end
         back = open_ref(mem, place_array([[Hit(1, 2)]], allocator(mem)))
         @test parameters(back[1])["__record__"] == "Hit" && back[1][1].n === Int8(2)
+        row_columns = AwkwardBridge.Codec.row_columns
+        for (x, by_rows) in (([[Hit(1, 2)]], true), ([[(x = 1, y = 2.0)]], true), ([[(1, true)]], true),
+                             ([[(x = 1, s = "a")]], false), ([Any[(x = 1, y = 2.0)]], false))
+            plan = AwkwardBridge.Codec.plan_for_array(x)
+            @test (row_columns(plan.content, x) !== nothing) == by_rows
+        end
     end
 
     @testset "is_placeable" begin
@@ -404,6 +434,17 @@ placed_form(ref) = parse_json(ref.form)
         lists = [Float32[1, 2], Float32[3]]
         err = try place_array(lists, changing(() -> pop!(lists[1]))); nothing catch e; e end
         @test err isa ArgumentError && occursin("changed while it was written", err.msg)
+        # lists that another thread appends while the lists are written: an error, and not a
+        # byte written after the block
+        XY = NamedTuple{(:x, :y),Tuple{Int,Float64}}
+        for (lists, extra) in (([Float32[1], Float32[]], [Float32[] for _ in 1:50]), (["a", ""], fill("", 50)),
+                               ([[(x = 1, y = 2.0)], XY[]], [XY[] for _ in 1:50]))
+            block = UInt8[]
+            guarded(nbytes) = (append!(block, zeros(UInt8, nbytes)); append!(block, fill(0xaa, 4096)); ("guarded", 0, pointer(block)))
+            growing = GrowsWhileFilled(collect(lists), extra)
+            @test_throws BoundsError place_array(growing, guarded)
+            @test growing.iterations == 2 && all(==(0xaa), block[end-4095:end])
+        end
         records = [[(x = 1, y = 2.0)], [(x = 3, y = 4.0)]]
         @test_throws BoundsError place_array(records, changing(() -> push!(records[2], (x = 5, y = 6.0))))
         records = [[(x = 1, y = 2.0)], [(x = 3, y = 4.0)]]

@@ -55,12 +55,16 @@ const Jet = NamedTuple{(:pt, :eta),Tuple{Float32,Float32}}
         @test err isa ArgumentError && occursin("no field :mass", err.msg)
         err = try events.Jet.pt.x; nothing catch e; e end
         @test err isa ArgumentError && occursin("no field :x", err.msg) && occursin("not records", err.msg)
-        for (v, name) in ((events.MET, "RecordVector"), (events.Jet, "ListVector"))
+        for (v, name, how) in ((events.MET, "RecordVector", "x.pt .= values"), (events.Jet, "ListVector", "x[i][k].pt = value"))
             err = try v.pt = 1f0; nothing catch e; e end
-            @test err isa ArgumentError && occursin("cannot assign field pt of a $name", err.msg) &&
-                  occursin("x.pt .= values", err.msg)
+            @test err isa ArgumentError && occursin("cannot assign field pt of a $name", err.msg) && occursin(how, err.msg)
         end
         @test events.MET.pt == Float32[5, 6, 7]
+        # what the messages advise works on copies
+        met, jets = copy(events.MET), copy(events.Jet)
+        met.pt .= 1f0
+        jets[1][2].pt = 2f0
+        @test met.pt == Float32[1, 1, 1] && jets.pt[1] == Float32[50, 2] && events.Jet.pt[1] == Float32[50, 20]
     end
 
     @testset "selections keep field access and copy only the selection" begin

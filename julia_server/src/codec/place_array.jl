@@ -1,7 +1,9 @@
 # Writing a Julia result as Awkward buffers, straight into the block the caller allocates:
 # plan the layout, measure every node (pass 1), allocate once, fill the buffers (pass 2).
-# Writes go through bounds-checked vectors over the block and every node must end exactly
-# full, so a source that changes between the passes raises an error instead of overflowing.
+# Every write into the block is checked against the node's measured size, through bounds-checked
+# vectors or a check before a raw copy, and every node must end exactly full, so a source that
+# changes between or during the passes (user code on another thread) raises an error instead of
+# writing outside the block.
 
 """Alignment of every buffer inside the allocated block, in bytes."""
 const BUFFER_ALIGNMENT = 64
@@ -223,7 +225,7 @@ count_lists!(p::ListPlan, content::NumpyPlan{UInt8}, xs::ListsOf{String}) = coun
 function count_dense_lists!(p::ListPlan, content::NumpyPlan, xs::ListsOf)
     total = 0
     for v in xs
-        total += dense_items(v)
+        total += dense_length(v)
     end
     p.length += length(xs)
     content.length += total
@@ -443,21 +445,24 @@ end
 
 fill_array!(p::ListPlan, xs::StringVector) = fill_array!(p, xs.lists)
 
+# Fewer items than this are copied by a loop: for a list's few items it costs less than a call
+# to memmove.
+const MEMMOVE_MIN_ITEMS = 16
+
 function fill_array!(p::NumpyPlan, xs::AbstractVector)
     n = length(xs)
-    # a list's few items: a loop costs less than a call to memmove
-    n < 16 ? copy_items!(p.data, p.cursor, xs) : copyto!(p.data, p.cursor + 1, xs, 1, n)
+    n < MEMMOVE_MIN_ITEMS ? copy_items!(p.data, p.cursor, xs) : copyto!(p.data, p.cursor + 1, xs, 1, n)
     p.cursor += n
 end
 
-# The items of a list that is one block of memory: a `String`'s bytes, a `Vector`'s elements.
-dense_items(v::String) = sizeof(v)
-dense_items(v::Vector) = length(v)
+# The number of items of a list that is one block of memory: a `String`'s bytes, a `Vector`'s
+# elements.
+dense_length(v::String) = sizeof(v)
+dense_length(v::Vector) = length(v)
 
-# `n` items from `source` to `target`: a loop for a list's few items, which costs less than a
-# call to memmove
+# `n` items from `source` to `target`
 function copy_dense!(target::Ptr{T}, source::Ptr{T}, n::Int) where {T}
-    if n < 16
+    if n < MEMMOVE_MIN_ITEMS
         for k in 1:n
             unsafe_store!(target, unsafe_load(source, k), k)
         end
@@ -497,22 +502,47 @@ fill_lists!(p::ListPlan, content::NumpyPlan{T}, xs::ListsOf{Vector{T}}) where {T
 fill_lists!(p::ListPlan, content::NumpyPlan{UInt8}, xs::ListsOf{String}) = fill_dense_lists!(p, content, xs)
 
 function fill_dense_lists!(p::ListPlan, content::NumpyPlan{T}, xs::ListsOf) where {T}
-    offsets, data, cursor, at = p.offsets, content.data, p.cursor, content.cursor
-    checkbounds(offsets, cursor+1:cursor+length(xs)+1)
-    offset = offsets[cursor+1]
-    GC.@preserve data begin
-        target = pointer(data)
-        for (k, v) in enumerate(xs)
-            n = dense_items(v)
-            at + n <= length(data) || throw(BoundsError(data, at+1:at+n))   # a list grown since measured
-            GC.@preserve v copy_dense!(target + at * sizeof(T), Ptr{T}(pointer(v)), n)
-            at += n
-            offset += n
-            @inbounds offsets[cursor+k+1] = offset
-        end
-    end
-    p.cursor, content.cursor = cursor + length(xs), at
+    data = content.data
+    GC.@preserve data content.cursor = fill_offsets!(DenseItems(data, pointer(data)), p, xs, content.cursor)
     return nothing
+end
+
+"""Writes a dense list's items into `data` (whose first item is at `target`) with one copy."""
+struct DenseItems{T}
+    data::Vector{T}
+    target::Ptr{T}
+end
+
+@inline function write_list!(w::DenseItems{T}, v, at::Int) where {T}
+    n = dense_length(v)
+    at + n <= length(w.data) || throw(BoundsError(w.data, at+1:at+n))   # a list grown since measured
+    GC.@preserve v copy_dense!(w.target + at * sizeof(T), Ptr{T}(pointer(v)), n)
+    return n
+end
+
+"""
+    fill_offsets!(items, p::ListPlan, xs, at) -> Int
+
+Fill pass of the lists `xs` one at a time, as many as were measured: `write_list!(items, v, at)`
+writes list `v`'s items into the content from position `at` on and returns how many it wrote;
+each list's end goes into the offsets. Returns the content position after the last list. A list
+more than measured (`xs` grown by another thread meanwhile) raises instead of writing past the
+offsets.
+"""
+function fill_offsets!(items, p::ListPlan, xs, at::Int)
+    offsets, cursor, n = p.offsets, p.cursor, length(xs)
+    checkbounds(offsets, cursor+1:cursor+n+1)
+    offset, k = offsets[cursor+1], 0
+    for v in xs
+        k < n || throw(BoundsError(xs, k + 1))
+        k += 1
+        written = write_list!(items, v, at)
+        at += written
+        offset += written
+        @inbounds offsets[cursor+k+1] = offset
+    end
+    p.cursor = cursor + k
+    return at
 end
 
 function fill_lists!(p::ListPlan, content::RecordPlan, xs)
@@ -531,6 +561,8 @@ end
 # pass per column over all their items (`all_items`), which reads every list's header again.
 row_columns(::RecordPlan, xs) = nothing
 
+# The columns go with the record plan's cursor, which only a fill of whole records moves; a record
+# with no fields has no column to write (nor to take the number of rows from).
 function row_columns(p::RecordPlan, xs::ListsOf{Vector{R}}) where {R}
     is_record_type_of(p, R) && fieldcount(R) > 0 &&
         all(i -> p.contents[i] isa NumpyPlan{fieldtype(R, i)} && p.contents[i].cursor == p.cursor, 1:fieldcount(R)) ||
@@ -539,26 +571,28 @@ function row_columns(p::RecordPlan, xs::ListsOf{Vector{R}}) where {R}
 end
 
 function fill_record_rows!(p::ListPlan, content::RecordPlan, columns::Tuple, xs::ListsOf)
-    offsets, cursor, at = p.offsets, p.cursor, content.cursor
-    checkbounds(offsets, cursor+1:cursor+length(xs)+1)
     rows = minimum(((data, _),) -> length(data), columns)
-    offset = offsets[cursor+1]
-    for (k, v) in enumerate(xs)
-        n = length(v)
-        at + n <= rows || throw(BoundsError(columns[1][1], at+1:at+n))   # a list grown since measured
-        for j in 1:n   # n items, read with checks: a list that another thread grows now is not overrun
-            at += 1
-            write_row!(columns, at, v[j])
-        end
-        offset += n
-        @inbounds offsets[cursor+k+1] = offset
-    end
-    p.cursor = cursor + length(xs)
+    at = fill_offsets!(RecordRows(columns, rows), p, xs, content.cursor)
     for c in content.contents
         c.cursor = at
     end
     content.cursor = at
     return nothing
+end
+
+"""Writes a list of records row by row into `columns` (column, field) pairs of `rows` rows."""
+struct RecordRows{C<:Tuple}
+    columns::C
+    rows::Int
+end
+
+@inline function write_list!(w::RecordRows, v, at::Int)
+    n = length(v)
+    at + n <= w.rows || throw(BoundsError(w.columns[1][1], at+1:at+n))   # a list grown since measured
+    for j in 1:n   # read with checks: a list another thread shrinks now raises
+        write_row!(w.columns, at + j, v[j])
+    end
+    return n
 end
 
 # Each field of `r` into its column at `row`: `columns` pairs each column with its field

@@ -68,9 +68,18 @@ is_view(x) = x isa Record || x isa AbstractArray && !(x isa Array)
 # `Core.kwfunc(f)` up to Julia 1.8, `Core.kwcall` from 1.9.
 function called(e::MethodError)
     args = e.args
-    is_keyword_call = length(args) >= 2 && args[1] isa NamedTuple &&
-                      e.f === (@static isdefined(Core, :kwcall) ? Core.kwcall : Core.kwfunc(args[2]))
+    is_keyword_call = length(args) >= 2 && args[1] isa NamedTuple && is_keyword_sorter(e.f, args[2])
     return is_keyword_call ? (args[2], args[3:end], keys(args[1])) : (e.f, args, ())
+end
+
+# Looked up, not made: before 1.9, `Core.kwfunc(f)` creates a keyword sorter for `f` if it has none.
+function is_keyword_sorter(g, f)
+    @static if isdefined(Core, :kwcall)
+        return g === Core.kwcall
+    else
+        name = typeof(f).name
+        return isdefined(name, :mt) && isdefined(name.mt, :kwsorter) && name.mt.kwsorter === g
+    end
 end
 
 # The plain Julia type a value of type `T` stands for when it is a view: an `Array` (of plain

@@ -44,6 +44,13 @@ end
 """Seconds an interrupted call has to stop before its executor is killed."""
 const INTERRUPT_GRACE = 1.0
 
+"""
+Seconds an interrupted call that has stopped (its executor said `stopped`) has to send its
+`done`: describing the error the first time, its backtrace above all, took 0.3 s on an idle
+machine and over the `INTERRUPT_GRACE` on a loaded one.
+"""
+const REPORT_GRACE = 10.0
+
 """Seconds an executor asked to exit has before it is killed."""
 const EXIT_GRACE = 2.0
 

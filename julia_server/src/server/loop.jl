@@ -371,6 +371,7 @@ function handle_executor_message!(server::Server, frames::Vector{Vector{UInt8}})
         op == "done" ? job_done!(server, ex, message) :
         op == "mapped" ? mapped_report!(ex, message) :
         op == "interrupted" ? interrupt_landed!(server, ex) :
+        op == "stopped" ? call_stopped!(server, ex, message) :
         throw(ProtocolError("unknown op $(repr(op))"))
     catch e
         e isa InterruptException && rethrow()

@@ -393,7 +393,8 @@ end
 
 Stop a job with the error `e` (`CallInterrupted`, `CallTimedOut`): a queued one is answered at
 once; a running one's executor gets SIGINT, and is killed if the call has not stopped within
-`INTERRUPT_GRACE` seconds.
+`INTERRUPT_GRACE` seconds, or, once stopped, not reported within `REPORT_GRACE`
+(`call_stopped!`).
 """
 function stop_job!(server::Server, job::Job, e::Exception)
     if job.started == 0
@@ -419,12 +420,32 @@ runs, or if the interrupt has still not landed (user code that caught the `Inter
 and went on would otherwise meet it in a later call).
 """
 function grace_over!(server::Server, ex::Executor, job::Job)
-    if ex.job === job
+    if ex.job === job && job.stopped == 0
         end_executor!(ex, "$(job.stopping.msg), and the call did not stop within $INTERRUPT_GRACE s of its interrupt")
+    elseif ex.job === job && time_ns() - job.stopped < (REPORT_GRACE - 0.5) * 1e9   # the first grace, not the report's
+        log_event("job $(job.number) stopped after its interrupt and has not reported yet; it has $REPORT_GRACE s")
+    elseif ex.job === job
+        end_executor!(ex, "$(job.stopping.msg), and the call stopped but did not report within $REPORT_GRACE s")
     elseif ex.interrupt_pending
         end_executor!(ex, "its call caught the interrupt the server sent it and did not report it " *
                           "(user code must not catch InterruptException); $DEFINITIONS_LOST")
     end
+    return nothing
+end
+
+"""
+    call_stopped!(server, ex, message)
+
+The executor says the interrupt the server sent its running job landed, and the job's code has
+stopped; its `done` follows once the error is described. The call now has `REPORT_GRACE`
+seconds to send it, instead of what is left of `INTERRUPT_GRACE`.
+"""
+function call_stopped!(server::Server, ex::Executor, message::Dict{String,Any})
+    job = running_job(ex, message, "stopped")
+    (job.stopping === nothing || job.stopped != 0) && return nothing   # an interrupt the server did not send
+    job.stopped = time_ns()
+    log_event("job $(job.number) stopped after its interrupt")
+    Timer(_ -> put!(server.events, (:grace, ex, job)), REPORT_GRACE)
     return nothing
 end
 

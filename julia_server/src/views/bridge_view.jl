@@ -24,9 +24,12 @@ parameters(v::BridgeView) = getfield(v, :parameters)
 # `v.pt = x` on a view would replace a whole column, which a view, a window on buffers, cannot do;
 # Julia's own message ("type RecordVector has no field pt") misleads.
 Base.setproperty!(v::BridgeView, name::Symbol, x) =
-    throw(ArgumentError("cannot assign field $name of a $(nameof(typeof(v))): a view's fields are its columns, " *
-                        "written element by element (x.$name[i] = v, or x.$name .= values, in a builder's result); " *
-                        "an argument's are read-only: write into copy(x) or a new vector"))
+    throw(ArgumentError("cannot assign field $name of a $(nameof(typeof(v))): $(how_to_write_field(v, name)) " *
+                        "(in c = copy(x) for an argument, which is read-only)"))
+
+# How to write field `name` of the records in view `v`, in a builder's result or a copy.
+how_to_write_field(::BridgeView, name::Symbol) =
+    "write each record's field, x[i].$name = value, or x[i][k].$name = value in lists of records"
 
 """
     row(c::AbstractArray, i::Int)

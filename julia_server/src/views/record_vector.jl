@@ -99,6 +99,7 @@ function Base.getindex(rv::RecordVector{<:Tuple}, i::Int)
 end
 
 @inline Base.getproperty(rv::RecordVector, name::Symbol) = column(rv, name)
+how_to_write_field(::RecordVector, name::Symbol) = "write the column in place, x.$name .= values"
 Base.propertynames(rv::RecordVector) = propertynames(getfield(rv, :columns))
 
 """
