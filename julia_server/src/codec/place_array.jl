@@ -536,9 +536,9 @@ function fill_offsets!(items, p::ListPlan, xs, at::Int)
     for v in xs
         k < n || throw(BoundsError(xs, k + 1))
         k += 1
-        written = write_list!(items, v, at)
-        at += written
-        offset += written
+        added = write_list!(items, v, at)
+        at += added
+        offset += added
         @inbounds offsets[cursor+k+1] = offset
     end
     p.cursor = cursor + k
