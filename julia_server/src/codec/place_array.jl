@@ -502,21 +502,19 @@ fill_lists!(p::ListPlan, content::NumpyPlan{T}, xs::ListsOf{Vector{T}}) where {T
 fill_lists!(p::ListPlan, content::NumpyPlan{UInt8}, xs::ListsOf{String}) = fill_dense_lists!(p, content, xs)
 
 function fill_dense_lists!(p::ListPlan, content::NumpyPlan{T}, xs::ListsOf) where {T}
-    data = content.data
-    GC.@preserve data content.cursor = fill_offsets!(DenseItems(data, pointer(data)), p, xs, content.cursor)
+    content.cursor = fill_offsets!(DenseItems(content.data), p, xs, content.cursor)
     return nothing
 end
 
-"""Writes a dense list's items into `data` (whose first item is at `target`) with one copy."""
+"""Writes a dense list's items into `data` with one copy."""
 struct DenseItems{T}
     data::Vector{T}
-    target::Ptr{T}
 end
 
 @inline function write_list!(w::DenseItems{T}, v, at::Int) where {T}
-    n = dense_length(v)
-    at + n <= length(w.data) || throw(BoundsError(w.data, at+1:at+n))   # a list grown since measured
-    GC.@preserve v copy_dense!(w.target + at * sizeof(T), Ptr{T}(pointer(v)), n)
+    data, n = w.data, dense_length(v)
+    at + n <= length(data) || throw(BoundsError(data, at+1:at+n))   # a list grown since measured
+    GC.@preserve v data copy_dense!(pointer(data, at + 1), Ptr{T}(pointer(v)), n)
     return n
 end
 

@@ -93,7 +93,7 @@ function plain_type(T::Type)
     return T <: Array && E === eltype(T) ? T : Array{E,ndims(T)}
 end
 record_type(::Type{Record{C}}) where {names,C<:NamedTuple{names}} =
-    NamedTuple{names,Tuple{(plain_type(row_type_of(c)) for c in C.parameters[2].parameters)...}}
+    NamedTuple{names,Tuple{(plain_type(row_type_of(c)) for c in fieldtypes(C))...}}
 record_type(::Type) = NamedTuple
 row_type_of(column::Type{<:AbstractArray}) = ndims(column) == 1 ? eltype(column) : Array{eltype(column),ndims(column)-1}
 

@@ -25,12 +25,12 @@ function run_job(executor::ExecutorState, message::Dict{String,Any})
             end
             done["ok"] = true
         catch e
-            backtrace = catch_backtrace()
+            bt = catch_backtrace()
             # The server's interrupt stopped the call: say so before describing the error, which
             # can take longer than the grace the server gives a call to stop (a first backtrace).
             (e isa InterruptException || interrupted_task(e)) &&
                 send!(scope.executor.link, Dict{String,Any}("op" => "stopped", "job" => job))
-            type, text, backtrace = describe(e, backtrace)
+            type, text, backtrace = describe(e, bt)
             done["ok"] = false
             done["error"] = Dict{String,Any}("type" => type, "message" => text, "backtrace" => backtrace)
             # The interrupt reached one task of the call's own (`Threads.@threads`), and the call

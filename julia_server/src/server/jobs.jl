@@ -28,12 +28,12 @@ mutable struct Job
     started::UInt64
     timer::Union{Nothing,Timer}
     stopping::Union{Nothing,Exception}
-    stopped::UInt64                   # `time_ns()` when its executor said the interrupted code stopped
+    stopped::Bool                     # its executor said the interrupted code stopped
 end
 
 Job(number::Int, routing::Vector{UInt8}, request::Request, client::Client) =
     Job(number, routing, request, client, Dict{String,Any}("op" => "run", "job" => number), 0,
-        nothing, Int[], time_ns(), 0, nothing, nothing, 0)
+        nothing, Int[], time_ns(), 0, nothing, nothing, false)
 
 """
     describe_job(job) -> String

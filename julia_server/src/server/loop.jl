@@ -128,6 +128,7 @@ function handle_event!(server::Server, event)
         kind === :chunk && chunk_made!(server, event[2:end]...)
         kind === :timeout && timed_out!(server, event[2])
         kind === :grace && grace_over!(server, event[2], event[3])
+        kind === :report && report_over!(server, event[2], event[3])
         kind === :kill && end_executor!(event[2], event[2].ended_by_server)
     elseif event isa Exception
         log_event("internal error: $(first_line(sprint(showerror, event)))")   # the server's own bug, not user data

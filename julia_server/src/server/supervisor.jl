@@ -416,16 +416,15 @@ end
     grace_over!(server, ex, job)
 
 The grace period of the interrupt `ex` got for `job` is over: kill the executor if the call still
-runs, or if the interrupt has still not landed (user code that caught the `InterruptException`
-and went on would otherwise meet it in a later call).
+runs and has not said it stopped (`call_stopped!`), or if the interrupt has still not landed
+(user code that caught the `InterruptException` and went on would otherwise meet it in a later
+call).
 """
 function grace_over!(server::Server, ex::Executor, job::Job)
-    if ex.job === job && job.stopped == 0
+    if ex.job === job && !job.stopped
         end_executor!(ex, "$(job.stopping.msg), and the call did not stop within $INTERRUPT_GRACE s of its interrupt")
-    elseif ex.job === job && time_ns() - job.stopped < (REPORT_GRACE - 0.5) * 1e9   # the first grace, not the report's
-        log_event("job $(job.number) stopped after its interrupt and has not reported yet; it has $REPORT_GRACE s")
     elseif ex.job === job
-        end_executor!(ex, "$(job.stopping.msg), and the call stopped but did not report within $REPORT_GRACE s")
+        log_event("job $(job.number) stopped after its interrupt and has not reported yet; it has $REPORT_GRACE s")
     elseif ex.interrupt_pending
         end_executor!(ex, "its call caught the interrupt the server sent it and did not report it " *
                           "(user code must not catch InterruptException); $DEFINITIONS_LOST")
@@ -442,10 +441,22 @@ seconds to send it, instead of what is left of `INTERRUPT_GRACE`.
 """
 function call_stopped!(server::Server, ex::Executor, message::Dict{String,Any})
     job = running_job(ex, message, "stopped")
-    (job.stopping === nothing || job.stopped != 0) && return nothing   # an interrupt the server did not send
-    job.stopped = time_ns()
+    (job.stopping === nothing || job.stopped) && return nothing   # an interrupt the server did not send
+    job.stopped = true
     log_event("job $(job.number) stopped after its interrupt")
-    Timer(_ -> put!(server.events, (:grace, ex, job)), REPORT_GRACE)
+    Timer(_ -> put!(server.events, (:report, ex, job)), REPORT_GRACE)
+    return nothing
+end
+
+"""
+    report_over!(server, ex, job)
+
+The `REPORT_GRACE` of `job`, whose code stopped after its interrupt, is over: kill the executor
+if the job has still not sent its `done`.
+"""
+function report_over!(server::Server, ex::Executor, job::Job)
+    ex.job === job &&
+        end_executor!(ex, "$(job.stopping.msg), and the call stopped but did not report within $REPORT_GRACE s")
     return nothing
 end
 
