@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import importlib
 from concurrent.futures import ThreadPoolExecutor
 
 import awkward as ak
@@ -279,6 +280,9 @@ def _malformed(place) -> dict[str, tuple[ArrayRef, str]]:
     good = place(ak.Array([[1, 2], [3]])).ref
     offsets = good.buffers["node0-offsets"]
     data = good.buffers["node1-data"]
+    flat = place(ak.Array([1.0, 2.0])).ref
+    record = place(ak.Array([{"x": 1.0, "y": 2}, {"x": 3.0, "y": 4}])).ref
+    column = record.buffers["node2-data"]
     return {
         "form not JSON": (ArrayRef("{not json", 1, {}), "invalid array form"),
         "unknown class": (ArrayRef('{"class": "Nope"}', 1, {}), "invalid array form"),
@@ -296,6 +300,10 @@ def _malformed(place) -> dict[str, tuple[ArrayRef, str]]:
             "invalid array",
         ),
         "short offsets": (_with_buffer(good, "node0-offsets", BufferRef(offsets.segment, offsets.offset, 8)), "invalid array"),
+        # forms without positions skip ak.validity_error: from_buffers still checks their lengths
+        "numbers past their buffer": (ArrayRef(flat.form, 5, flat.buffers), "invalid array"),
+        "a record column short": (
+            _with_buffer(record, "node2-data", BufferRef(column.segment, column.offset, 8)), "invalid array"),
     }
 
 
@@ -303,7 +311,7 @@ def _malformed(place) -> dict[str, tuple[ArrayRef, str]]:
     "case",
     ["form not JSON", "unknown class", "missing buffer", "extra buffer", "past the end", "misaligned",
      "partial item", "no such segment", "too long", "offsets past content", "offsets decreasing",
-     "index out of range", "short offsets"],  # fmt: skip
+     "index out of range", "short offsets", "numbers past their buffer", "a record column short"],  # fmt: skip
 )
 def test_malformed_results_raise_and_release(case, place):
     ref, message = _malformed(place)[case]
@@ -329,3 +337,23 @@ def test_concurrent_open_place_and_release(place):
     gc.collect()
     assert sorted(leases.take_released()) == list(range(400))
     assert leases.held() == set()
+
+
+@pytest.mark.parametrize(
+    "array, validated",
+    [
+        (ak.Array([1.0, 2.0]), False),
+        (ak.Array([{"x": 1.0, "y": 2}]), False),
+        (ak.to_regular(ak.Array([[1, 2], [3, 4]]), axis=1), False),
+        (ak.mask(ak.Array([1.0, 2.0]), [True, False]), False),
+        (ak.Array([[1, 2], [3]]), True),
+        (ak.Array([1.0, None]), True),
+        (ak.Array(["a", "bc"]), True),
+        (ak.with_parameter(ak.Array([1.0, 2.0]), "unit", "GeV"), True),
+        (ak.Array([1, "a"]), True),
+    ],
+)
+def test_only_forms_with_positions_or_parameters_are_validated(array, validated):
+    open_array_module = importlib.import_module("bridge.codec.open_array")
+    form_json = array.layout.form_with_key().to_json()
+    assert open_array_module._read_form(form_json)[2] is validated

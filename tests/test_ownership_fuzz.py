@@ -104,7 +104,7 @@ class Fuzzer:
         op, field = self.rng.choice([
             ("hello", "pid"), ("hello", "lease_ttl"), ("hello", "name"), ("call", "fn"), ("call", "args"),
             ("eval", "code"), ("eval", "filename"), ("send", "array"), ("drop", "handles"),
-            ("release", "leases"),
+            ("release", "leases"), ("ping", "release"), ("call", "drop"),   # the last two carried
         ])
         fields = {"fn": "identity", "args": [1]} if op == "call" else {}
         if op == "hello":

@@ -215,6 +215,7 @@ def test_a_stolen_client_id_is_useless_without_its_token(tmp_path):
             attempts = [("release", {"leases": list(range(1, 20))}), ("drop", {"handles": [handle.id]}),
                         ("call", {"fn": "secret", "args": []}), ("eval", {"code": "1"}), ("stats", {}),
                         ("call", {"fn": "secret", "args": [], "token": "0" * 32}), ("bye", {}),
+                        ("ping", {"release": {"leases": list(range(1, 20))}, "drop": {"handles": [handle.id]}}),
                         ("hello", {"pid": os.getpid(), "lease_ttl": 10.0})]
             for n, (op, fields) in enumerate(attempts):
                 thief.send(msgpack.packb({"v": 1, "id": n, "client": victim.client_id, "op": op, **fields}))

@@ -493,18 +493,18 @@ class Bridge:
             return {key: self._open(item, arguments) for key, item in value.items()}
         return value
 
-    def _outbox(self) -> list[tuple[str, dict[str, Any]]]:
-        """Releases and drops noticed by finalizers since the last message, to post before the next."""
-        messages: list[tuple[str, dict[str, Any]]] = []
+    def _outbox(self) -> dict[str, dict[str, Any]]:
+        """The releases and drops finalizers noticed since the last request, for the next to carry."""
+        carried: dict[str, dict[str, Any]] = {}
         leases = self._leases.take_released()
         unlinked = self._arena.take_unlinked()
         if leases or unlinked:
             # segments: arena chunks unlinked here, so the server drops its cached mappings now
-            messages.append(("release", {"leases": leases, "segments": unlinked} if unlinked else {"leases": leases}))
+            carried["release"] = {"leases": leases, "segments": unlinked} if unlinked else {"leases": leases}
         dropped, functions = self._take_dropped(), _this_epoch(self._dropped_functions, self._epoch())
         if dropped or functions:
-            messages.append(("drop", {"handles": dropped, "functions": functions} if functions else {"handles": dropped}))
-        return messages
+            carried["drop"] = {"handles": dropped, "functions": functions} if functions else {"handles": dropped}
+        return carried
 
     def _take_dropped(self) -> list[int]:
         ids = []

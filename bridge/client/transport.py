@@ -7,7 +7,7 @@ import logging
 import threading
 import time
 import weakref
-from typing import Any, Callable, Dict, Iterable, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, Mapping, Optional, Tuple
 
 import zmq
 
@@ -27,7 +27,7 @@ CANCELLABLE = ("eval", "call", "send")  # the ops that run in the client's execu
 INTERRUPT_PATIENCE = 5.0
 _LOG = logging.getLogger("bridge")
 
-Outbox = Callable[[], Iterable[Tuple[str, Dict[str, Any]]]]
+Outbox = Callable[[], Dict[str, Dict[str, Any]]]
 
 
 _HANDSHAKE_FAILED = (zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
@@ -79,8 +79,8 @@ def _close_channel_sockets(socket: zmq.Socket, monitor: Optional[zmq.Socket]) ->
 class Connection:
     """A client's link to one server, usable from any number of threads.
 
-    ``outbox`` returns fire-and-forget messages (``release``, ``drop``) to post before the next
-    request; ``server_alive`` (for a server this process owns) lets a waiting request fail at once
+    ``outbox`` returns the ``release`` and ``drop`` the next request carries, by op (docs/protocol.md
+    section 2); ``server_alive`` (for a server this process owns) lets a waiting request fail at once
     when the server process has exited.
 
     ``on_unlinked`` hears the names of result chunks the server unlinked, which its success
@@ -222,11 +222,16 @@ class Connection:
                 epoch = self.epoch
                 if pinned is not None and pinned != epoch:
                     raise ServerRestarted(f"the server at {self.address} restarted; {op!r} refers to handles it no longer has")
-                if self._outbox is not None:
-                    for posted_op, posted_fields in self._outbox():
-                        self._send(channel.socket, next(self._ids), posted_op, posted_fields)
+                carried = self._outbox() if self._outbox is not None and op != "hello" else {}
                 request_id = next(self._ids)
-                self._send(channel.socket, request_id, op, fields)
+                try:
+                    frame = self._frame(request_id, op, {**fields, **carried})
+                except BridgeError:
+                    # refused before it left: what it would have carried goes as requests of their own
+                    for carried_op, carried_fields in carried.items():
+                        self._send(channel.socket, next(self._ids), carried_op, carried_fields)
+                    raise
+                self._transmit(channel.socket, frame)
             reply = self._await(channel, request_id, op, epoch)
         finally:
             channel.busy = False
@@ -272,6 +277,10 @@ class Connection:
         return channel
 
     def _send(self, socket: zmq.Socket, request_id: int, op: str, fields: dict[str, Any]) -> None:
+        self._transmit(socket, self._frame(request_id, op, fields))
+
+    def _frame(self, request_id: int, op: str, fields: dict[str, Any]) -> bytes:
+        """Request ``op`` encoded; ``BridgeError`` if it is over the protocol's size limit."""
         envelope = {"v": PROTOCOL_VERSION, "id": request_id, "client": self.client_id, "op": op}
         if self.token is not None and op != "hello":
             envelope["token"] = self.token
@@ -281,6 +290,9 @@ class Connection:
                 f"the {op!r} request is {len(frame)} bytes, over the protocol's {MAX_FRAME_BYTES}-byte "
                 "message limit; pass large data as arrays, which travel in shared memory"
             )
+        return frame
+
+    def _transmit(self, socket: zmq.Socket, frame: bytes) -> None:
         try:
             socket.send(frame, zmq.NOBLOCK)
         except zmq.Again:

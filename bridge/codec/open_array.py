@@ -6,6 +6,7 @@ are checked, and the array validated, before anything is returned (docs/protocol
 
 from __future__ import annotations
 
+import functools
 import weakref
 from typing import Callable
 
@@ -31,8 +32,7 @@ def open_array(
     """
     # Every view of this result holds the token, so it dies (and releases) with the last one.
     token = _release_token(on_release) if on_release is not None else None
-    form = _parse_form(ref.form)
-    expected = form.expected_from_buffers()
+    form, expected, positional = _read_form(ref.form)
     _check_keys(expected, ref.buffers)
     whole = {name: attach(name).window(token) for name in sorted({buffer.segment for buffer in ref.buffers.values()})}
     views = {
@@ -40,7 +40,7 @@ def open_array(
     }
     try:
         array = ak.from_buffers(form, ref.length, views)
-        problem = ak.validity_error(array)
+        problem = ak.validity_error(array) if positional else ""
     except Exception as error:
         raise BridgeError(f"invalid array from the server: {type(error).__name__}: {error}") from None
     if problem:
@@ -48,11 +48,32 @@ def open_array(
     return array
 
 
-def _parse_form(form_json: str) -> ak.forms.Form:
+@functools.lru_cache(maxsize=64)
+def _read_form(form_json: str) -> tuple[ak.forms.Form, dict, bool]:
+    """The form, the buffers it expects, and whether its buffers hold positions to validate.
+
+    Cached: a kernel called in a loop returns the same form each time.
+    """
     try:
-        return ak.forms.from_json(form_json)
+        form = ak.forms.from_json(form_json)
     except Exception as error:
         raise BridgeError(f"invalid array form from the server: {type(error).__name__}: {error}") from None
+    return form, form.expected_from_buffers(), not _holds_only_values(form)
+
+
+def _holds_only_values(form: ak.forms.Form) -> bool:
+    """Whether ``form`` has no offsets, index or tags (numbers, records, regular dimensions and
+    masks of them) and no parameters: ``from_buffers`` checks all such an array's lengths, and any
+    bytes in its buffers make a valid array, so ``ak.validity_error`` has nothing left to find."""
+    if form.parameters:
+        return False
+    if isinstance(form, (ak.forms.NumpyForm, ak.forms.EmptyForm)):
+        return True
+    if isinstance(form, ak.forms.RecordForm):
+        return all(_holds_only_values(content) for content in form.contents)
+    if isinstance(form, (ak.forms.RegularForm, ak.forms.ByteMaskedForm, ak.forms.BitMaskedForm, ak.forms.UnmaskedForm)):
+        return _holds_only_values(form.content)
+    return False
 
 
 def _check_keys(expected: dict, buffers: dict[str, BufferRef]) -> None:

@@ -113,6 +113,23 @@ end
             @test result(c, "stats")["handles"] == 0
             @test wait_until(() -> result(c, "stats")["mapped_bytes"] == 0)   # the executor unmapped it
             @test error_of(request(c, "call"; fn = "sum", args = Any[handle]))["type"] == "InvalidArray"
+            # any request carries a release and a drop, acted on before it (protocol section 2);
+            # a malformed one refuses the request and changes nothing
+            held = result(c, "stats")
+            copied = result(c, "call"; fn = "copy", args = Any[arg])
+            handle = result(c, "send"; array = arg)
+            before_carried = result(c, "stats")
+            # a handle is a lease too
+            @test before_carried["leases"] == held["leases"] + 2 && before_carried["handles"] == held["handles"] + 1
+            @test error_of(request(c, "ping"; release = Dict{String,Any}("leases" => Any[copied["lease"]]),
+                                   drop = Dict{String,Any}("handles" => "all")))["type"] == "ProtocolError"
+            @test error_of(request(c, "call"; fn = "sum", args = Any[handle], release = Any[copied["lease"]]))["type"] == "ProtocolError"
+            s = result(c, "stats")
+            @test (s["leases"], s["handles"], s["calls"]) == (before_carried["leases"], before_carried["handles"], before_carried["calls"])
+            s = result(c, "stats"; release = Dict{String,Any}("leases" => Any[copied["lease"]]),
+                       drop = Dict{String,Any}("handles" => Any[handle["id"]]))
+            @test (s["leases"], s["handles"]) == (held["leases"], held["handles"])
+            @test error_of(request(c, "call"; fn = "sum", args = Any[handle]))["type"] == "InvalidArray"
 
             foreign = "akb-1-$(repeat("0f", 16))"
             @test error_of(request(c, "call"; fn = "sum", args = Any[array_value(foreign, 0, 1)]))["type"] == "InvalidArray"

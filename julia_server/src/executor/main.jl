@@ -67,6 +67,9 @@ function serve_jobs(executor::ExecutorState; interrupted::Bool = false)
         try
             message = receive!(executor.link)
             op = get(message, "op", nothing)
+            # a job carries what the executor must forget before it (`done` reports the mappings)
+            op == "run" && haskey(message, "forget") &&
+                disable_sigint(() -> forget!(executor, map_field(message, "forget", "run")))   # never half done
             if op == "run" && interrupted
                 interrupted = false
                 send!(executor.link, interrupted_done(executor, message))

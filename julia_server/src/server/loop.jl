@@ -275,6 +275,7 @@ function route!(server::Server, routing::Vector{UInt8}, request::Request)
         return encode_ok(request.id, result)
     end
     client = known_client(state, request.client, str_field(request.fields, "token", "request"; default = ""), time_ns())
+    act_on_carried!(server, client, request)
     if request.op in JOB_OPS
         admit_job!(server, routing, request, client)
         return nothing
@@ -320,24 +321,8 @@ function run_inline(server::Server, req::Request, client::Client)
     op === :ping && return "pong"
     op === :stats && return stats(server, client)
     op === :cancel && return cancel!(server, client, req)
-    if op === :drop
-        # both fields are checked before either acts, so a malformed message changes nothing
-        handles = int_list_field(req.fields, "handles", "drop")
-        functions = haskey(req.fields, "functions") ? int_list_field(req.fields, "functions", "drop") : Int[]
-        drop_handles!(state, client, handles)
-        forget_functions!(server, client, functions)
-        tell_executor!(server, client)   # it unmaps what the handles kept mapped
-        return nothing
-    end
-    if op === :release
-        # both fields are checked before either acts, so a malformed message changes nothing
-        leases = int_list_field(req.fields, "leases", "release")
-        unlinked = haskey(req.fields, "segments") ? str_list_field(req.fields, "segments", "release") : String[]
-        release_results!(state, client, leases)
-        forget_segments!(state, client, unlinked)
-        isempty(unlinked) || tell_executor!(server, client)
-        return nothing
-    end
+    op === :drop && return drop!(server, client, drop_fields(req.fields)...)
+    op === :release && return release!(server, client, release_fields(req.fields)...)
     if op === :bye
         handles, results = forget!(state, client)
         retire_executor!(server, client, "its client said bye")
@@ -345,6 +330,53 @@ function run_inline(server::Server, req::Request, client::Client)
         return nothing
     end
     throw(ArgumentError("$op is not an inline operation"))
+end
+
+"""
+    act_on_carried!(server, client, req)
+
+Act on the `release` and `drop` a request carries (docs/protocol.md section 2) before the request
+itself: a client sends them with its next request rather than as requests of their own.
+"""
+function act_on_carried!(server::Server, client::Client, req::Request)
+    # everything is checked before anything acts, so a malformed request changes nothing
+    release = haskey(req.fields, "release") ? release_fields(map_field(req.fields, "release", "request")) : nothing
+    drop = haskey(req.fields, "drop") ? drop_fields(map_field(req.fields, "drop", "request")) : nothing
+    release === nothing || release!(server, client, release...)
+    drop === nothing || drop!(server, client, drop...)
+    return nothing
+end
+
+release_fields(fields::Dict{String,Any}) =
+    (int_list_field(fields, "leases", "release"),
+     haskey(fields, "segments") ? str_list_field(fields, "segments", "release") : String[])
+
+drop_fields(fields::Dict{String,Any}) =
+    (int_list_field(fields, "handles", "drop"),
+     haskey(fields, "functions") ? int_list_field(fields, "functions", "drop") : Int[])
+
+"""
+    release!(server, client, leases, unlinked)
+
+End the client's result leases `leases`, and note the segments it unlinked (`release`).
+"""
+function release!(server::Server, client::Client, leases::Vector{Int}, unlinked::Vector{String})
+    release_results!(server.state, client, leases)
+    forget_segments!(server.state, client, unlinked)
+    isempty(unlinked) || tell_executor!(server, client)
+    return nothing
+end
+
+"""
+    drop!(server, client, handles, functions)
+
+Forget the client's handles and function values (`drop`).
+"""
+function drop!(server::Server, client::Client, handles::Vector{Int}, functions::Vector{Int})
+    drop_handles!(server.state, client, handles)
+    forget_functions!(server, client, functions)
+    tell_executor!(server, client)   # it unmaps what the handles kept mapped
+    return nothing
 end
 
 function handle_executor_message!(server::Server, frames::Vector{Vector{UInt8}})

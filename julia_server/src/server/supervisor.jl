@@ -39,7 +39,9 @@ function dispatch!(server::Server, client::Client)
     (ex !== nothing && is_ready(ex) && ex.job === nothing && ex.ended_by_server === nothing &&
      !ex.interrupt_pending) || return nothing
     job = popfirst!(queue)
-    flush_forgotten!(server, ex)
+    # what the executor must forget goes with the job, not as a message (and a wake-up) of its own
+    forgotten = take_forgotten!(client)
+    forgotten === nothing || (job.run["forget"] = forgotten)
     job.started = time_ns()
     ex.job = job
     offer_block!(server.state, job, running_bytes(server, client))
@@ -125,17 +127,24 @@ end
 """
     flush_forgotten!(server, ex)
 
-Tell the executor what its client's handles, result blocks and segments it must forget.
+Tell the executor, in a `forget` of its own, what of its client's handles, result blocks,
+segments and functions it must forget.
 """
 function flush_forgotten!(server::Server, ex::Executor)
     client = ex.client
-    (client === nothing || !is_ready(ex) || isempty(client.forgotten)) && return nothing
-    f = client.forgotten
-    send_to_executor(server, ex, Dict{String,Any}("op" => "forget", "handles" => f.handles,
-                                                  "blocks" => Any[Any[b...] for b in f.blocks],
-                                                  "segments" => f.segments, "functions" => f.functions))
-    client.forgotten = Forgotten()
+    (client === nothing || !is_ready(ex)) && return nothing
+    forgotten = take_forgotten!(client)
+    forgotten === nothing || send_to_executor(server, ex, merge!(Dict{String,Any}("op" => "forget"), forgotten))
     return nothing
+end
+
+# The fields of a `forget` for what the client's executor has yet to forget, or `nothing`.
+function take_forgotten!(client::Client)
+    f = client.forgotten
+    isempty(f) && return nothing
+    client.forgotten = Forgotten()
+    return Dict{String,Any}("handles" => f.handles, "blocks" => Any[Any[b...] for b in f.blocks],
+                            "segments" => f.segments, "functions" => f.functions)
 end
 
 """Function ids a client's executor may have waiting to be forgotten; a client that drops more
