@@ -159,14 +159,16 @@ def test_a_result_sent_back_is_validated_once(bridge: Bridge) -> None:
     assert bridge.stats()["validations"] == before + 1  # a refused array is not counted
 
 
-def test_a_new_result_in_a_freed_block_is_validated_again(bridge: Bridge) -> None:
-    first = bridge.call("copy", [[1.0, 2.0], [], [3.0]])
-    assert bridge.call("total_length", first) == 3
-    where = first.layout.content.data.ctypes.data
-    del first
-    gc.collect()  # released with the next request, and the executor told to forget the block
-    second = bridge.call("copy", [[4.0], [5.0, 6.0], []])
-    assert second.layout.content.data.ctypes.data == where  # the same block, the same buffers
-    before = bridge.stats()["validations"]
-    assert bridge.call("total_length", second) == 3
-    assert bridge.stats()["validations"] == before + 1  # not taken for the array it replaced
+def test_a_new_result_in_a_freed_block_is_validated_again() -> None:
+    with Bridge() as own:   # an arena of its own, whose next block is the one just freed
+        own.eval("total_length(x) = length(x)")
+        first = own.call("copy", [[1.0, 2.0], [], [3.0]])
+        assert own.call("total_length", first) == 3
+        where = first.layout.content.data.ctypes.data
+        del first
+        gc.collect()  # released with the next request, and the executor told to forget the block
+        second = own.call("copy", [[4.0], [5.0, 6.0], []])
+        assert second.layout.content.data.ctypes.data == where  # the same block, the same buffers
+        before = own.stats()["validations"]
+        assert own.call("total_length", second) == 3
+        assert own.stats()["validations"] == before + 1  # not taken for the array it replaced

@@ -46,13 +46,13 @@ def mode(name: str) -> int:
 def test_every_segment_names_its_owner_is_random_and_private(client, monkeypatch, shm_clean):
     server_pid = client.server_info["server_pid"]
     placed: dict[str, int] = {}  # the client's argument segments, seen while they exist
-    real_send = bridge.client.transport.Connection._send
+    real_frame = bridge.client.transport.Connection._frame   # each request, just before it leaves
 
-    def spy(self, socket, request_id, op, fields):
+    def spy(self, request_id, op, fields):
         placed.update((name, mode(name)) for name in segments_of(os.getpid()))
-        return real_send(self, socket, request_id, op, fields)
+        return real_frame(self, request_id, op, fields)
 
-    monkeypatch.setattr(bridge.client.transport.Connection, "_send", spy)
+    monkeypatch.setattr(bridge.client.transport.Connection, "_frame", spy)
     results = [client.call("copy", ARRAY) for _ in range(3)]
     monkeypatch.undo()
     written = {name: mode(name) for name in segments_of(server_pid)}
@@ -136,17 +136,17 @@ def test_arguments_are_sealed_before_they_are_named(client, monkeypatch, shm_cle
     array = ak.Array({"x": np.arange(1000.0), "y": [[i] * (i % 3) for i in range(1000)]})
     _, _, expected = ak.to_buffers(array)
     seen: list[bytes] = []
-    real_send = bridge.client.transport.Connection._send
+    real_frame = bridge.client.transport.Connection._frame   # each request, just before it leaves
 
-    def spy(self, socket, request_id, op, fields):
+    def spy(self, request_id, op, fields):
         for argument in fields.get("args", []):
             for segment_name, offset, nbytes in argument["buffers"].values():
                 reader = Segment.attach(segment_name)
                 seen.append(reader.array()[offset:offset + nbytes].tobytes())
                 reader.close()
-        return real_send(self, socket, request_id, op, fields)
+        return real_frame(self, request_id, op, fields)
 
-    monkeypatch.setattr(bridge.client.transport.Connection, "_send", spy)
+    monkeypatch.setattr(bridge.client.transport.Connection, "_frame", spy)
     assert ak.array_equal(client.call("copy", array), array)
     monkeypatch.undo()
     assert sorted(seen) == sorted(np.asarray(buffer).tobytes() for buffer in expected.values())

@@ -232,7 +232,7 @@ class Bridge:
                 self.client_id,
                 lease_ttl=lease_ttl,
                 # weakly: the heartbeat thread must not keep an abandoned Bridge alive
-                outbox=_weakly(self._outbox, ()),
+                outbox=_weakly(self._outbox, {}),
                 server_alive=self._server.alive if self._server is not None else None,
                 rehello=_weakly(self._rehello, None),
                 on_unlinked=self._results.forget,
