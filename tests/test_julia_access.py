@@ -115,6 +115,30 @@ def test_structs_records_and_matrices_come_back(bridge: Bridge, nano: ak.Array) 
     assert np.array_equal(ak.to_numpy(matrix), ak.to_numpy(two.Jet.pt[:3, :2]))
 
 
+VIEW_RESULTS_JL = """
+jets_per_event(events) = [ev.Jet for ev in events]                                  # views of one array
+good_jets_per_event(events) = [filter(j -> j.pt > 30, ev.Jet) for ev in events]     # selections of it
+good_jet_records(events) = [collect(filter(j -> j.pt > 30, ev.Jet)) for ev in events]   # Vector{Vector{Record}}
+first_jets(events) = [ev.Jet[1] for ev in events if !isempty(ev.Jet)]               # Vector{Record}
+pts_or_nothing(events) = [isempty(ev.Jet) ? Missing[] : Float64[j.pt for j in ev.Jet] for ev in events]
+"""
+
+
+def test_results_made_of_views_come_back(bridge: Bridge, nano: ak.Array) -> None:
+    bridge.eval(VIEW_RESULTS_JL)
+    jets = nano.Jet
+    assert bridge.call("jets_per_event", nano).to_list() == jets.to_list()
+    good = jets[jets.pt > 30]
+    assert 0 < ak.sum(ak.num(good)) < ak.sum(ak.num(jets))
+    assert bridge.call("good_jets_per_event", nano).to_list() == good.to_list()
+    assert bridge.call("good_jet_records", nano).to_list() == good.to_list()
+    firsts = jets[ak.num(jets) > 0][:, 0]
+    assert bridge.call("first_jets", nano).to_list() == firsts.to_list()
+    lists = bridge.call("pts_or_nothing", nano)
+    assert str(lists.type) == f"{len(nano)} * var * ?float64"
+    assert lists.to_list() == ak.values_astype(jets.pt, np.float64).to_list()
+
+
 def test_results_without_data(bridge: Bridge) -> None:
     bridge.eval("struct Hit; layer::Int; charge::Float64; end")
     assert bridge.eval("Hit(3, 0.5)") == {"layer": 3, "charge": 0.5}
@@ -203,7 +227,7 @@ function shared_ht(events)          # one number per event, written where Python
 end
 function shared_good_jets(events)   # count, then fill: a jagged result of records
     counts = [count(j -> j.pt > 30, ev.Jet) for ev in events]
-    lists = AwkwardBridge.shared_lists(counts; pt=Float32, eta=Float32)
+    lists = AwkwardBridge.shared_lists(@NamedTuple{pt::Float32, eta::Float32}, counts)
     for (i, ev) in enumerate(events)
         k = 0
         for j in ev.Jet

@@ -415,6 +415,34 @@ placed_form(ref) = parse_json(ref.form)
         end
     end
 
+    @testset "results made of views: planned once per origin, written column by column" begin
+        P = AwkwardBridge.Parameters
+        codec = AwkwardBridge.Codec
+        named = RecordVector((x = [1, 2, 3], y = Float32[4, 5, 6]), 3, P("__record__" => "Point"))
+        plain = RecordVector((x = [7, 8], y = Float32[9, 10]), 2, P())
+        for x in Any[[named[1:2], named[2:3], named[Int[]]],          # views of one record array
+                     [named[1:2], plain[2:2], named[[3, 1]]],         # of two, of the same type
+                     [collect(named[1:2]), eltype(named)[], collect(plain)],
+                     [named[1], plain[2], named[3]],
+                     [RecordVector((x = [i], y = Float32[i]), 1, P("__record__" => "P$i")) for i in 1:12]]
+            @test isequal(materialize(open_ref(mem, place_array(x, allocator(mem)))), materialize(x))
+        end
+        @test placed_form(place_array([named[1:2], named[3:3]], allocator(mem)))["content"]["parameters"] ==
+              Dict{String,Any}("__record__" => "Point")
+        # one origin for every view of one array, whichever rows; another for another array
+        @test codec.plan_origin(named[1:2]) === codec.plan_origin(named[[3]])
+        @test codec.plan_origin(named[1:2]) !== codec.plan_origin(plain[1:2])
+        @test codec.plan_origin(named[1]) === codec.plan_origin(named[2]) !== codec.plan_origin(plain[1])
+        @test codec.plan_origin([named[1], named[3]]) === codec.plan_origin([named[2]]) !== codec.plan_origin([named[1], plain[1]])
+        # records of views are written a column at a time
+        plan = codec.plan_for_array([named[1], named[2]])
+        @test codec.record_columns_of(plan, [named[1], named[2]]) !== nothing
+        # lists of a few types (some `Vector{Missing}`) are planned by type
+        mixed = [isodd(i) ? Float64[i, i] : Missing[] for i in 1:5]
+        @test isequal(materialize(open_ref(mem, place_array(mixed, allocator(mem)))), materialize(mixed))
+        @test codec.origin_decides(Vector{Float64}) && !codec.origin_decides(Vector{Any})
+    end
+
     @testset "is_placeable" begin
         @test is_placeable([1, 2]) && is_placeable(Any[]) && is_placeable(1:3) && is_placeable(["a"])
         @test !is_placeable(1) && !is_placeable("abc") && !is_placeable((1, 2)) && !is_placeable(Dict("a" => 1))

@@ -9,6 +9,7 @@ using AwkwardBridge: Arena, take_block!, chunk_size!, add_chunk!, free_block!, e
 
 @testset "result arena" begin
     @test block_size(1) == 64 && block_size(64) == 64 && block_size(65) == 128
+    @test_throws OverflowError block_size(typemax(Int))   # never a negative block
 
     arena = Arena()
     t0 = UInt64(1_000)

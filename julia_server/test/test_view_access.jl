@@ -179,6 +179,24 @@ const Jet = NamedTuple{(:pt, :eta),Tuple{Float32,Float32}}
         lazy = AwkwardBridge.shared_lists(UInt8, Iterators.repeated(2, 3))      # counts need only a length
         @test length(lazy) == 3 && all(l -> length(l) == 2, lazy)
         @test_throws ArgumentError AwkwardBridge.shared_lists(Float32, [1.5])
+        # given as a type, the record fields make a result whose type Julia infers, so the function
+        # that makes it fills it at full speed; the keyword form gives the same vector
+        Jet = NamedTuple{(:pt, :q),Tuple{Float32,Int8}}
+        typed = AwkwardBridge.shared_lists(Jet, [1, 2])
+        @test typeof(typed) == typeof(AwkwardBridge.shared_lists([1, 2]; pt=Float32, q=Int8))
+        typed.pt[2] .= [2, 3]
+        @test typed.pt[2] == Float32[2, 3] && eltype(typed.q[1]) == Int8
+        @test typeof(AwkwardBridge.shared_records(Jet, 2)) == typeof(AwkwardBridge.shared_records(2; pt=Float32, q=Int8))
+        for (f, types) in ((AwkwardBridge.shared_array, (Type{Float32}, Int)),
+                           (AwkwardBridge.shared_lists, (Type{Float32}, Vector{Int})),
+                           (AwkwardBridge.shared_lists, (Type{Jet}, Vector{Int32})),
+                           (AwkwardBridge.shared_records, (Type{Jet}, Int)))
+            @test isconcretetype(only(Base.return_types(f, types)))
+        end
+        @test_throws ArgumentError AwkwardBridge.shared_records(NamedTuple{(:s,),Tuple{String}}, 2)
+        @test_throws ArgumentError AwkwardBridge.shared_lists(NamedTuple{(),Tuple{}}, [1])
+        err = try AwkwardBridge.shared_records(2; pt=1.0); nothing catch e; e end
+        @test err isa ArgumentError && occursin("is a type", err.msg)
     end
 
     @testset "the seed's buffers triple, both ways" begin

@@ -119,6 +119,14 @@ function record_columns_of(p::RecordPlan, xs, T::Type)
     return ntuple(i -> Sized{fieldtype(T, i)}(Base.Generator(FieldOf{i}(), xs), length(xs)), fieldcount(T))
 end
 
+# Records of views of one type (`collect(ev.Jet)`, the items of `[ev.Jet for ev in events]`),
+# whichever views they come from: each field is read from its record's column.
+function record_columns_of(p::RecordPlan, xs, ::Type{Record{C}}) where {C<:NamedTuple}
+    isconcretetype(C) && all(F -> F <: AbstractVector, fieldtypes(C)) && collect(Symbol, fieldnames(C)) == p.fields ||
+        return nothing
+    return ntuple(i -> Sized{eltype(fieldtype(C, i))}(Base.Generator(FieldOf{i}(), xs), length(xs)), fieldcount(C))
+end
+
 # Whether `T` is one concrete record type (NamedTuple, struct, tuple) with the plan's fields in order.
 function is_record_type_of(p::RecordPlan, T::Type)
     isconcretetype(T) && (T <: Union{Tuple,NamedTuple} || is_struct_record(T)) || return false
@@ -129,6 +137,7 @@ end
 """`FieldOf{i}()(r)` is field `i` of `r`, a function whose field is known when it compiles."""
 struct FieldOf{i} end
 (::FieldOf{i})(r) where {i} = getfield(r, i)
+(::FieldOf{i})(r::Record) where {i} = getfield(getfield(r, :columns), i)[getfield(r, :index)]
 
 """
     Sized{T}(iter, length)

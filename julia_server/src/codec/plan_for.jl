@@ -109,8 +109,58 @@ gives the plan of the form it was opened from, parameters and option classes inc
 function plan_for_array(xs::AbstractVector)
     p = plan_for_type(eltype(xs))
     p === nothing || return p
-    return foldl((acc, v) -> merge_plans(acc, plan_for_value(v)), xs; init=EmptyPlan())
+    return plan_for_values(xs)
 end
+
+"""Origins (see [`plan_origin`](@ref)) one array's planning remembers."""
+const MAX_PLAN_ORIGINS = 8
+
+# The merged plan of the values of `xs`. A value whose origin was met before adds nothing, so
+# the plan of a million views of one argument (`[ev.Jet for ev in events]`), or of lists of a
+# few concrete types, is made a few times, not once per value.
+function plan_for_values(xs::AbstractVector)
+    acc = EmptyPlan()
+    known, undecided = Any[], Any[]
+    for v in xs
+        o = plan_origin(v)
+        is_among(o, known) && continue
+        acc = merge_plans(acc, plan_for_value(v))
+        if length(known) + length(undecided) < MAX_PLAN_ORIGINS && !is_among(o, undecided)
+            push!(origin_decides(o) ? known : undecided, o)
+        end
+    end
+    return acc
+end
+
+function is_among(o, origins::Vector{Any})
+    for k in origins
+        k === o && return true
+    end
+    return false
+end
+
+"""
+    plan_origin(v)
+
+What `v`'s plan comes from, such that two values with `===` origins have equal plans when
+[`origin_decides`](@ref) says so: a view's (or record's) kind with the columns or content and
+the parameters it was opened from, whichever of their rows or lists it shows; a vector of views
+of one origin; otherwise the value's type.
+"""
+plan_origin(v) = typeof(v)
+plan_origin(r::Record) = (Record, getfield(r, :columns), getfield(r, :parameters))
+plan_origin(v::RecordVector) = (RecordVector, getfield(v, :columns), getfield(v, :parameters))
+plan_origin(v::ListVector) = (ListVector, getfield(v, :content), getfield(v, :parameters))
+plan_origin(v::SubArray{<:Any,1,<:BridgeView}) = (SubArray, plan_origin(parent(v)))
+function plan_origin(v::AbstractVector{<:Union{Record,BridgeView}})
+    isempty(v) && return (typeof(v),)
+    first_origin = plan_origin(first(v))
+    return all(x -> plan_origin(x) === first_origin, v) ? (typeof(v), first_origin) : typeof(v)
+end
+
+"""Whether values of origin `o` all have one plan: always for views, for a type when it decides."""
+origin_decides(o) = true
+origin_decides(T::Type) = plan_for_type(T) !== nothing
 
 plan_for_array(xs::SubArray{<:Any,1,<:BridgeView}) = plan_for_array(parent(xs))
 

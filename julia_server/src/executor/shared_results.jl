@@ -20,6 +20,7 @@ end
 
 """
     shared_lists(T, counts) -> ListVector
+    shared_lists(@NamedTuple{field::T, …}, counts) -> ListVector
     shared_lists(counts; field = T, …) -> ListVector
 
 A jagged vector whose list `i` has `counts[i]` elements, of number type `T` or records of the
@@ -27,33 +28,41 @@ given fields, in one block of the client's shared memory. `counts` is any collec
 integers with a length (a `Vector{Int32}` costs 4 bytes a list; `Iterators.repeated(4, n)`
 nothing). Its lists are views to fill
 (`lists[i][k] = x`, or `lists[i].pt[k] = x`); returned, Python gets `n * var * T` without a copy.
+Given as types, the fields make a result whose type Julia infers, so the function that makes it
+can fill it at full speed; the keyword form's type is known only when it runs.
 """
 function shared_lists(::Type{T}, counts) where {T}
-    plan = ListPlan(Parameters(), numpy_plan(T, 0))
-    return shared_list_view(plan, counts) do
-        plan.content.data
+    content = numpy_plan(T, 0)
+    return shared_list_view(ListPlan(Parameters(), content), counts) do
+        content.data
     end
 end
 
-function shared_lists(counts; fields...)
-    plan = ListPlan(Parameters(), record_plan_of(fields, 0))
-    return shared_list_view(plan, counts) do
-        record_view(plan.content)
+function shared_lists(::Type{NT}, counts) where {NT<:NamedTuple}
+    content = record_plan_of(NT, 0)
+    return shared_list_view(ListPlan(Parameters(), content), counts) do
+        record_view(NT, content)
     end
 end
+
+shared_lists(counts; fields...) = shared_lists(record_type(fields), counts)
 
 """
+    shared_records(@NamedTuple{field::T, …}, n) -> RecordVector
     shared_records(n; field = T, …) -> RecordVector
 
 `n` records of the given number fields in the client's shared memory, one column per field
-(`records.pt[i] = x`); returned, Python gets `n * {field: T, …}` without a copy.
+(`records.pt[i] = x`); returned, Python gets `n * {field: T, …}` without a copy. The first form's
+result has a type Julia infers (see [`shared_lists`](@ref)).
 """
-function shared_records(n::Integer; fields...)
-    plan = record_plan_of(fields, n)
+function shared_records(::Type{NT}, n::Integer) where {NT<:NamedTuple}
+    plan = record_plan_of(NT, n)
     return shared_view(plan, n) do
-        record_view(plan)
+        record_view(NT, plan)
     end
 end
+
+shared_records(n::Integer; fields...) = shared_records(record_type(fields), n)
 
 # The values a builder's buffers hold (here and in growing_results.jl).
 check_number_type(::Type{T}) where {T} =
@@ -77,8 +86,20 @@ function record_plan_of(fields, n::Integer)
     return plan
 end
 
-record_view(plan::RecordPlan) =
-    RecordVector(NamedTuple{Tuple(plan.fields)}(Tuple(p.data for p in plan.contents)), plan.length, Parameters())
+record_plan_of(::Type{NT}, n::Integer) where {NT<:NamedTuple} = record_plan_of(NamedTuple{fieldnames(NT)}(fieldtypes(NT)), n)
+
+# The record type `@NamedTuple{field::T, …}` of keyword fields `field = T`, checked.
+function record_type(fields)
+    check_fields(fields)
+    foreach(check_number_type, values(fields))
+    return NamedTuple{Tuple(keys(fields)),Tuple{values(fields)...}}
+end
+
+# The columns of `plan`, laid out, as a record view of element type `NT`, with a type inferred
+# from `NT` alone.
+record_view(::Type{NamedTuple{names,types}}, plan::RecordPlan) where {names,types} =
+    RecordVector(NamedTuple{names}(ntuple(i -> (plan.contents[i]::NumpyPlan{fieldtype(types, i)}).data, Val(fieldcount(types)))),
+                 plan.length, Parameters())
 
 function shared_list_view(view_of, plan::ListPlan, counts)
     all(c -> c isa Integer && c >= 0, counts) || throw(ArgumentError("a list's count is an integer, not negative"))

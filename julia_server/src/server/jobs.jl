@@ -254,6 +254,8 @@ function lease_block!(state::ServerState, job::Job, nbytes::Int, running_bytes::
     client = job.client
     check_open(state, client)
     nbytes > 0 || throw(ProtocolError("alloc: nbytes must be positive, not $nbytes"))
+    # more than /dev/shm holds can never be had (and rounding it up must not overflow)
+    nbytes <= last(shm_space()) || throw(shared_memory_full(nbytes))
     size = block_size(nbytes)
     check_quota(state, client, size, "this result", running_bytes)
     client.last_result_bytes = size

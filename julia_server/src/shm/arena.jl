@@ -80,9 +80,9 @@ Arena() = Arena(Chunk[], Dict{Tuple{String,Int},LeasedBlock}(), ARENA_MIN_CHUNK)
 """
     block_size(nbytes) -> Int
 
-`nbytes` rounded up to the block alignment.
+`nbytes` rounded up to the block alignment; `OverflowError` beyond `typemax(Int)`.
 """
-block_size(nbytes::Integer) = cld(Int(nbytes), ARENA_ALIGNMENT) * ARENA_ALIGNMENT
+block_size(nbytes::Integer) = Base.Checked.checked_mul(cld(Int(nbytes), ARENA_ALIGNMENT), ARENA_ALIGNMENT)
 
 """
     take_block!(arena, size) -> Union{Nothing,Tuple{String,Int}}
