@@ -436,16 +436,53 @@ time.sleep(600)
 
 def test_a_killed_clients_own_segments_are_removed_by_the_server(served):
     victim = python_client(VICTIM, served.address)
+    planted = None
     try:
         pid = read_report(victim)["pid"]
         assert segments_of(pid)
+        # anyone can make a directory named like one of its segments: the server skips it
+        planted = f"/dev/shm/akb-{pid}-{'0' * 32}"
+        os.mkdir(planted)
         victim.send_signal(signal.SIGKILL)
         victim.wait(30)
         ttl = 4.0   # Served's --lease-ttl
-        assert wait_until(lambda: not segments_of(pid), timeout=3 * ttl)
+        assert wait_until(lambda: segments_of(pid) == {os.path.basename(planted)}, timeout=3 * ttl)
         served.wait_for_log("segments of its dead process")
+        with Bridge(served.address) as other:
+            assert other.call("+", 1, 2) == 3
     finally:
         reap(victim)
+        if planted is not None and os.path.isdir(planted):
+            os.rmdir(planted)
+
+
+# A client's own code can talk to the server as its executor does (ExecutorProcess.ask!): what
+# it asks for hurts no one else.
+ASK = """
+const EP = AwkwardBridge.ExecutorProcess
+ask(what, fields...) = (scope = task_local_storage(EP.SCOPE_KEY); EP.ask!(scope.executor.link, scope.job, what, fields...))
+"""
+
+
+def test_asks_from_user_code_hurt_no_one_else(served):
+    with Bridge(served.address) as other, Bridge(served.address) as attacker:
+        attacker.eval(ASK)
+        # a block whose size would overflow, or more than /dev/shm holds: refused, the arena whole
+        refused, after = attacker.eval('(ask("alloc", "nbytes" => typemax(Int)), ask("alloc", "nbytes" => 4096))')
+        assert (refused["ok"], refused["error"]["type"], after["ok"]) == (False, "SharedMemoryFull", True)
+        assert attacker.call("copy", np.arange(3.0)).tolist() == [0.0, 1.0, 2.0]
+        # more growing results than a call may have: the server ends that executor
+        with pytest.raises(ExecutorDied):
+            attacker.eval('for _ in 1:300; ask("growing", "buffers" => 1); end')
+        served.wait_for_log("a call grows at most 256 results")
+        assert other.call("+", 1, 2) == 3
+
+
+def test_a_reply_too_large_for_the_server_is_an_error(served):
+    with Bridge(served.address) as a:
+        with pytest.raises(ResultTypeError, match="over the 64.0 MiB"):
+            a.eval('"x" ^ (65 << 20)')
+        assert a.eval("1 + 1") == 2   # its executor kept going, and so did the server
 
 
 def test_executor_threads_are_the_users(served, tmp_path):

@@ -85,6 +85,17 @@ end
     @test isempty(alice.results) && isfile("/dev/shm/$name")   # kept as the arena's reserve
     @test leased!(state, job_for(alice, :call), 100)["segment"] == name  # steady state: nothing new
     @test result_leases(Dict{String,Any}("a" => Any[Dict{String,Any}("\$" => "array", "lease" => 5)])) == [5]
+    # a block larger than /dev/shm, or one whose size would overflow, is refused, and the arena
+    # stays whole for the next result
+    for absurd in (typemax(Int), typemax(Int) - 10, last(AwkwardBridge.shm_space()) + 1)
+        @test_throws SharedMemoryFull lease_block!(state, job_for(alice, :call), absurd, 0)
+    end
+    again = leased!(state, job_for(alice, :call), 100)
+    @test again["segment"] == name
+    release_results!(state, alice, [again["lease"]])
+    # only segments its requests named wait for the executor to unmap: made-up names do not pile up
+    AwkwardBridge.ServerProcess.forget_segments!(state, alice, [mine, "akb-$(getpid())-$("ab"^16)", "akb-1-$("cd"^16)"])
+    @test alice.forgotten.segments == [mine] && !(mine in alice.own_segments)
 
     # a quota counts handles, results and running arguments
     state.client_shm_quota = 1000

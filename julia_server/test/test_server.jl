@@ -228,6 +228,10 @@ end
             @test error_of(request(c, "frobnicate"))["type"] == "ProtocolError"
             @test error_of(request(c, "drop"; handles = Any["x"]))["type"] == "ProtocolError"
             @test error_of(request(c, "hello"; pid = -1, lease_ttl = 1.0))["type"] == "ProtocolError"
+            @test error_of(request(c, "hello"; pid = 1 << 40, lease_ttl = 1.0))["type"] == "ProtocolError"   # not a C int
+            for timeout in (-1.0, 0.0, 1e300)   # a year at most
+                @test error_of(request(c, "call"; fn = "identity", args = Any[1], timeout = timeout))["type"] == "ProtocolError"
+            end
             @test AwkwardBridge.ServerProcess.short_id("ab\nFORGED") == "ab\\nFORGE"   # a refused id's line stays one line
             for name in ("two\nlines", "x"^65)   # a name that would forge a log line, or flood the log
                 e = error_of(request(c, "hello"; pid = getpid(), lease_ttl = 1.0, name = name))

@@ -173,6 +173,8 @@ const Jet = NamedTuple{(:pt, :eta),Tuple{Float32,Float32}}
         GC.gc(); GC.gc()
         @test sum(a) == 10 && lists[1] == Int16[5, 6]       # the views keep their block alive
         @test_throws ArgumentError AwkwardBridge.shared_array(String, 2)
+        @test_throws OverflowError AwkwardBridge.shared_array(UInt8, typemax(Int))   # never a short block
+        @test_throws OverflowError AwkwardBridge.shared_array(Float64, typemax(Int) ÷ 4)
         @test_throws ArgumentError AwkwardBridge.shared_lists(Float32, [1, -1])
         @test_throws ArgumentError AwkwardBridge.shared_records(3)
         @test isempty(AwkwardBridge.shared_lists(Float64, Int[]))

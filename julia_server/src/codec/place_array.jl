@@ -414,10 +414,14 @@ function buffer_layout(nodes::Vector{Tuple{Plan,String}})
     offset = 0
     for (p, key) in nodes, (role, T, count) in buffer_specs(p)
         push!(layout, (p, key, role, T, count, offset))
-        offset += cld(count * sizeof(T), BUFFER_ALIGNMENT) * BUFFER_ALIGNMENT
+        # checked: a length near typemax(Int) (a builder's) must fail, not wrap to a small block
+        nbytes = Base.Checked.checked_mul(count, sizeof(T))
+        offset = Base.Checked.checked_add(offset, aligned_bytes(nbytes))
     end
     return layout, max(offset, BUFFER_ALIGNMENT)
 end
+
+aligned_bytes(nbytes::Int) = Base.Checked.checked_add(nbytes, BUFFER_ALIGNMENT - 1) ÷ BUFFER_ALIGNMENT * BUFFER_ALIGNMENT
 
 attach!(p::NumpyPlan, ::String, buffer) = (p.data = buffer)
 attach!(p::ListPlan, ::String, buffer) = (p.offsets = buffer; buffer[1] = 0)

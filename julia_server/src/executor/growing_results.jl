@@ -12,10 +12,6 @@
 const DOUBLING_UP_TO = 16 << 20
 const FIRST_COMMIT = 64 << 10
 
-# Each growing result maps up to 128 GiB of address space in the executor (docs/ownership.md):
-# the 256 of one call stay well inside the 128 TiB a process has.
-const MAX_GROWING_PER_CALL = 256
-
 """
     GrowingBlock
 

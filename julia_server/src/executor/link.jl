@@ -33,11 +33,13 @@ end
 
 """
     send!(link, message)
+    send!(link, frame)
 
-Send a map to the server, waiting for room if need be.
+Send a map (or its packed frame) to the server, waiting for room if need be.
 """
-function send!(link::Link, message::Dict{String,Any})
-    frame = pack(message)
+send!(link::Link, message::Dict{String,Any}) = send!(link, pack(message))
+
+function send!(link::Link, frame::Vector{UInt8})
     while !try_send(link.socket, frame; wait = true)
         GC.safepoint()   # a signal interrupted the wait; an interrupt it brought is thrown here
     end

@@ -75,7 +75,7 @@ function serve_jobs(executor::ExecutorState; interrupted::Bool = false)
                 send!(executor.link, interrupted_done(executor, message))
             elseif op == "run"
                 running = message
-                send!(executor.link, run_job(executor, message))
+                send_done!(executor.link, run_job(executor, message))
                 running = nothing
             elseif op == "forget"
                 disable_sigint(() -> forget!(executor, message))   # never half done

@@ -47,6 +47,27 @@ function run_job(executor::ExecutorState, message::Dict{String,Any})
     return done
 end
 
+"""
+    send_done!(link, done)
+
+Send a job's `done`; one larger than the server takes (`MAX_EXECUTOR_MESSAGE_BYTES`) goes as an
+error that says so instead.
+"""
+function send_done!(link::Link, done::Dict{String,Any})
+    frame = pack(done)
+    sizeof(frame) <= MAX_EXECUTOR_MESSAGE_BYTES || (frame = pack(too_large_done(done, sizeof(frame))))
+    send!(link, frame)
+end
+
+function too_large_done(done::Dict{String,Any}, nbytes::Int)
+    text = "the job's reply would be $(format_bytes(nbytes)), over the $(format_bytes(MAX_EXECUTOR_MESSAGE_BYTES)) " *
+           "a reply may hold: return a large result as an array (a vector of numbers or strings travels in shared " *
+           "memory), or print and log less"
+    return Dict{String,Any}("op" => "done", "job" => done["job"], "ok" => false,
+                            "error" => Dict{String,Any}("type" => "ResultTypeError", "message" => text, "backtrace" => ""),
+                            "validations" => done["validations"], "cached_bytes" => done["cached_bytes"])
+end
+
 # Whether `e` is a task's failure (one, or several at once) that an InterruptException caused.
 interrupted_task(e) =
     e isa TaskFailedException ? (e.task.exception isa InterruptException || interrupted_task(e.task.exception)) :

@@ -29,11 +29,12 @@ mutable struct Job
     timer::Union{Nothing,Timer}
     stopping::Union{Nothing,Exception}
     stopped::Bool                     # its executor said the interrupted code stopped
+    growing::Int                      # sparse chunks leased to it (`growing`)
 end
 
 Job(number::Int, routing::Vector{UInt8}, request::Request, client::Client) =
     Job(number, routing, request, client, Dict{String,Any}("op" => "run", "job" => number), 0,
-        nothing, Int[], time_ns(), 0, nothing, nothing, false)
+        nothing, Int[], time_ns(), 0, nothing, nothing, false, 0)
 
 """
     describe_job(job) -> String
@@ -95,14 +96,19 @@ end
 """
     timeout_of(job) -> Float64
 
-The job's `timeout` field in seconds (0: none); a `ProtocolError` unless it is positive.
+The job's `timeout` field in seconds (0: none); a `ProtocolError` unless it is positive and at
+most `MAX_TIMEOUT`.
 """
 function timeout_of(job::Job)
     haskey(job.request.fields, "timeout") || return 0.0
     timeout = float_field(job.request.fields, "timeout", string(job.request.op))
-    timeout > 0 || throw(ProtocolError("$(job.request.op): timeout must be positive, not $timeout"))
+    0 < timeout <= MAX_TIMEOUT ||
+        throw(ProtocolError("$(job.request.op): timeout must be positive and at most $MAX_TIMEOUT s, not $timeout"))
     return timeout
 end
+
+"""The longest `timeout` (a year, in seconds): a `Timer` cannot count beyond a few hundred million years."""
+const MAX_TIMEOUT = 365.0 * 24 * 3600
 
 # An argument for the executor: values as they came, arrays checked, handles with their arrays.
 function forward_value(x, job::Job, state::ServerState)
@@ -283,6 +289,10 @@ function lease_sparse_block!(state::ServerState, job::Job, buffers::Int)
     check_open(state, client)
     1 <= buffers <= MAX_GROWING_BUFFERS ||
         throw(ProtocolError("growing: buffers must be 1 to $MAX_GROWING_BUFFERS, not $buffers"))
+    # the executor checks this too, but its client's code can ask the server directly
+    job.growing < MAX_GROWING_PER_CALL ||
+        throw(ProtocolError("growing: a call grows at most $MAX_GROWING_PER_CALL results"))
+    job.growing += 1
     quota = state.client_shm_quota
     span = sparse_span(buffers, quota > 0 ? min(quota, last(shm_space())) : last(shm_space()))
     # With a quota, every page a result holds is counted, and a reused chunk would bring all the

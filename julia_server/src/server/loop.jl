@@ -295,7 +295,8 @@ Register the client of a `hello` request.
 function hello!(server::Server, req::Request)
     what = "hello"
     pid = int_field(req.fields, "pid", what)
-    pid > 0 || throw(ProtocolError("hello: pid must be positive, not $pid"))
+    # a process id is a positive C int (the server signals and checks it with kill(2))
+    0 < pid <= typemax(Cint) || throw(ProtocolError("hello: pid must be a process id (1 to $(typemax(Cint))), not $pid"))
     ttl = float_field(req.fields, "lease_ttl", what)
     ttl > 0 || throw(ProtocolError("hello: lease_ttl must be positive, not $ttl"))
     name = str_field(req.fields, "name", what; default = "")

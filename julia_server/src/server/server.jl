@@ -61,10 +61,9 @@ function Server(state::ServerState, address::AbstractString, options::ExecutorOp
         end
         socket = router_socket!(sockets, context, address, keys; max_message = MSGPACK_MAX_BYTES)
         inode = path === nothing ? UInt64(0) : stat(path).inode
-        # no size limit from executors: a result may be a long string or a list of values, and
-        # libzmq would cut off an executor that sent one
+        # an executor keeps to this limit itself (`send_done!`); libzmq cuts off one that does not
         executor_socket = router_socket!(sockets, context, "ipc://$executor_dir/executors.sock", nothing;
-                                         max_message = -1)
+                                         max_message = MAX_EXECUTOR_MESSAGE_BYTES)
         return Server(state, options, log_calls, log_values, context, socket, authenticator, executor_socket,
                       last_endpoint(socket), inode, last_endpoint(executor_socket), executor_dir,
                       Channel{Any}(typemax(Int)),

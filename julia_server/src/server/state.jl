@@ -179,10 +179,11 @@ end
     forget_segments!(state, client, names)
 
 The client unlinked its segments `names` (`release.segments`): its executor can unmap those
-among them it owns (by pid). Others' names are ignored.
+among them its requests named. Other names are ignored, so that what waits for the executor
+is bounded by what the client sent.
 """
 function forget_segments!(state::ServerState, client::Client, names::Vector{String})
-    gone = [name for name in names if segment_pid(name) == client.pid]
+    gone = [name for name in names if name in client.own_segments]
     append!(client.forgotten.segments, gone)
     foreach(name -> delete!(client.own_segments, name), gone)
     return nothing
@@ -243,7 +244,13 @@ function remove_dead_owner_segments(pid::Int)
         removed = 0
         for name in readdir("/dev/shm")
             segment_pid(name) == pid || continue
-            unlink(name) && (removed += 1)
+            # a name anyone can make there (a directory, another user's file) is skipped
+            removed += try
+                unlink(name)
+            catch e
+                e isa SystemError || rethrow()
+                false
+            end
         end
         return removed
     end

@@ -130,6 +130,13 @@ add_chunk!(arena::Arena, name::String, nbytes::Int) = (push!(arena.chunks, Chunk
 
 """The most buffers (fields) one growing result may have, each a region of its sparse chunk."""
 const MAX_GROWING_BUFFERS = 4096
+
+"""
+The most growing results one call may have. Each maps up to 128 GiB of address space in the
+executor (docs/ownership.md), and 256 stay well inside the 128 TiB a process has; each is a
+segment of the server's, so the server refuses more too.
+"""
+const MAX_GROWING_PER_CALL = 256
 # Every process that maps a growing result takes its whole chunk's length of address space, and
 # a process has 128 TiB: at most 128 GiB a chunk lets a client keep a thousand results alive.
 const MAX_SPARSE_CHUNK = 128 << 30

@@ -15,7 +15,7 @@ include("segment_names.jl")
 include("refs.jl")
 include("protocol.jl")
 
-export ArrayRef, BufferRef, JSONError, MSGPACK_MAX_BYTES, MSGPACK_MAX_CONTAINERS, MSGPACK_MAX_DEPTH,
+export ArrayRef, BufferRef, JSONError, MAX_EXECUTOR_MESSAGE_BYTES, MSGPACK_MAX_BYTES, MSGPACK_MAX_CONTAINERS, MSGPACK_MAX_DEPTH,
        MSGPACK_MAX_VALUES, PROTOCOL_VERSION,
        Request, array_ref, decode_request, encode_error, encode_ok, field, float_field,
        int_field, int_list_field, json_string, list_field, map_field, pack, parse_json,

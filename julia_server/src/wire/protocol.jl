@@ -4,6 +4,13 @@
 
 const PROTOCOL_VERSION = 1
 
+"""
+Largest message an executor may send the server (the executor socket's `ZMQ_MAXMSGSIZE`): a
+result that is a value rather than an array passes through the server's one loop, so a larger
+one would stall every client. An executor answers a job whose `done` is larger with an error.
+"""
+const MAX_EXECUTOR_MESSAGE_BYTES = 64 * 1024 * 1024
+
 const OPS = Dict("hello" => :hello, "ping" => :ping, "eval" => :eval, "call" => :call,
                  "send" => :send, "drop" => :drop, "release" => :release, "stats" => :stats,
                  "cancel" => :cancel, "bye" => :bye)
