@@ -416,12 +416,10 @@ function buffer_layout(nodes::Vector{Tuple{Plan,String}})
         push!(layout, (p, key, role, T, count, offset))
         # checked: a length near typemax(Int) (a builder's) must fail, not wrap to a small block
         nbytes = Base.Checked.checked_mul(count, sizeof(T))
-        offset = Base.Checked.checked_add(offset, aligned_bytes(nbytes))
+        offset = Base.Checked.checked_add(offset, round_up(nbytes, BUFFER_ALIGNMENT))
     end
     return layout, max(offset, BUFFER_ALIGNMENT)
 end
-
-aligned_bytes(nbytes::Int) = Base.Checked.checked_add(nbytes, BUFFER_ALIGNMENT - 1) ÷ BUFFER_ALIGNMENT * BUFFER_ALIGNMENT
 
 attach!(p::NumpyPlan, ::String, buffer) = (p.data = buffer)
 attach!(p::ListPlan, ::String, buffer) = (p.offsets = buffer; buffer[1] = 0)

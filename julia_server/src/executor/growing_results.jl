@@ -81,7 +81,7 @@ end
     check_in_call(block)
     old = block.committed[v.index+1]
     wanted = max(n * sizeof(T), FIRST_COMMIT, old < DOUBLING_UP_TO ? 2 * old : old + old ÷ 16)
-    nbytes = min(cld(wanted, PAGE_SIZE) * PAGE_SIZE, block.span)
+    nbytes = min(round_up(wanted, PAGE_SIZE), block.span)
     nbytes >= n * sizeof(T) ||
         throw(SharedMemoryFull("a buffer of this growing result holds at most $(format_bytes(block.span)) (the " *
                                "client's quota, /dev/shm, or 128 GiB shared by its buffers); this one needs " *
@@ -270,7 +270,7 @@ function growing_ref(built, block::GrowingBlock)
     ref = located_ref(growing_plan(built), length(built), function (i, T, count)
         v = block.buffers[i]
         (eltype(v) === T && length(v) == count) || throw(ArgumentError("a growing result is not laid out as planned"))
-        commit_buffer!(block, v.index, cld(count * sizeof(T), PAGE_SIZE) * PAGE_SIZE)
+        commit_buffer!(block, v.index, round_up(count * sizeof(T), PAGE_SIZE))
         return block.segment, v.index * block.span
     end)
     commit!(block.scope, block.lease, sum(block.committed))

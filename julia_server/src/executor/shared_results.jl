@@ -45,7 +45,7 @@ function shared_lists(::Type{NT}, counts) where {NT<:NamedTuple}
     end
 end
 
-shared_lists(counts; fields...) = shared_lists(record_type(fields), counts)
+shared_lists(counts; fields...) = shared_lists(keyword_record_type(fields), counts)
 
 """
     shared_records(@NamedTuple{field::T, …}, n) -> RecordVector
@@ -62,7 +62,7 @@ function shared_records(::Type{NT}, n::Integer) where {NT<:NamedTuple}
     end
 end
 
-shared_records(n::Integer; fields...) = shared_records(record_type(fields), n)
+shared_records(n::Integer; fields...) = shared_records(keyword_record_type(fields), n)
 
 # The values a builder's buffers hold (here and in growing_results.jl).
 check_number_type(::Type{T}) where {T} =
@@ -89,7 +89,7 @@ end
 record_plan_of(::Type{NT}, n::Integer) where {NT<:NamedTuple} = record_plan_of(NamedTuple{fieldnames(NT)}(fieldtypes(NT)), n)
 
 # The record type `@NamedTuple{field::T, …}` of keyword fields `field = T`, checked.
-function record_type(fields)
+function keyword_record_type(fields)
     check_fields(fields)
     foreach(check_number_type, values(fields))
     return NamedTuple{Tuple(keys(fields)),Tuple{values(fields)...}}

@@ -78,11 +78,19 @@ end
 Arena() = Arena(Chunk[], Dict{Tuple{String,Int},LeasedBlock}(), ARENA_MIN_CHUNK)
 
 """
+    round_up(nbytes, step) -> Int
+
+`nbytes` rounded up to a multiple of `step`; `OverflowError` beyond `typemax(Int)`, never a
+size that wrapped around.
+"""
+round_up(nbytes::Integer, step::Int) = Base.Checked.checked_mul(cld(Int(nbytes), step), step)
+
+"""
     block_size(nbytes) -> Int
 
-`nbytes` rounded up to the block alignment; `OverflowError` beyond `typemax(Int)`.
+`nbytes` rounded up to the block alignment.
 """
-block_size(nbytes::Integer) = Base.Checked.checked_mul(cld(Int(nbytes), ARENA_ALIGNMENT), ARENA_ALIGNMENT)
+block_size(nbytes::Integer) = round_up(nbytes, ARENA_ALIGNMENT)
 
 """
     take_block!(arena, size) -> Union{Nothing,Tuple{String,Int}}
