@@ -364,6 +364,26 @@ def test_a_buffer_changed_after_validation_hurts_only_its_owner(served):
         handle.drop()
 
 
+def test_a_handle_reaches_a_fresh_executor_with_its_array(served, shm_clean):
+    # An executor that opened a handle is sent its id alone (docs/architecture.md, "Handles");
+    # the one that replaces it after a crash must get the array again.
+    import awkward as ak
+
+    with Bridge(served.address) as a:
+        a.eval("total(v) = sum(sum, v)")
+        handle = a.send(ak.Array([[1.0, 2.0], [3.0]]))
+        assert a.call("total", handle) == 6.0
+        assert a.call("total", handle) == 6.0
+        crashed = a.stats()["executor_pid"]
+        with pytest.raises(ExecutorDied):
+            a.eval("ccall(:abort, Cvoid, ())")
+        a.eval("total(v) = sum(sum, v)")
+        assert a.call("total", handle) == 6.0
+        assert a.call("total", handle) == 6.0
+        assert a.stats()["executor_pid"] != crashed
+        handle.drop()
+
+
 def test_going_over_the_memory_limit_ends_only_that_executor(served):
     with Bridge(served.address) as a, Bridge(served.address) as b:
         b.eval("mine() = 7")

@@ -97,6 +97,34 @@ end
     AwkwardBridge.ServerProcess.forget_segments!(state, alice, [mine, "akb-$(getpid())-$("ab"^16)", "akb-1-$("cd"^16)"])
     @test alice.forgotten.segments == [mine] && !(mine in alice.own_segments)
 
+    # a handle travels with its array only to an executor that has not opened it
+    SP = AwkwardBridge.ServerProcess
+    held_array = array_arg(mine, 0, 64)
+    alice.handles[41] = SP.Handle(AwkwardBridge.array_ref(held_array), 64)
+    uses = job_for(alice, :call, "fn" => "f", "args" => Any[Dict{String,Any}("\$" => "handle", "id" => 41)],
+                   "kwargs" => Dict{String,Any}("h" => Dict{String,Any}("\$" => "handle", "id" => 41)))
+    prepare!(uses, state, 0)
+    forwarded = (uses.run["args"][1], uses.run["kwargs"]["h"])
+    ex = SP.Executor("token", run(`true`; wait = false), alice)
+    SP.add_handle_arrays!(uses, ex.handles)                       # a fresh executor: the array goes
+    @test all(v -> v["id"] == 41 && v["array"]["buffers"] == held_array["buffers"] &&
+                   v["array"]["form"] == held_array["form"], forwarded)
+    SP.opened_report!(ex, uses, Dict{String,Any}("handles" => Any[41, 99, "x"]))   # 99: not the job's
+    @test ex.handles == Set([41])
+    SP.add_handle_arrays!(uses, ex.handles)                       # held: the id alone
+    @test all(v -> v == Dict{String,Any}("\$" => "handle", "id" => 41), forwarded)
+    # dropped while a job that opened it ran: its executor forgets it at the next job
+    alice.handles[42] = SP.Handle(AwkwardBridge.array_ref(held_array), 64)
+    late = job_for(alice, :call, "fn" => "f", "args" => Any[Dict{String,Any}("\$" => "handle", "id" => 42)])
+    prepare!(late, state, 0)
+    drop_handles!(state, alice, [42])
+    SP.opened_report!(ex, late, Dict{String,Any}("handles" => Any[42]))
+    @test !(42 in ex.handles) && alice.forgotten.handles == [42]
+    # once a forget goes out, a dropped handle is no longer held
+    drop_handles!(state, alice, [41])
+    @test SP.take_forgotten!(ex)["handles"] == [42, 41] && isempty(ex.handles)
+    wait(ex.process)
+
     # a quota counts handles, results and running arguments
     state.client_shm_quota = 1000
     @test_throws SharedMemoryFull prepare!(job_for(alice, :call, "fn" => "f", "args" => Any[array_arg(mine, 0, 1000)]), state, 0)

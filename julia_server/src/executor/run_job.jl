@@ -6,8 +6,8 @@
     run_job(executor, message) -> Dict{String,Any}
 
 Run the job in `message` and return its `done` message: `ok` with the result as a wire value,
-or the error; either way with what the job printed and logged (`output`), its validation count
-and the executor's idle mappings.
+or the error; either way with what the job printed and logged (`output`), its validation count,
+the executor's idle mappings and the handles the job opened.
 """
 function run_job(executor::ExecutorState, message::Dict{String,Any})
     job = int_field(message, "job", "run")
@@ -44,6 +44,7 @@ function run_job(executor::ExecutorState, message::Dict{String,Any})
     isempty(output) || (done["output"] = output)
     done["validations"] = scope.validations[]
     done["cached_bytes"] = cached_bytes(executor.mappings)
+    isempty(scope.opened) || (done["handles"] = scope.opened)
     return done
 end
 
@@ -65,7 +66,8 @@ function too_large_done(done::Dict{String,Any}, nbytes::Int)
            "memory), or print and log less"
     return Dict{String,Any}("op" => "done", "job" => done["job"], "ok" => false,
                             "error" => Dict{String,Any}("type" => "ResultTypeError", "message" => text, "backtrace" => ""),
-                            "validations" => done["validations"], "cached_bytes" => done["cached_bytes"])
+                            "validations" => done["validations"], "cached_bytes" => done["cached_bytes"],
+                            "handles" => get(done, "handles", Int[]))
 end
 
 # Whether `e` is a task's failure (one, or several at once) that an InterruptException caused.

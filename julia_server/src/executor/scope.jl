@@ -10,9 +10,10 @@ One job's view of the executor: `pins` are segment names it holds a use of, `ret
 array arguments by view, with where they lie (should the call return one unchanged), `built`
 the results the job laid out in shared memory itself (`shared_array`, …) with their leases,
 `growing` the results it grows there (`growing_lists`, …) with their memory (`GrowingBlock`),
-`functions` the ids of functions its result kept (let go of if the job fails), and `offered`
+`functions` the ids of functions its result kept (let go of if the job fails), `offered`
 the result block the server leased with the job (its `run` message's `block`) until a result
-takes it.
+takes it, and `opened` the handles it opened (its `done` tells the server, which from then on
+names them by id alone).
 """
 struct Scope
     executor::ExecutorState
@@ -24,11 +25,12 @@ struct Scope
     validations::Base.RefValue{Int}    # arrays this job checked in full
     functions::Vector{Int}
     offered::Base.RefValue{Union{Nothing,Dict{String,Any}}}
+    opened::Vector{Int}
 end
 
 Scope(executor::ExecutorState, job::Int, offered::Union{Nothing,Dict{String,Any}} = nothing) =
     Scope(executor, job, String[], IdDict{Any,ArrayRef}(), IdDict{Any,Tuple{ArrayRef,Int}}(), IdDict{Any,Any}(),
-          Ref(0), Int[], Ref{Union{Nothing,Dict{String,Any}}}(offered))
+          Ref(0), Int[], Ref{Union{Nothing,Dict{String,Any}}}(offered), Int[])
 
 """
     resolve!(scope, b::BufferRef) -> Ptr{UInt8}
@@ -76,16 +78,19 @@ end
 """
     handle_view!(scope, id, ref) -> AbstractVector
 
-The view behind the client's handle `id`, whose array is `ref`: validated the first time this
-executor sees it (at `send`, or after a restart), then kept until the handle is dropped.
+The view behind the client's handle `id`, whose array is `ref` (`nothing` when the server knows
+this executor holds it): validated the first time this executor sees it (at `send`, or after a
+restart), then kept until the handle is dropped.
 """
-function handle_view!(scope::Scope, id::Int, ref::ArrayRef)
+function handle_view!(scope::Scope, id::Int, ref::Union{Nothing,ArrayRef})
     handles = scope.executor.handles
     known = get(handles, id, nothing)
     known === nothing || return known[1]
+    ref === nothing && throw(ProtocolError("handle $id came without its array, and this executor has not opened it"))
     first_pin = length(scope.pins) + 1
     view = open_checked!(scope, ref)
     handles[id] = (view, pin!(scope.executor, scope.pins[first_pin:end]))
+    push!(scope.opened, id)
     return view
 end
 

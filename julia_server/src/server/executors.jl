@@ -61,7 +61,8 @@ A started executor: the secret it says `ready` with, its process and pid, the ro
 connection (empty until ready), its client (`nothing` for a spare), the job it runs, when it
 started, why the server ended it (once it did), the idle mappings it last reported, and whether
 a SIGINT the server sent it has not yet been seen to land (`interrupt_pending`): until it has,
-the executor takes no job, which the interrupt would hit instead; and the threads it has.
+the executor takes no job, which the interrupt would hit instead; the threads it has; and the
+client's handles it holds views of (`handles`), to which a job names a handle by its id alone.
 """
 mutable struct Executor
     token::String
@@ -75,10 +76,11 @@ mutable struct Executor
     cached_bytes::Int
     interrupt_pending::Bool
     threads::Int                       # for user code, as it reported when ready
+    handles::Set{Int}
 end
 
 Executor(token::String, process::Base.Process, client::Union{Nothing,Client}) =
-    Executor(token, process, getpid(process), UInt8[], client, nothing, time_ns(), nothing, 0, false, 0)
+    Executor(token, process, getpid(process), UInt8[], client, nothing, time_ns(), nothing, 0, false, 0, Set{Int}())
 
 pid(ex::Executor) = ex.pid
 is_ready(ex::Executor) = !isempty(ex.routing)

@@ -1,8 +1,9 @@
 # A job is one `eval`, `call` or `send` from a client, from its arrival to its reply. The server
 # checks it on arrival (what the client may name, its quota) and turns it into the `run` message
 # its client's executor gets: arrays keep their buffer locations, with the result block named
-# when an array is an earlier result sent back, and handles travel with their arrays so that a
-# fresh executor can open them.
+# when an array is an earlier result sent back, and a handle travels with its array only to an
+# executor that has not opened it (a fresh one, after a restart): a wide array's form and buffer
+# list would otherwise cost every call milliseconds.
 
 """Operations that run in the client's executor."""
 const JOB_OPS = (:eval, :call, :send)
@@ -13,7 +14,9 @@ const JOB_OPS = (:eval, :call, :send)
 A job: its server-wide `number` (`stats`, `cancel`), the ROUTER routing id its reply goes to,
 its request and client, the `run` message for the executor, the shared memory its arguments
 hold, the result leases made for it, when it arrived and started (0 while queued), its timeout
-timer, and, once something asked it to stop, the error it then gets.
+timer, and, once something asked it to stop, the error it then gets; `handle_values` are the
+handle values of its `run` message with their handles, whose arrays `dispatch!` adds for an
+executor that has not opened them.
 """
 mutable struct Job
     number::Int
@@ -30,11 +33,12 @@ mutable struct Job
     stopping::Union{Nothing,Exception}
     stopped::Bool                     # its executor said the interrupted code stopped
     growing::Int                      # sparse chunks leased to it (`growing`)
+    handle_values::Vector{Pair{Dict{String,Any},Handle}}
 end
 
 Job(number::Int, routing::Vector{UInt8}, request::Request, client::Client) =
     Job(number, routing, request, client, Dict{String,Any}("op" => "run", "job" => number), 0,
-        nothing, Int[], time_ns(), 0, nothing, nothing, false, 0)
+        nothing, Int[], time_ns(), 0, nothing, nothing, false, 0, Pair{Dict{String,Any},Handle}[])
 
 """
     describe_job(job) -> String
@@ -110,7 +114,7 @@ end
 """The longest `timeout` (a year, in seconds): a `Timer` cannot count beyond a few hundred million years."""
 const MAX_TIMEOUT = 365.0 * 24 * 3600
 
-# An argument for the executor: values as they came, arrays checked, handles with their arrays.
+# An argument for the executor: values as they came, arrays checked, handles noted in the job.
 function forward_value(x, job::Job, state::ServerState)
     (x === nothing || x isa Union{Bool,Int64,UInt64,Float32,Float64,String}) && return x
     x isa Vector{Any} && return Any[forward_value(item, job, state) for item in x]
@@ -121,7 +125,7 @@ function forward_value(x, job::Job, state::ServerState)
         items = Any[forward_value(item, job, state) for item in list_field(x, "items", "tuple value")]
         return Dict{String,Any}("\$" => "tuple", "items" => items)
     end
-    tag == "handle" && return forward_handle(int_field(x, "id", "handle value"), job.client)
+    tag == "handle" && return forward_handle(int_field(x, "id", "handle value"), job)
     tag == "array" && return forward_array(x, job, state)
     tag == "function" && return forward_function(x)
     throw(ProtocolError("unknown tagged value \"\$\": $(repr(tag))"))
@@ -134,11 +138,26 @@ function forward_function(x)
     return Dict{String,Any}("\$" => "function", "id" => int_field(x, "id", "function value"))
 end
 
-function forward_handle(id::Int, client::Client)
-    h = get(client.handles, id, nothing)
+function forward_handle(id::Int, job::Job)
+    h = get(job.client.handles, id, nothing)
     h === nothing &&
         throw(InvalidArray("handle $id does not exist (dropped, expired, or not sent by this client)"))
-    return Dict{String,Any}("\$" => "handle", "id" => id, "array" => wire_array(h.ref, nothing))
+    value = Dict{String,Any}("\$" => "handle", "id" => id)
+    push!(job.handle_values, value => h)
+    return value
+end
+
+"""
+    add_handle_arrays!(job, held)
+
+Give each handle value of the job's `run` message its array, unless its id is among the
+handles the executor that runs it holds (`held`): that one keeps the view it opened.
+"""
+function add_handle_arrays!(job::Job, held::Set{Int})
+    for (value, h) in job.handle_values
+        value["id"] in held ? delete!(value, "array") : (value["array"] = wire_array(h.ref, nothing))
+    end
+    return nothing
 end
 
 # An array argument, after checking the client may name every segment it uses: its own (by pid)

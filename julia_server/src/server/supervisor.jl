@@ -40,8 +40,9 @@ function dispatch!(server::Server, client::Client)
      !ex.interrupt_pending) || return nothing
     job = popfirst!(queue)
     # what the executor must forget goes with the job, not as a message (and a wake-up) of its own
-    forgotten = take_forgotten!(client)
+    forgotten = take_forgotten!(ex)
     forgotten === nothing || (job.run["forget"] = forgotten)
+    add_handle_arrays!(job, ex.handles)
     job.started = time_ns()
     ex.job = job
     offer_block!(server.state, job, running_bytes(server, client))
@@ -133,16 +134,19 @@ segments and functions it must forget.
 function flush_forgotten!(server::Server, ex::Executor)
     client = ex.client
     (client === nothing || !is_ready(ex)) && return nothing
-    forgotten = take_forgotten!(client)
+    forgotten = take_forgotten!(ex)
     forgotten === nothing || send_to_executor(server, ex, merge!(Dict{String,Any}("op" => "forget"), forgotten))
     return nothing
 end
 
-# The fields of a `forget` for what the client's executor has yet to forget, or `nothing`.
-function take_forgotten!(client::Client)
+# The fields of a `forget` for what the executor's client has yet to forget, or `nothing`; the
+# handles in it are no longer held from then on.
+function take_forgotten!(ex::Executor)
+    client = ex.client::Client
     f = client.forgotten
     isempty(f) && return nothing
     client.forgotten = Forgotten()
+    setdiff!(ex.handles, f.handles)
     return Dict{String,Any}("handles" => f.handles, "blocks" => Any[Any[b...] for b in f.blocks],
                             "segments" => f.segments, "functions" => f.functions)
 end
@@ -364,11 +368,37 @@ function job_done!(server::Server, ex::Executor, message::Dict{String,Any})
                   "($(job.nbytes) bytes of arguments): $(error_summary(type, text, server.log_values))")
         answer_job!(server, job, encode_error(job.request.id, type, text, backtrace; output = output))
     end
+    opened_report!(ex, job, message)   # once a `send`'s handle is the client's, or is to be forgotten
     dispatch!(server, client)
     return nothing
 end
 
 tryparse_int(x) = x isa Int64 ? x : nothing
+
+"""
+    opened_report!(ex, job, message)
+
+Note the handles the job's executor opened (its `done`'s `handles`): later jobs name them by id
+alone. One the job brought whose client no longer has it (dropped while the job ran, or the
+handle of a `send` that failed) is forgotten at the next job instead. Any other id is ignored:
+only the job's own handles can be opened by it.
+"""
+function opened_report!(ex::Executor, job::Job, message::Dict{String,Any})
+    opened = get(message, "handles", nothing)
+    opened isa Vector{Any} || return nothing
+    client = job.client
+    brought = Set{Int}(first(v)["id"] for v in job.handle_values)
+    job.request.op === :send && push!(brought, job.run["handle"])
+    for id in opened
+        (id isa Int64 && id in brought) || continue
+        if haskey(client.handles, id)
+            push!(ex.handles, id)
+        elseif !(id in client.forgotten.handles)
+            push!(client.forgotten.handles, id)
+        end
+    end
+    return nothing
+end
 
 # A job's output, with a warning added at the first job of a client whose executor has fewer
 # threads than were asked for: the user sees it once, where the call's output goes.
