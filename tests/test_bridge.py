@@ -339,9 +339,17 @@ def test_muon_pt_sum_in_julia_matches_awkward(bridge, shm_clean, hzz_events):
         handle.drop()
 
 
+def test_a_big_endian_numpy_array_arrives_as_its_values(bridge, shm_clean):
+    raw = np.array([1.5, -2.0, 40.25], dtype=">f4")      # as read from a file's bytes
+    bridge.eval("element_type(v) = string(eltype(v))")
+    assert bridge.call("element_type", raw) == "Float32"
+    assert bridge.call("collect", raw).tolist() == [1.5, -2.0, 40.25]
+
+
 def test_symbols_chars_missing_and_symbol_keyed_dicts_come_back(bridge):
     assert bridge.eval("missing") is None
     assert bridge.eval(":muon") == "muon" and bridge.eval("'μ'") == "μ"
+    assert bridge.eval("pi") == pytest.approx(3.141592653589793) and bridge.eval("2pi") == pytest.approx(6.283185307179586)
     assert bridge.eval("Dict(:pt => 1.5, :n => 2)") == {"pt": 1.5, "n": 2}
     bridge.eval('clashing_keys() = Dict{Any,Int}(:a => 1, "a" => 2)')
     with pytest.raises(ResultTypeError, match="both a string and a symbol key"):

@@ -43,6 +43,11 @@ def test_a_keyword_julia_does_not_take_is_julias_error(bridge):
     with pytest.raises(JuliaError, match="MethodError") as raised:
         bridge.call("round", 1.5, nonsense=1)
     assert "nonsense" in str(raised.value)
+    bridge.eval("cut_count(v; cut = 30.0) = count(>(cut), v)")
+    with pytest.raises(JuliaError) as raised:
+        bridge.call("cut_count", np.arange(3.0), ptcut=1.0)
+    # the user's own frame; not the keyword machinery that entered it
+    assert "cut_count" in raised.value.backtrace and "essentials.jl" not in raised.value.backtrace
     with pytest.raises(JuliaError, match="UndefKeywordError"):
         bridge.call("describe")
 
@@ -54,6 +59,14 @@ def test_jl_names_call_julia_functions(bridge):
     assert bridge.jl.Cuts.passes(np.array([10.0, 25.0, 40.0]), min_pt=30.0) == 1
     assert bridge.jl.Base.sum(np.arange(4.0)) == 6.0
     assert bridge.jl.ones_b(2).tolist() == [1.0, 1.0]   # `_b` is `!`, as in juliacall
+    assert bridge.jl.Base.empty_b({"a": 1}) == {}        # in a module path too
+    # ... unless Julia has the name itself: a physicist's number of b-jets
+    bridge.eval("n_b(x) = 2x; replace_b(x) = \"mine\"")
+    assert bridge.jl.n_b(21) == 42
+    assert bridge.jl.replace_b(np.arange(3.0)) == "mine"
+    assert bridge.call("ones_b", 2).tolist() == [1.0, 1.0]   # any client's names
+    with pytest.raises(FunctionNotFound, match="nothere_b"):
+        bridge.jl.nothere_b(1)
     with pytest.raises(FunctionNotFound, match="nothere"):
         bridge.jl.nothere(1)
     with pytest.raises(TypeError, match="not a function"):

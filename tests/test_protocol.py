@@ -130,6 +130,22 @@ def test_to_wire_rejects_what_julia_cannot_receive(value, message):
         to_wire(value)
 
 
+def test_what_an_analysis_has_at_hand_is_refused_with_what_to_send_instead(tmp_path):
+    import awkward as ak
+    import dask_awkward as dak
+    import uproot
+
+    with pytest.raises(BridgeError, match=r"cannot send a Record .*events\[i:i \+ 1\]"):
+        to_wire(ak.Array([{"pt": 1.0}])[0])
+    with pytest.raises(BridgeError, match=r"lazy Dask collection: send its \.compute\(\)"):
+        to_wire(dak.from_awkward(ak.Array([1.0, 2.0]), npartitions=1))
+    with uproot.recreate(tmp_path / "events.root") as out:
+        out["Events"] = {"pt": np.arange(3.0)}
+    with uproot.open(tmp_path / "events.root") as f:
+        with pytest.raises(BridgeError, match=r"uproot object: read its arrays first"):
+            to_wire(f["Events"])
+
+
 def test_to_wire_rejects_self_containing_values():
     looped: dict = {}
     looped["self"] = looped

@@ -1,9 +1,11 @@
 """``bridge.jl``: Julia's names as Python attributes, as juliacall's ``jl`` gives them.
 
 ``b.jl.path_length(x)`` calls ``path_length``; ``b.jl.LinearAlgebra.norm(v)`` reaches into a
-module; keyword arguments go to Julia as keywords. A name ending in ``_b`` stands for Julia's
-``!`` (``b.jl.sort_b(v)`` calls ``sort!``), as in juliacall. ``dir(b.jl)`` lists the client's
-own names and the server's ``--include`` names, for tab completion.
+module; keyword arguments go to Julia as keywords. A name ending in ``_b`` that Julia does not
+define stands for its ``!`` form (``b.jl.sort_b(v)`` calls ``sort!``, as in juliacall; a
+``n_b`` the client defined is called itself): the executor resolves it (docs/protocol.md).
+``dir(b.jl)`` lists the client's own names and the server's ``--include`` names, for tab
+completion.
 """
 
 from __future__ import annotations
@@ -23,11 +25,6 @@ let ms = filter(m -> m isa Module, Any[{modules}])
     String[string(n) for m in ms for n in names(m; all = true) if !hidden(m, n)]
 end
 """
-
-
-def julia_name(python_name: str) -> str:
-    """The Julia name for a Python attribute: a trailing ``_b`` is ``!``."""
-    return python_name[:-2] + "!" if python_name.endswith("_b") else python_name
 
 
 def python_name(name: str) -> str:
@@ -51,8 +48,7 @@ class JuliaName:
     def __getattr__(self, attribute: str) -> JuliaName:
         if attribute.startswith("__"):
             raise AttributeError(attribute)
-        name = julia_name(attribute)
-        return JuliaName(self._bridge, f"{self._path}.{name}" if self._path else name)
+        return JuliaName(self._bridge, f"{self._path}.{attribute}" if self._path else attribute)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if not self._path:

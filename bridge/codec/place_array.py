@@ -61,7 +61,9 @@ def _as_awkward(array: Any) -> ak.Array:
     if isinstance(array, ak.Array):
         return array
     if isinstance(array, np.ndarray):
-        return ak.from_numpy(array)
+        # awkward takes native byte order only (big-endian data read raw from a file is common);
+        # the buffers are copied into shared memory anyway
+        return ak.from_numpy(array if array.dtype.isnative else array.astype(array.dtype.newbyteorder("=")))
     if isinstance(array, list):
         return ak.Array(array)
     raise TypeError(f"cannot send a {type(array).__name__} as an array: use an ak.Array, a numpy array or a list")

@@ -87,8 +87,21 @@ def _to_wire(value: Any) -> Any:
         return {"$": "function", "id": value.id}
     raise BridgeError(
         f"cannot send a {type(value).__name__} to Julia: use None, bool, int, float, str, tuple, "
-        "dict with str keys, or an array"
+        "dict with str keys, or an array" + _what_instead(value)
     )
+
+
+def _what_instead(value: Any) -> str:
+    """For the objects an analysis has at hand that are not arrays yet: what to send instead."""
+    module = type(value).__module__.split(".")[0]
+    if module in ("dask", "dask_awkward"):
+        return ("; this is a lazy Dask collection: send its .compute(), or run the call on each partition "
+                "with bridge.dask.map_partitions (docs/farm.md)")
+    if module == "uproot":
+        return "; this is an uproot object: read its arrays first, e.g. tree.arrays([...])"
+    if module == "awkward" and type(value).__name__ == "Record":
+        return "; this is one record of an ak.Array: send a slice, events[i:i + 1], or its .to_list() as a dict"
+    return ""
 
 
 def _dict_to_wire(value: dict) -> dict:

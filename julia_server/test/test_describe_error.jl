@@ -94,3 +94,33 @@ catch e
     describe(e, catch_backtrace())
 end
 @test type == "ErrorException" && occursin("arguments cannot grow", message) && occursin("copy(x)", message)
+
+# A recursion that overflowed the stack: its thousands of frames read as one, and a count
+runaway(n) = runaway(n + 1) + 1
+type, message, backtrace = try
+    runaway(1)
+catch e
+    describe(e, catch_backtrace())
+end
+@test type == "StackOverflowError"
+@test occursin(r"runaway\(::Int64\) at .*\n    … the frame above, \d+ more times", backtrace)
+@test length(backtrace) < 4000
+
+# A type whose message puts its name on a line of its own says it once too
+type, message, _ = try
+    fetch(@async error("boom in a task"))
+catch e
+    describe(e, catch_backtrace())
+end
+@test type == "TaskFailedException" && !occursin("TaskFailedException", message) && occursin("boom in a task", message)
+
+# A per-event reduction over an event without particles says how to go on
+for empty_reduction in (() -> maximum(Float32[]), () -> argmax(Float32[]))
+    local type, message
+    type, message, _ = try
+        empty_reduction()
+    catch e
+        describe(e, catch_backtrace())
+    end
+    @test type == "ArgumentError" && occursin("can have no particles", message) && occursin("isempty(x)", message)
+end

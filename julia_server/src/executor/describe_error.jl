@@ -30,7 +30,8 @@ function describe(e, bt)
         "(showerror failed for a $(short_type_name(e)))"
     end
     # the type travels in its own field: `MethodError: no method …` would read twice in Python
-    startswith(message, type * ": ") && (message = message[nextind(message, lastindex(type) + 1):end])
+    # (`TaskFailedException:` ends its line)
+    startswith(message, type * ":") && (message = message[nextind(message, lastindex(type) + 1):end])
     message == type * "()" && (message = "")   # `ReadOnlyMemoryError()` says only its type
     return type, cut(shorten_types(lstrip(message)) * hint(e) * location), cut(format_backtrace(bt))
 end
@@ -52,6 +53,10 @@ function hint(e)
     # `push!` on a numpy argument, a Vector over memory Julia does not own
     e isa ErrorException && e.msg == "cannot resize array with shared data" &&
         return "\nHint: arguments cannot grow. " * WRITE_ELSEWHERE
+    # `maximum(ev.Jet.pt)` on an event without jets
+    e isa ArgumentError && (occursin("empty collection", e.msg) || occursin("must be non-empty", e.msg)) &&
+        return "\nHint: an event can have no particles: check isempty(x) first, or give the reduction a " *
+               "start value, reduce(max, x; init = -Inf32)"
     e isa MethodError || return ""
     f, args, keywords = called(e)
     any(is_view, args) || return ""
@@ -129,7 +134,15 @@ function format_backtrace(bt)
     while !isempty(frames) && is_entry_frame(frames[end])
         pop!(frames)
     end
-    return join(("[$i] $(shorten_types(string(frame)))" for (i, frame) in enumerate(frames)), "\n")
+    # a recursion that overflowed the stack is thousands of the same frame: one line says so
+    runs = Tuple{Base.StackTraces.StackFrame,Int,Int}[]   # a frame, its number, its repeats
+    for (i, frame) in enumerate(frames)
+        isempty(runs) || runs[end][1] != frame ? push!(runs, (frame, i, 0)) :
+                                                 (runs[end] = (frame, runs[end][2], runs[end][3] + 1))
+    end
+    return join(("[$i] $(shorten_types(string(frame)))" *
+                 (repeats > 0 ? "\n    … the frame above, $repeats more times" : "")
+                 for (frame, i, repeats) in runs), "\n")
 end
 
 """Longest type parameter list an error text keeps, in characters."""
@@ -163,5 +176,7 @@ function shorten_types(text::AbstractString)
     return String(take!(out))
 end
 
+# `invokelatest` with keywords (up to Julia 1.8) calls through a closure of its own, in essentials.jl
 is_entry_frame(frame::Base.StackTraces.StackFrame) =
-    frame.func === :include_string || occursin("invokelatest", string(frame.func))
+    frame.func === :include_string || occursin("invokelatest", string(frame.func)) ||
+    basename(string(frame.file)) == "essentials.jl"

@@ -6,18 +6,29 @@
     resolve_function(executor, fn) -> Any
 
 The value `fn` names (`"path_length"`, `"Base.sum"`, `"LinearAlgebra.norm"`); a name that
-resolves to nothing is a `FunctionNotFound` naming it.
+resolves to nothing is a `FunctionNotFound` naming it. A part ending in `_b` that names nothing
+names its `!` form (`sort_b` is `sort!`), for clients whose names cannot hold a `!`.
 """
 function resolve_function(executor::ExecutorState, fn::String)
     parts = split(fn, '.')
     any(isempty, parts) && throw(FunctionNotFound("$(repr(fn)) is not a Julia name"))
-    value = lookup_root(executor, Symbol(parts[1]))
+    value = lookup_spelled(name -> lookup_root(executor, name), parts[1])
     for part in parts[2:end]
-        value isa Module && isdefined(value, Symbol(part)) || (value = nothing; break)
-        value = getfield(value, Symbol(part))
+        value isa Module || (value = nothing; break)
+        outer = value
+        value = lookup_spelled(name -> isdefined(outer, name) ? getfield(outer, name) : nothing, part)
     end
     value === nothing &&
         throw(FunctionNotFound("no function $fn in the client's module, the shared module or Base"))
+    return value
+end
+
+# What `part` names, else, for a part ending in `_b`, what its `!` form names: Python's
+# attributes cannot spell `!` (juliacall's `jl.sort_b` is `sort!`), but a physicist's own
+# `n_b` (b-jets) must come first.
+function lookup_spelled(lookup, part::AbstractString)
+    value = lookup(Symbol(part))
+    value === nothing && endswith(part, "_b") && (value = lookup(Symbol(chop(part; tail = 2), "!")))
     return value
 end
 

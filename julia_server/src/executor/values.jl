@@ -48,7 +48,7 @@ end
     to_wire(x, scope) -> Any
 
 A Julia result as a wire value: `nothing` and `missing` (nil), `Bool`, integers that fit 64
-bits, `Float64`, `Float32` (kept single precision), strings, `Symbol`s and `Char`s (strings); a `Function` → a tagged function the executor keeps
+bits, `Float64`, `Float32` (kept single precision), irrationals (`pi`) as `Float64`, strings, `Symbol`s and `Char`s (strings); a `Function` → a tagged function the executor keeps
 for the client; `Tuple` → tagged tuple, except a buffers triple (`is_buffers_triple`) → an array; `NamedTuple`, a view's `Record`, a struct
 (`is_struct_record`) and string- or symbol-keyed dicts → maps; anything `is_placeable` → an array placed in a block of the client's result
 arena, leased to the client, or, for a vector the codec cannot lay out, a list. Anything else is a
@@ -60,6 +60,7 @@ to_wire(::Union{Nothing,Missing}, ::Scope, ::Int) = nothing
 to_wire(x::Union{Bool,Float32,Float64}, ::Scope, ::Int) = x
 to_wire(x::Union{Int8,Int16,Int32,Int64,UInt8,UInt16,UInt32,UInt64}, ::Scope, ::Int) = x
 to_wire(x::Float16, ::Scope, ::Int) = Float32(x)
+to_wire(x::AbstractIrrational, ::Scope, ::Int) = Float64(x)
 to_wire(x::Union{AbstractString,Symbol,AbstractChar}, ::Scope, ::Int) = string(x)
 
 function to_wire(x::Integer, ::Scope, ::Int)
