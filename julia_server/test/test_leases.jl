@@ -135,9 +135,12 @@ end
     drop_handles!(state, alice, [1, 2])              # unknown: harmless
 
     # expiry: a client silent for more than TTL × margin is forgotten with its results
+    # (both heard from at `now`: the clock, not this test's run time, decides)
     bobs = leased!(state, job_for(bob, :call), 10)["segment"]
-    @test isempty(expire!(state, time_ns()))
-    later = bob.last_heard + round(UInt64, 1.0 * LEASE_MARGIN * 1e9) + 1_000_000
+    now = time_ns()
+    foreach(c -> known_client(state, c.id, c.token, now), (alice, bob))
+    @test isempty(expire!(state, now))
+    later = now + round(UInt64, 1.0 * LEASE_MARGIN * 1e9) + 1_000_000
     gone = expire!(state, later)
     @test length(gone) == 1 && gone[1][1] === bob && gone[1][4] == 1
     @test !isfile("/dev/shm/$bobs")
