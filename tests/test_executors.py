@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from bridge import (Bridge, CallInterrupted, CallTimedOut, ExecutorDied, FunctionNotFound,
-                    ResultTypeError, SharedMemoryFull)
+                    InvalidArray, ResultTypeError, SharedMemoryFull)
 from _clients import process_running, python_client, read_report, reap, segments_of, wait_until
 from test_served import Served
 
@@ -384,6 +384,30 @@ def test_a_handle_reaches_a_fresh_executor_with_its_array(served, shm_clean):
         handle.drop()
 
 
+def test_a_handle_named_many_times_goes_to_a_fresh_executor_once(served, shm_clean):
+    # A handle whose form carries a megabyte, named 4000 times, used to be written out 4000 times
+    # in the job for a fresh executor: 4 GB in the server's one loop.
+    import awkward as ak
+
+    with Bridge(served.address) as a, Bridge(served.address) as other:
+        wide = ak.with_parameter(ak.Array(np.arange(4.0)), "pad", "x" * (1 << 20))
+        handle = a.send(wide)
+        with pytest.raises(ExecutorDied):
+            a.eval("exit(3)")
+        assert a.call("length", {str(i): handle for i in range(4000)}) == 4000
+        assert other.call("+", 1, 2) == 3
+        # distinct handles whose arrays would not fit in one message: that call is refused, and
+        # the next one runs
+        many = [a.send(wide) for _ in range(50)]
+        with pytest.raises(ExecutorDied):
+            a.eval("exit(3)")
+        with pytest.raises(InvalidArray, match="more than 48.0 MiB"):
+            a.call("length", tuple(many))
+        assert a.call("length", (many[0], handle)) == 2
+        for h in [handle, *many]:
+            h.drop()
+
+
 def test_going_over_the_memory_limit_ends_only_that_executor(served):
     with Bridge(served.address) as a, Bridge(served.address) as b:
         b.eval("mine() = 7")
@@ -496,6 +520,101 @@ def test_asks_from_user_code_hurt_no_one_else(served):
             attacker.eval('for _ in 1:300; ask("growing", "buffers" => 1); end')
         served.wait_for_log("a call grows at most 256 results")
         assert other.call("+", 1, 2) == 3
+
+
+def test_asks_and_reports_forged_by_user_code_change_only_its_own_figures(served):
+    with Bridge(served.address) as other, Bridge(served.address) as attacker:
+        attacker.eval(ASK)
+        # allocs sent without waiting for their answers, to have chunks made past the quota at
+        # once: a job's second alloc before its first is answered ends its executor
+        with pytest.raises(ExecutorDied):
+            attacker.eval("""
+                scope = task_local_storage(EP.SCOPE_KEY)
+                for _ in 1:24
+                    EP.send!(scope.executor.link, Dict{String,Any}("op" => "ask", "job" => scope.job,
+                                                                   "what" => "alloc", "nbytes" => 21 << 20))
+                end
+                sleep(60)
+            """)
+        served.wait_for_log("the job's last alloc is not answered yet")
+        assert len(other.call("ones", 4_000_000)) == 4_000_000   # 32 MB within its own quota
+        # reports with absurd counts: the shared figures stay true
+        validations = other.stats()["validations"]
+        attacker.eval(ASK)
+        attacker.eval("""
+            scope = task_local_storage(EP.SCOPE_KEY)
+            EP.send!(scope.executor.link, Dict{String,Any}("op" => "mapped", "cached_bytes" => -(1 << 62)))
+        """)
+        assert wait_until(lambda: other.stats()["cached_bytes"] >= 0 and attacker.eval("1") == 1)
+        # (its real `done` then names a job that is over, which ends its executor)
+        assert attacker.eval("""
+            scope = task_local_storage(EP.SCOPE_KEY)
+            EP.send!(scope.executor.link, Dict{String,Any}("op" => "done", "job" => scope.job, "ok" => true,
+                                                           "result" => 1, "validations" => 1 << 62))
+            2
+        """) == 1
+        assert other.stats()["validations"] == validations
+
+
+def _raw_requests(bridge: Bridge, address: str):
+    """Send requests as ``bridge``'s client without waiting for replies: a generator's ``send``
+    takes (op, fields) and returns the request id; ``next`` returns the next reply."""
+    import msgpack
+    import zmq
+
+    socket = zmq.Context.instance().socket(zmq.DEALER)
+    socket.setsockopt(zmq.LINGER, 0)
+    socket.connect(address)
+    return socket, lambda number, op, fields: socket.send(msgpack.packb(
+        {"v": 1, "id": number, "client": bridge.client_id, "token": bridge._connection.token, "op": op, **fields})), \
+        lambda: msgpack.unpackb(socket.recv(), raw=False)
+
+
+def test_a_client_can_keep_only_so_much_waiting_for_its_executor(served):
+    with Bridge(served.address) as other, Bridge(served.address) as greedy:
+        socket, post, reply = _raw_requests(greedy, served.address)
+        try:
+            post(1, "eval", {"code": "sleep(3); :slept"})
+            for number in range(2, 2 + 1024):
+                post(number, "eval", {"code": "1"})
+            post(5000, "eval", {"code": "2"})                      # the 1025th waiting
+            refused = reply()
+            assert refused["id"] == 5000 and refused["error"]["type"] == "ProtocolError"
+            assert "1024 requests" in refused["error"]["message"] and "wait for their replies" in refused["error"]["message"]
+            assert other.call("+", 1, 2) == 3
+            answered = {reply()["id"] for _ in range(1 + 1024)}
+            assert answered == set(range(1, 2 + 1024))
+            # and so many bytes: four requests of 15 MiB wait, a fifth does not
+            post(6000, "eval", {"code": "sleep(3)"})
+            big = "# " + "x" * (15 << 20) + "\n1"
+            for number in range(6001, 6006):
+                post(number, "eval", {"code": big})
+            refused = reply()
+            assert refused["id"] == 6005 and refused["error"]["type"] == "ProtocolError"
+            assert {reply()["id"] for _ in range(5)} == set(range(6000, 6005))
+        finally:
+            socket.close()
+
+
+def test_a_stopped_executor_gets_one_forget_at_a_time(served):
+    # Every `drop` used to send the client's executor a `forget` at once: one that does not read
+    # them (its own code stopped it) piled them up in the server, about 9 MB each here.
+    from _clients import rss_kib
+
+    with Bridge(served.address) as other, Bridge(served.address) as attacker:
+        server_pid = attacker.server_info["server_pid"]
+        attacker.eval('run(`sh -c "sleep 0.5; kill -STOP $(getpid())"`; wait = false)')   # between jobs
+        executor = attacker.stats()["executor_pid"]
+        assert wait_until(lambda: open(f"/proc/{executor}/stat").read().split(") ")[1][0] == "T")
+        before = rss_kib(server_pid)
+        ids = list(range(1 << 40, (1 << 40) + 999_000))
+        for _ in range(120):
+            attacker._request("drop", {"handles": [], "functions": ids})
+        grown = rss_kib(server_pid) - before
+        assert grown < 400 * 1024, f"the server grew by {grown // 1024} MiB"
+        assert other.call("+", 1, 2) == 3
+        os.kill(executor, signal.SIGCONT)
+        assert attacker.eval("1 + 1") == 2
 
 
 def test_a_reply_too_large_for_the_server_is_an_error(served):

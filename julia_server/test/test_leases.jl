@@ -97,22 +97,33 @@ end
     AwkwardBridge.ServerProcess.forget_segments!(state, alice, [mine, "akb-$(getpid())-$("ab"^16)", "akb-1-$("cd"^16)"])
     @test alice.forgotten.segments == [mine] && !(mine in alice.own_segments)
 
-    # a handle travels with its array only to an executor that has not opened it
+    # a handle goes by id; its array once per job, only to an executor that has not opened it
     SP = AwkwardBridge.ServerProcess
     held_array = array_arg(mine, 0, 64)
     alice.handles[41] = SP.Handle(AwkwardBridge.array_ref(held_array), 64)
-    uses = job_for(alice, :call, "fn" => "f", "args" => Any[Dict{String,Any}("\$" => "handle", "id" => 41)],
-                   "kwargs" => Dict{String,Any}("h" => Dict{String,Any}("\$" => "handle", "id" => 41)))
+    named = Dict{String,Any}("\$" => "handle", "id" => 41)
+    uses = job_for(alice, :call, "fn" => "f", "args" => Any[named, Dict{String,Any}("\$" => "tuple", "items" => Any[named for _ in 1:1000])],
+                   "kwargs" => Dict{String,Any}("h" => named))
     prepare!(uses, state, 0)
-    forwarded = (uses.run["args"][1], uses.run["kwargs"]["h"])
+    @test uses.run["args"][1] == named && uses.run["kwargs"]["h"] == named && all(==(named), uses.run["args"][2]["items"])
     ex = SP.Executor("token", run(`true`; wait = false), alice)
-    SP.add_handle_arrays!(uses, ex.handles)                       # a fresh executor: the array goes
-    @test all(v -> v["id"] == 41 && v["array"]["buffers"] == held_array["buffers"] &&
-                   v["array"]["form"] == held_array["form"], forwarded)
+    sent = SP.handle_arrays(uses, ex.handles)                     # a fresh executor: the array, once
+    @test length(sent) == 1 && sent[1][1] == 41 && sent[1][2]["buffers"] == held_array["buffers"] &&
+          sent[1][2]["form"] == held_array["form"]
     SP.opened_report!(ex, uses, Dict{String,Any}("handles" => Any[41, 99, "x"]))   # 99: not the job's
     @test ex.handles == Set([41])
-    SP.add_handle_arrays!(uses, ex.handles)                       # held: the id alone
-    @test all(v -> v == Dict{String,Any}("\$" => "handle", "id" => 41), forwarded)
+    @test isempty(SP.handle_arrays(uses, ex.handles))             # held: the id alone
+    # arrays too large for one message refuse the job, before anything is sent
+    padded = """{"class": "NumpyArray", "primitive": "float64", "form_key": "node0", "parameters": {"pad": "$("x" ^ (1 << 20))"}}"""
+    big = Dict{String,Any}()
+    for id in 100:160
+        alice.handles[id] = SP.Handle(AwkwardBridge.ArrayRef(padded, 8, Dict("node0-data" => AwkwardBridge.BufferRef(mine, 0, 64))), 64)
+        big[string(id)] = Dict{String,Any}("\$" => "handle", "id" => id)
+    end
+    wide = job_for(alice, :call, "fn" => "f", "args" => Any[big])
+    prepare!(wide, state, 0)
+    @test_throws InvalidArray SP.handle_arrays(wide, ex.handles)
+    foreach(id -> delete!(alice.handles, id), 100:160)
     # dropped while a job that opened it ran: its executor forgets it at the next job
     alice.handles[42] = SP.Handle(AwkwardBridge.array_ref(held_array), 64)
     late = job_for(alice, :call, "fn" => "f", "args" => Any[Dict{String,Any}("\$" => "handle", "id" => 42)])

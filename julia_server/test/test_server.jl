@@ -102,6 +102,9 @@ end
             @test copied["length"] == 10 && copied["lease"] isa Integer
             @test copied["buffers"]["node0-data"][1] != mine.name
             @test result(c, "call"; fn = "sum", args = Any[copied]) == 55.0
+            # a handle would hold no lease on the result block, reused once the result is released
+            sent_back = Dict{String,Any}(k => v for (k, v) in copied if k != "lease")
+            @test occursin("result arena", error_of(request(c, "send"; array = sent_back))["message"])
             @test result(c, "release"; leases = Any[copied["lease"]]) === nothing
             handle = result(c, "send"; array = arg)
             @test handle["\$"] == "handle" && handle["id"] isa Integer

@@ -18,6 +18,7 @@ function run_job(executor::ExecutorState, message::Dict{String,Any})
         try
             kind = str_field(message, "kind", "run")
             done["result"] = with_scope(scope) do
+                open_handle_arrays!(scope, message)
                 kind == "call" ? run_call(scope, message) :
                 kind == "eval" ? run_eval(scope, message) :
                 kind == "send" ? run_send(scope, message) :
@@ -74,6 +75,17 @@ end
 interrupted_task(e) =
     e isa TaskFailedException ? (e.task.exception isa InterruptException || interrupted_task(e.task.exception)) :
     e isa CompositeException ? any(interrupted_task, e.exceptions) : false
+
+# The handles of the job this executor has not opened come with their arrays, each once.
+function open_handle_arrays!(scope::Scope, message::Dict{String,Any})
+    haskey(message, "handle_arrays") || return nothing
+    for pair in list_field(message, "handle_arrays", "run")
+        (pair isa Vector{Any} && length(pair) == 2 && pair[1] isa Int64 && pair[2] isa Dict{String,Any}) ||
+            throw(ProtocolError("run: handle_arrays holds [id, array] pairs"))
+        handle_view!(scope, pair[1], array_ref(pair[2]))
+    end
+    return nothing
+end
 
 function run_call(scope::Scope, message::Dict{String,Any})
     fn = field(message, "fn", "call")

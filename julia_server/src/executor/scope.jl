@@ -78,9 +78,9 @@ end
 """
     handle_view!(scope, id, ref) -> AbstractVector
 
-The view behind the client's handle `id`, whose array is `ref` (`nothing` when the server knows
-this executor holds it): validated the first time this executor sees it (at `send`, or after a
-restart), then kept until the handle is dropped.
+The view behind the client's handle `id`, whose array is `ref` (`nothing` for a handle value,
+which names an opened handle by id alone): validated the first time this executor sees it (at
+`send`, or from a job's `handle_arrays` after a restart), then kept until the handle is dropped.
 """
 function handle_view!(scope::Scope, id::Int, ref::Union{Nothing,ArrayRef})
     handles = scope.executor.handles

@@ -1,6 +1,6 @@
 # Values between the wire (docs/protocol.md, section 4) and Julia, in the executor: arguments as
-# the server forwards them (arrays it has checked the client may name, handles with their arrays
-# or, once opened here, their ids) become Julia values and views; results become wire values, their arrays written into
+# the server forwards them (arrays it has checked the client may name, handles by id, opened from
+# the job's `handle_arrays` first) become Julia values and views; results become wire values, their arrays written into
 # blocks of the client's result arena.
 
 """Deepest nesting of tuples, lists and maps in a result (a self-containing vector stops here)."""
@@ -26,7 +26,7 @@ end
 
 An argument as Julia sees it: scalars as decoded (a float32 widened to `Float64`), lists as
 `Vector{Any}`, maps as `Dict{String,Any}`, tagged tuples as `Tuple`, handles as the view kept
-since `send`, functions as the function kept for the client, arrays as validated views on
+since `send` or opened from the job's `handle_arrays`, functions as the function kept for the client, arrays as validated views on
 shared memory (`open_array`).
 """
 function from_wire(x, scope::Scope)
@@ -37,8 +37,7 @@ function from_wire(x, scope::Scope)
     tag = get(x, "\$", nothing)
     tag === nothing && return Dict{String,Any}(k => from_wire(v, scope) for (k, v) in x)
     tag == "tuple" && return Tuple(from_wire(item, scope) for item in list_field(x, "items", "tuple value"))
-    tag == "handle" && return handle_view!(scope, int_field(x, "id", "handle value"),
-                                           haskey(x, "array") ? array_ref(map_field(x, "array", "handle value")) : nothing)
+    tag == "handle" && return handle_view!(scope, int_field(x, "id", "handle value"), nothing)
     tag == "array" && return open_wire_array(x, scope)
     tag == "function" && return kept_function(scope.executor, int_field(x, "id", "function value"))
     throw(ProtocolError("unknown tagged value \"\$\": $(repr(tag))"))

@@ -61,8 +61,11 @@ A started executor: the secret it says `ready` with, its process and pid, the ro
 connection (empty until ready), its client (`nothing` for a spare), the job it runs, when it
 started, why the server ended it (once it did), the idle mappings it last reported, and whether
 a SIGINT the server sent it has not yet been seen to land (`interrupt_pending`): until it has,
-the executor takes no job, which the interrupt would hit instead; the threads it has; and the
-client's handles it holds views of (`handles`), to which a job names a handle by its id alone.
+the executor takes no job, which the interrupt would hit instead; the threads it has; the
+client's handles it holds views of (`handles`), to which a job names a handle by its id alone;
+and whether a `forget` sent on its own awaits the executor's `mapped` (`forget_unanswered`):
+until it has come, the next waits, so that a client's drops cannot pile messages up in the
+server.
 """
 mutable struct Executor
     token::String
@@ -77,10 +80,11 @@ mutable struct Executor
     interrupt_pending::Bool
     threads::Int                       # for user code, as it reported when ready
     handles::Set{Int}
+    forget_unanswered::Bool
 end
 
 Executor(token::String, process::Base.Process, client::Union{Nothing,Client}) =
-    Executor(token, process, getpid(process), UInt8[], client, nothing, time_ns(), nothing, 0, false, 0, Set{Int}())
+    Executor(token, process, getpid(process), UInt8[], client, nothing, time_ns(), nothing, 0, false, 0, Set{Int}(), false)
 
 pid(ex::Executor) = ex.pid
 is_ready(ex::Executor) = !isempty(ex.routing)

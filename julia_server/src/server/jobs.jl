@@ -1,9 +1,9 @@
 # A job is one `eval`, `call` or `send` from a client, from its arrival to its reply. The server
 # checks it on arrival (what the client may name, its quota) and turns it into the `run` message
 # its client's executor gets: arrays keep their buffer locations, with the result block named
-# when an array is an earlier result sent back, and a handle travels with its array only to an
-# executor that has not opened it (a fresh one, after a restart): a wide array's form and buffer
-# list would otherwise cost every call milliseconds.
+# when an array is an earlier result sent back, and handles by id, their arrays going once, only to
+# an executor that has not opened them (a fresh one, after a restart): a wide array's form and
+# buffer list would otherwise cost every call milliseconds.
 
 """Operations that run in the client's executor."""
 const JOB_OPS = (:eval, :call, :send)
@@ -15,8 +15,8 @@ A job: its server-wide `number` (`stats`, `cancel`), the ROUTER routing id its r
 its request and client, the `run` message for the executor, the shared memory its arguments
 hold, the result leases made for it, when it arrived and started (0 while queued), its timeout
 timer, and, once something asked it to stop, the error it then gets; `handle_values` are the
-handle values of its `run` message with their handles, whose arrays `dispatch!` adds for an
-executor that has not opened them.
+handle values of its `run` message with their handles, whose arrays `dispatch!` sends to an
+executor that has not opened them (`handle_arrays`).
 """
 mutable struct Job
     number::Int
@@ -34,11 +34,15 @@ mutable struct Job
     stopped::Bool                     # its executor said the interrupted code stopped
     growing::Int                      # sparse chunks leased to it (`growing`)
     handle_values::Vector{Pair{Dict{String,Any},Handle}}
+    arrays::Int                       # array and handle values among its arguments
+    making_chunk::Bool                # a chunk is being made for its `alloc`
+    request_bytes::Int                # its request's frame, while it waits in the queue
 end
 
-Job(number::Int, routing::Vector{UInt8}, request::Request, client::Client) =
+Job(number::Int, routing::Vector{UInt8}, request::Request, client::Client, request_bytes::Int = 0) =
     Job(number, routing, request, client, Dict{String,Any}("op" => "run", "job" => number), 0,
-        nothing, Int[], time_ns(), 0, nothing, nothing, false, 0, Pair{Dict{String,Any},Handle}[])
+        nothing, Int[], time_ns(), 0, nothing, nothing, false, 0, Pair{Dict{String,Any},Handle}[], 0, false,
+        request_bytes)
 
 """
     describe_job(job) -> String
@@ -90,6 +94,10 @@ function prepare!(job::Job, state::ServerState, running_bytes::Int)
             throw(ProtocolError("send: field \"array\" must be an array value {\"\$\": \"array\", …}"))
         run["kind"] = "send"
         run["array"] = forward_array(array, job, state)
+        # a handle holds no lease on a result block, which is reused once its result is released
+        any(b -> haskey(state.owned, b.segment), values(array_ref(array).buffers)) &&
+            throw(InvalidArray("send: the array lies in this client's result arena; send a copy in its own " *
+                               "memory (an earlier result passed to call goes by reference already)"))
         run["handle"] = new_id!(client)
         job.handle = Handle(array_ref(array), job.nbytes)
     end
@@ -144,27 +152,44 @@ function forward_handle(id::Int, job::Job)
         throw(InvalidArray("handle $id does not exist (dropped, expired, or not sent by this client)"))
     value = Dict{String,Any}("\$" => "handle", "id" => id)
     push!(job.handle_values, value => h)
+    job.arrays += 1
     return value
 end
 
 """
-    add_handle_arrays!(job, held)
+    handle_arrays(job, held) -> Vector{Any}
 
-Give each handle value of the job's `run` message its array, unless its id is among the
-handles the executor that runs it holds (`held`): that one keeps the view it opened.
+The arrays of the job's handles that the executor running it has not opened (`held` lists those
+it has), each once, as `[id, array]` pairs for the `run` message's `handle_arrays`: a call may
+name a handle many times, and its array can be megabytes of form. `InvalidArray` when they would
+not fit in a message the executor takes.
 """
-function add_handle_arrays!(job::Job, held::Set{Int})
+function handle_arrays(job::Job, held::Set{Int})
+    pairs, sent, nbytes = Any[], Set{Int}(), 0
     for (value, h) in job.handle_values
-        value["id"] in held ? delete!(value, "array") : (value["array"] = wire_array(h.ref, nothing))
+        id = value["id"]::Int
+        (id in held || id in sent) && continue
+        push!(sent, id)
+        # the packed array: its form, and a segment name and two numbers per buffer
+        nbytes += sizeof(h.ref.form) + 128 * length(h.ref.buffers)
+        nbytes <= MAX_HANDLE_ARRAYS_BYTES ||
+            throw(InvalidArray("this $(job.request.op) names handles whose arrays (forms and buffer lists) come to " *
+                               "more than $(format_bytes(MAX_HANDLE_ARRAYS_BYTES)) for an executor to open at once"))
+        push!(pairs, Any[id, wire_array(h.ref, nothing)])
     end
-    return nothing
+    return pairs
 end
+
+"""What the arrays of a job's handles may add to its `run` message: the rest of the executor's
+message limit is the request's."""
+const MAX_HANDLE_ARRAYS_BYTES = MAX_EXECUTOR_MESSAGE_BYTES - MSGPACK_MAX_BYTES
 
 # An array argument, after checking the client may name every segment it uses: its own (by pid)
 # or a chunk of its result arena. One that lies in a single result block is marked with it.
 function forward_array(x::Dict{String,Any}, job::Job, state::ServerState)
     ref = array_ref(x)
     client = job.client
+    job.arrays += 1
     for (key, b) in ref.buffers
         try
             may_name(state, client, b.segment)

@@ -253,7 +253,7 @@ function handle_client_message!(server::Server, frames::Vector{Vector{UInt8}})
     reply = try
         request = decode_request(message)
         server.stopping && throw(ShuttingDown("the server is shutting down"))
-        route!(server, routing, request)
+        route!(server, routing, request, length(frame))
     catch e
         e isa InterruptException && rethrow()
         type, text, backtrace = describe(e, catch_backtrace())
@@ -265,8 +265,8 @@ function handle_client_message!(server::Server, frames::Vector{Vector{UInt8}})
     return nothing
 end
 
-# The reply to an inline operation, or `nothing` once a job is queued.
-function route!(server::Server, routing::Vector{UInt8}, request::Request)
+# The reply to an inline operation, or `nothing` once a job is queued (a request of `nbytes`).
+function route!(server::Server, routing::Vector{UInt8}, request::Request, nbytes::Int)
     state = server.state
     if request.op === :hello
         result, client, reconnected = hello!(server, request)
@@ -277,7 +277,7 @@ function route!(server::Server, routing::Vector{UInt8}, request::Request)
     client = known_client(state, request.client, str_field(request.fields, "token", "request"; default = ""), time_ns())
     act_on_carried!(server, client, request)
     if request.op in JOB_OPS
-        admit_job!(server, routing, request, client)
+        admit_job!(server, routing, request, client, nbytes)
         return nothing
     end
     result = run_inline(server, request, client)
@@ -403,7 +403,7 @@ function handle_executor_message!(server::Server, frames::Vector{Vector{UInt8}})
     try
         op == "ask" ? answer_ask!(server, ex, message) :
         op == "done" ? job_done!(server, ex, message) :
-        op == "mapped" ? mapped_report!(ex, message) :
+        op == "mapped" ? forget_answered!(server, ex, message) :
         op == "interrupted" ? interrupt_landed!(server, ex) :
         op == "stopped" ? call_stopped!(server, ex, message) :
         throw(ProtocolError("unknown op $(repr(op))"))

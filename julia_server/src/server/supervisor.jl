@@ -2,17 +2,30 @@
 # executor asks for something, a call must stop, or an executor ends. Every function runs on
 # the loop's task (server/loop.jl).
 
+"""The most `eval`, `call` and `send` requests one client may have waiting for its executor, and
+the most bytes they may hold: each keeps its request in the server's memory until it runs."""
+const MAX_QUEUED_JOBS = 1024
+const MAX_QUEUED_BYTES = 64 * 1024 * 1024
+
 const DEFINITIONS_LOST = "this client's definitions (eval, include) are lost, and its next call gets a fresh executor"
 
 """
-    admit_job!(server, routing, request, client)
+    admit_job!(server, routing, request, client, request_bytes)
 
-Check a new `eval`, `call` or `send`, queue it for the client's executor, and start it when the
-executor is free. Bad requests throw (the loop answers the error).
+Check a new `eval`, `call` or `send` (its request a frame of `request_bytes`), queue it for the
+client's executor, and start it when the executor is free. Bad requests throw (the loop answers
+the error), and so does one beyond what the server keeps waiting for one client
+(`MAX_QUEUED_JOBS`, `MAX_QUEUED_BYTES`).
 """
-function admit_job!(server::Server, routing::Vector{UInt8}, request::Request, client::Client)
+function admit_job!(server::Server, routing::Vector{UInt8}, request::Request, client::Client, request_bytes::Int)
+    queue = get!(() -> Job[], server.queues, client.id)
+    waiting = mapreduce(job -> job.request_bytes, +, queue; init = 0)
+    (length(queue) < MAX_QUEUED_JOBS && waiting + request_bytes <= MAX_QUEUED_BYTES) ||
+        throw(ProtocolError("this client already has $(length(queue)) requests ($(format_bytes(waiting))) waiting for " *
+                            "its executor, the most the server keeps ($MAX_QUEUED_JOBS, $(format_bytes(MAX_QUEUED_BYTES))): " *
+                            "wait for their replies"))
     server.next_job += 1
-    job = Job(server.next_job, routing, request, client)
+    job = Job(server.next_job, routing, request, client, request_bytes)
     prepare!(job, server.state, running_bytes(server, client))
     timeout = timeout_of(job)
     if timeout > 0
@@ -20,7 +33,7 @@ function admit_job!(server::Server, routing::Vector{UInt8}, request::Request, cl
         job.timer = Timer(_ -> put!(server.events, (:timeout, number)), timeout)
     end
     server.jobs[job.number] = job
-    push!(get!(() -> Job[], server.queues, client.id), job)
+    push!(queue, job)
     server.log_calls && log_event("$(describe_job(job)) from client $(label(client)) (job $(job.number))")
     dispatch!(server, client)
     return nothing
@@ -34,19 +47,29 @@ executor for the client first if it has none.
 """
 function dispatch!(server::Server, client::Client)
     queue = get(server.queues, client.id, Job[])
-    isempty(queue) && return nothing
-    ex = executor_for!(server, client)
-    (ex !== nothing && is_ready(ex) && ex.job === nothing && ex.ended_by_server === nothing &&
-     !ex.interrupt_pending) || return nothing
-    job = popfirst!(queue)
-    # what the executor must forget goes with the job, not as a message (and a wake-up) of its own
-    forgotten = take_forgotten!(ex)
-    forgotten === nothing || (job.run["forget"] = forgotten)
-    add_handle_arrays!(job, ex.handles)
-    job.started = time_ns()
-    ex.job = job
-    offer_block!(server.state, job, running_bytes(server, client))
-    send_to_executor(server, ex, job.run)
+    while !isempty(queue)
+        ex = executor_for!(server, client)
+        (ex !== nothing && is_ready(ex) && ex.job === nothing && ex.ended_by_server === nothing &&
+         !ex.interrupt_pending) || return nothing
+        job = popfirst!(queue)
+        # checked before anything changes: a job that cannot go is answered, and the next one goes
+        arrays = try
+            handle_arrays(job, ex.handles)
+        catch e
+            e isa InvalidArray || rethrow()
+            answer_job!(server, job, encode_error(job.request.id, "InvalidArray", e.msg))
+            continue
+        end
+        isempty(arrays) || (job.run["handle_arrays"] = arrays)
+        # what the executor must forget goes with the job, not as a message (and a wake-up) of its own
+        forgotten = take_forgotten!(ex)
+        forgotten === nothing || (job.run["forget"] = forgotten)
+        job.started = time_ns()
+        ex.job = job
+        offer_block!(server.state, job, running_bytes(server, client))
+        send_to_executor(server, ex, job.run)
+        return nothing
+    end
     return nothing
 end
 
@@ -129,13 +152,16 @@ end
     flush_forgotten!(server, ex)
 
 Tell the executor, in a `forget` of its own, what of its client's handles, result blocks,
-segments and functions it must forget.
+segments and functions it must forget: when it is idle (a running job gets it with the next
+`run`, or when it is done) and has answered the last one (`forget_unanswered`).
 """
 function flush_forgotten!(server::Server, ex::Executor)
     client = ex.client
-    (client === nothing || !is_ready(ex)) && return nothing
+    (client === nothing || !is_ready(ex) || ex.job !== nothing || ex.forget_unanswered) && return nothing
     forgotten = take_forgotten!(ex)
-    forgotten === nothing || send_to_executor(server, ex, merge!(Dict{String,Any}("op" => "forget"), forgotten))
+    forgotten === nothing && return nothing
+    ex.forget_unanswered = true
+    send_to_executor(server, ex, merge!(Dict{String,Any}("op" => "forget"), forgotten))
     return nothing
 end
 
@@ -186,8 +212,29 @@ end
 An executor's report of the client segments it keeps mapped while idle (`done` carries it too).
 """
 function mapped_report!(ex::Executor, message::Dict{String,Any})
-    ex.cached_bytes = something(tryparse_int(get(message, "cached_bytes", 0)), 0)
+    ex.cached_bytes = reported_count(message, "cached_bytes", MAX_REPORTED_BYTES)
     return nothing
+end
+
+"""
+    forget_answered!(server, ex, message)
+
+An executor's `mapped`, its answer to a `forget` of its own: what waited for it goes now.
+"""
+function forget_answered!(server::Server, ex::Executor, message::Dict{String,Any})
+    mapped_report!(ex, message)
+    ex.forget_unanswered = false
+    flush_forgotten!(server, ex)
+    return nothing
+end
+
+"""The most bytes an executor's report may claim (an exbibyte): its client's code can send one."""
+const MAX_REPORTED_BYTES = 1 << 60
+
+# A count an executor reports, within 0:most; its client's code can write any message it sends.
+function reported_count(message::Dict{String,Any}, key::String, most::Int)
+    n = get(message, key, 0)
+    return n isa Int64 ? clamp(n, 0, most) : 0
 end
 
 """
@@ -203,7 +250,7 @@ function executor_ready!(server::Server, routing::Vector{UInt8}, message::Dict{S
     end
     ex.routing = routing
     server.by_routing[routing] = ex
-    ex.threads = something(tryparse_int(get(message, "threads", 0)), 0)
+    ex.threads = reported_count(message, "threads", 1 << 16)
     shortfall = thread_shortfall(ex, server.options.threads)
     log_event("executor pid $(pid(ex)) ready in $(round((time_ns() - ex.started) / 1e9, digits = 2)) s" *
               (shortfall === nothing ? "" : " ($shortfall)"))
@@ -227,6 +274,8 @@ function answer_ask!(server::Server, ex::Executor, message::Dict{String,Any})
             server.state.alloc_asks += 1
             haskey(message, "declined") && decline_offer!(server.state, job, int_field(message, "declined", "alloc"))
             nbytes = int_field(message, "nbytes", "alloc")
+            # the quota counts chunks once made: one made at a time keeps a job within it
+            job.making_chunk && throw(ProtocolError("alloc: the job's last alloc is not answered yet"))
             got = lease_block!(server.state, job, nbytes, running_bytes(server, job.client))
             got isa Int && return make_chunk!(server, job, got, nbytes)
             got
@@ -271,6 +320,7 @@ end
 # No chunk had room: reserve one of `size` bytes on a background thread, then answer the alloc.
 function make_chunk!(server::Server, job::Job, size::Int, nbytes::Int)
     number, events = job.number, server.events
+    job.making_chunk = true
     run_in_background() do
         outcome = try
             reserve_segment(size)
@@ -290,6 +340,7 @@ client's arena and answer the job's `alloc`, or unlink it when the job is gone.
 """
 function chunk_made!(server::Server, number::Int, size::Int, nbytes::Int, outcome)
     job = get(server.jobs, number, nothing)
+    job === nothing || (job.making_chunk = false)
     ex = job === nothing ? nothing : get(server.executors, job.client.id, nothing)
     running = ex !== nothing && ex.job === job
     if outcome isa String
@@ -302,6 +353,8 @@ function chunk_made!(server::Server, number::Int, size::Int, nbytes::Int, outcom
             lease_block!(server.state, job, nbytes, running_bytes(server, job.client))::Dict{String,Any}
         catch e
             e isa Union{SharedMemoryFull,ShuttingDown,UnknownClient} || rethrow()
+            # the new chunk is then a free one: it lingers, and goes, as others do
+            linger_if_spare!(job.client.arena, outcome, time_ns())
             error_answer(e)
         end
     else
@@ -336,7 +389,7 @@ function job_done!(server::Server, ex::Executor, message::Dict{String,Any})
     output = with_thread_warning(output, ex, client, server.options.threads)
     # the server's interrupt landed in this job; otherwise it is still to land (`interrupted`)
     error !== nothing && get(error, "type", nothing) == "InterruptException" && (ex.interrupt_pending = false)
-    state.validations += something(tryparse_int(get(message, "validations", 0)), 0)
+    state.validations += reported_count(message, "validations", job.arrays)
     mapped_report!(ex, message)
     if get(message, "ok", false) === true
         result = get(message, "result", nothing)
@@ -370,10 +423,9 @@ function job_done!(server::Server, ex::Executor, message::Dict{String,Any})
     end
     opened_report!(ex, job, message)   # once a `send`'s handle is the client's, or is to be forgotten
     dispatch!(server, client)
+    flush_forgotten!(server, ex)       # when no job went
     return nothing
 end
-
-tryparse_int(x) = x isa Int64 ? x : nothing
 
 """
     opened_report!(ex, job, message)

@@ -255,11 +255,22 @@ function free_block!(arena::Arena, name::String, offset::Int, now::UInt64)
         return nothing
     end
     give!(chunk, offset:offset+block.size-1)
-    if is_empty(chunk) && reserved_bytes(arena) > ARENA_RESERVE
-        chunk.lingers_until = now + ARENA_LINGER_NS
-    end
+    linger_if_spare!(arena, chunk, now)
     return nothing
 end
+
+"""
+    linger_if_spare!(arena, chunk, now)
+
+Let `chunk` (or the chunk named so) linger until `now + ARENA_LINGER_NS` when it is entirely
+free and the arena's free chunks exceed the reserve without it (`end_lingering!` then drops it).
+"""
+function linger_if_spare!(arena::Arena, chunk::Chunk, now::UInt64)
+    (is_empty(chunk) && reserved_bytes(arena) > ARENA_RESERVE) && (chunk.lingers_until = now + ARENA_LINGER_NS)
+    return nothing
+end
+linger_if_spare!(arena::Arena, name::String, now::UInt64) =
+    linger_if_spare!(arena, arena.chunks[findfirst(c -> c.name == name, arena.chunks)], now)
 
 """
     end_lingering!(arena, now) -> Vector{String}
