@@ -13,6 +13,7 @@ from typing import Any, Optional
 
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 
+from .base import JuliaError
 from .client import Bridge
 
 _bridge: Optional[Bridge] = None
@@ -46,8 +47,26 @@ class JuliaMagics(Magics):
         when the code ends in ``;``."""
         code = line if cell is None else cell
         cell_name = f"In[{self.shell.execution_count}]" if self.shell is not None else "julia"
-        value = notebook_bridge().eval(code, filename=cell_name)
+        try:
+            value = notebook_bridge().eval(code, filename=cell_name)
+        except JuliaError as error:
+            hinted = self._python_variable_hint(error)
+            if hinted is None:
+                raise
+            raise hinted from None
         return None if code.rstrip().endswith(";") else value
+
+    def _python_variable_hint(self, error: JuliaError) -> Optional[JuliaError]:
+        """The error again, saying what to do, when Julia missed a name that is a Python variable."""
+        if error.julia_type != "UndefVarError" or self.shell is None:
+            return None
+        words = error.message.split()
+        name = words[0].strip("`") if words else ""
+        if not name.isidentifier() or name not in self.shell.user_ns:
+            return None
+        hint = (f"\nHint: {name} is a Python variable, and %julia code cannot see Python's variables: "
+                f"pass it to a Julia function instead, notebook_bridge().jl.f({name})")
+        return type(error)(error.julia_type, error.message + hint, error.backtrace)
 
 
 def load_ipython_extension(ipython: Any) -> None:

@@ -56,6 +56,16 @@ def test_a_julia_error_is_the_cells_error(shell, capsys):
     capsys.readouterr()
 
 
+def test_a_python_variable_named_in_julia_code_gets_a_hint(shell, capsys):
+    run(shell, "events_here = [1.0, 2.0]")
+    with pytest.raises(JuliaError, match=r"events_here is a Python variable.*notebook_bridge\(\)\.jl\.f\(events_here\)"):
+        run(shell, "%julia sum(events_here)")
+    with pytest.raises(JuliaError) as raised:
+        run(shell, "%julia sum(nowhere_at_all)")
+    assert "Hint" not in str(raised.value)
+    capsys.readouterr()
+
+
 def test_use_bridge_leaves_the_users_own_bridge_open(capsys):
     from bridge import Bridge
 

@@ -422,6 +422,8 @@ function job_done!(server::Server, ex::Executor, message::Dict{String,Any})
         answer_job!(server, job, encode_error(job.request.id, type, text, backtrace; output = output))
     end
     opened_report!(ex, job, message)   # once a `send`'s handle is the client's, or is to be forgotten
+    # a `forget` sent before the job's `run` was read before it, even if an interrupt kept its `mapped`
+    ex.forget_unanswered = false
     dispatch!(server, client)
     flush_forgotten!(server, ex)       # when no job went
     return nothing
