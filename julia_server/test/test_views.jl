@@ -158,6 +158,9 @@ option_content = numpy_json("int64", "node1")
         @test keys(r) == (:x, :y)
         @test length(r) == 2
         @test NamedTuple(rv[2]) == (x = 2, y = Float64[])
+        # a selection's length, empty ones included (counted without Base's overflow check)
+        @test length(rv[1:2]) == 2 && length(rv[2:2]) == 1 && isempty(rv[2:1]) && length(rv[[2, 2, 1]]) == 3
+        @test collect(eachindex(rv[2:1])) == Int[] && [r.x for r in rv[2:2]] == [2]
         @test rv.x == [1, 2]
         @test rv.y isa ListVector
         @test column(rv, 2) === rv.y

@@ -86,7 +86,13 @@ function RecordVector(columns::Union{NamedTuple,Tuple,WideColumns}, length::Int,
     return RecordVector(columns, Base.OneTo(length), parameters)
 end
 
-Base.size(rv::RecordVector) = size(getfield(rv, :rows))
+Base.size(rv::RecordVector) = (row_count(getfield(rv, :rows)),)
+
+# The length of a selection without the overflow check of Base's `length(::UnitRange)`, which a
+# loop over each event's particles pays per event (about 6% of `has_z` over an index): a range
+# `a:b` ends at least one before its start, and these rows lie within a column.
+row_count(rows::UnitRange{Int}) = last(rows) - first(rows) + 1
+row_count(rows::Union{Base.OneTo{Int},Vector{Int}}) = length(rows)
 
 Base.@propagate_inbounds function Base.getindex(rv::RecordVector{<:Record}, i::Int)
     @boundscheck checkbounds(rv, i)
