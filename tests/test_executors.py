@@ -574,7 +574,8 @@ def test_a_client_can_keep_only_so_much_waiting_for_its_executor(served):
     with Bridge(served.address) as other, Bridge(served.address) as greedy:
         socket, post, reply = _raw_requests(greedy, served.address)
         try:
-            post(1, "eval", {"code": "sleep(3); :slept"})
+            post(1, "call", {"fn": "sleep", "args": [5]})
+            assert wait_until(lambda: _running(greedy, "sleep"))   # running: not among those waiting
             for number in range(2, 2 + 1024):
                 post(number, "eval", {"code": "1"})
             post(5000, "eval", {"code": "2"})                      # the 1025th waiting
@@ -585,7 +586,8 @@ def test_a_client_can_keep_only_so_much_waiting_for_its_executor(served):
             answered = {reply()["id"] for _ in range(1 + 1024)}
             assert answered == set(range(1, 2 + 1024))
             # and so many bytes: four requests of 15 MiB wait, a fifth does not
-            post(6000, "eval", {"code": "sleep(3)"})
+            post(6000, "call", {"fn": "sleep", "args": [5]})
+            assert wait_until(lambda: _running(greedy, "sleep"))
             big = "# " + "x" * (15 << 20) + "\n1"
             for number in range(6001, 6006):
                 post(number, "eval", {"code": big})
