@@ -14,9 +14,9 @@ const JOB_OPS = (:eval, :call, :send)
 A job: its server-wide `number` (`stats`, `cancel`), the ROUTER routing id its reply goes to,
 its request and client, the `run` message for the executor, the shared memory its arguments
 hold, the result leases made for it, when it arrived and started (0 while queued), its timeout
-timer, and, once something asked it to stop, the error it then gets; `handle_values` are the
-handle values of its `run` message with their handles, whose arrays `dispatch!` sends to an
-executor that has not opened them (`handle_arrays`).
+timer, and, once something asked it to stop, the error it then gets; `named_handles` are the
+handles its arguments name, by id, whose arrays `dispatch!` sends to an executor that has not
+opened them (`handle_arrays`).
 """
 mutable struct Job
     number::Int
@@ -33,7 +33,7 @@ mutable struct Job
     stopping::Union{Nothing,Exception}
     stopped::Bool                     # its executor said the interrupted code stopped
     growing::Int                      # sparse chunks leased to it (`growing`)
-    handle_values::Vector{Pair{Dict{String,Any},Handle}}
+    named_handles::Vector{Pair{Int,Handle}}
     arrays::Int                       # array and handle values among its arguments
     making_chunk::Bool                # a chunk is being made for its `alloc`
     request_bytes::Int                # its request's frame, while it waits in the queue
@@ -41,7 +41,7 @@ end
 
 Job(number::Int, routing::Vector{UInt8}, request::Request, client::Client, request_bytes::Int = 0) =
     Job(number, routing, request, client, Dict{String,Any}("op" => "run", "job" => number), 0,
-        nothing, Int[], time_ns(), 0, nothing, nothing, false, 0, Pair{Dict{String,Any},Handle}[], 0, false,
+        nothing, Int[], time_ns(), 0, nothing, nothing, false, 0, Pair{Int,Handle}[], 0, false,
         request_bytes)
 
 """
@@ -94,12 +94,13 @@ function prepare!(job::Job, state::ServerState, running_bytes::Int)
             throw(ProtocolError("send: field \"array\" must be an array value {\"\$\": \"array\", …}"))
         run["kind"] = "send"
         run["array"] = forward_array(array, job, state)
+        ref = array_ref(array)
         # a handle holds no lease on a result block, which is reused once its result is released
-        any(b -> haskey(state.owned, b.segment), values(array_ref(array).buffers)) &&
+        any(b -> haskey(state.owned, b.segment), values(ref.buffers)) &&
             throw(InvalidArray("send: the array lies in this client's result arena; send a copy in its own " *
                                "memory (an earlier result passed to call goes by reference already)"))
         run["handle"] = new_id!(client)
-        job.handle = Handle(array_ref(array), job.nbytes)
+        job.handle = Handle(ref, job.nbytes)
     end
     check_quota(state, client, job.nbytes, op === :send ? "this send" : "this $(op)'s arguments", running_bytes)
     return nothing
@@ -150,10 +151,9 @@ function forward_handle(id::Int, job::Job)
     h = get(job.client.handles, id, nothing)
     h === nothing &&
         throw(InvalidArray("handle $id does not exist (dropped, expired, or not sent by this client)"))
-    value = Dict{String,Any}("\$" => "handle", "id" => id)
-    push!(job.handle_values, value => h)
+    push!(job.named_handles, id => h)
     job.arrays += 1
-    return value
+    return Dict{String,Any}("\$" => "handle", "id" => id)
 end
 
 """
@@ -166,8 +166,7 @@ not fit in a message the executor takes.
 """
 function handle_arrays(job::Job, held::Set{Int})
     pairs, sent, nbytes = Any[], Set{Int}(), 0
-    for (value, h) in job.handle_values
-        id = value["id"]::Int
+    for (id, h) in job.named_handles
         (id in held || id in sent) && continue
         push!(sent, id)
         # the packed array: its form, and a segment name and two numbers per buffer

@@ -441,7 +441,7 @@ function opened_report!(ex::Executor, job::Job, message::Dict{String,Any})
     opened = get(message, "handles", nothing)
     opened isa Vector{Any} || return nothing
     client = job.client
-    brought = Set{Int}(first(v)["id"] for v in job.handle_values)
+    brought = Set{Int}(first.(job.named_handles))
     job.request.op === :send && push!(brought, job.run["handle"])
     for id in opened
         (id isa Int64 && id in brought) || continue
