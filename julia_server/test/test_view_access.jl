@@ -41,6 +41,18 @@ const Jet = NamedTuple{(:pt, :eta),Tuple{Float32,Float32}}
         @test events.MET.pt == Float32[5, 6, 7]
     end
 
+    @testset "events with lists of particles keep their columns inline; offsets are windows" begin
+        Muon = NamedTuple{(:pt, :eta, :phi, :mass, :charge),Tuple{Float32,Float32,Float32,Float32,Int32}}
+        m = (pt=40f0, eta=0f0, phi=1f0, mass=0.1f0, charge=Int32(-1))
+        wide = roundtrip(mem, [(Muon=Muon[m, m], Electron=Muon[m], Tau=Muon[]), (Muon=Muon[], Electron=Muon[], Tau=Muon[m])])
+        # Julia 1.5 keeps a struct inline only while each of its fields is under 128 bytes, and a
+        # loop over boxed columns reads every list through the box (docs/performance.md)
+        @test Base.allocatedinline(typeof(getfield(wide, :columns)))
+        starts, stops = getfield(wide.Muon, :starts), getfield(wide.Muon, :stops)
+        @test starts isa Vector && pointer(stops) == pointer(starts) + sizeof(eltype(starts))
+        @test (starts, stops) == ([0, 2], [2, 2]) && wide.Tau.pt == [Float32[], Float32[40]]
+    end
+
     @testset "a field projects through options and indexes too" begin
         options = roundtrip(mem, [[(pt=1f0, q=1), missing], Union{Missing,NamedTuple{(:pt, :q),Tuple{Float32,Int}}}[], [(pt=3f0, q=-1)]])
         @test isequal(options.pt, [[1f0, missing], [], [3f0]])
