@@ -293,7 +293,7 @@ def test_a_crash_reaches_only_its_own_client(served, kind, shm_clean):
         # A's next call gets a fresh executor, without A's definitions
         assert a.call("churn", 1) == 100
         assert a.stats()["executor_pid"] not in (None, victim)
-        with pytest.raises(FunctionNotFound):
+        with pytest.raises(FunctionNotFound, match="executor was restarted after the last one ended"):
             a.call("mine")
         # B saw nothing: its definitions, its result and its executor are intact
         assert b.call("mine") == "still here"
@@ -303,6 +303,21 @@ def test_a_crash_reaches_only_its_own_client(served, kind, shm_clean):
     assert wait_until(lambda: segments_of(server_pid) <= server_segments)
     served.wait_for_log(f"executor pid {victim} (of client")
     assert cause in served.log()
+
+
+def test_a_call_after_its_idle_executor_was_killed_says_the_definitions_are_gone(served):
+    # An executor killed between calls (the kernel's out-of-memory killer) answers no call, so
+    # only the next one that misses a definition can say why
+    with Bridge(served.address) as a:
+        a.eval("mine() = 1")
+        victim = a.stats()["executor_pid"]
+        os.kill(victim, signal.SIGKILL)
+        served.wait_for_log(f"executor pid {victim} (of client")
+        with pytest.raises(FunctionNotFound, match=r"no function mine.*restarted after the last one ended "
+                                                   r"at \d\d:\d\d:\d\d \(killed by SIGKILL.*define them again"):
+            a.call("mine")
+        a.eval("mine() = 2")
+        assert a.call("mine") == 2
 
 
 def test_a_result_the_server_cannot_read_ends_only_its_executor(served):

@@ -61,11 +61,12 @@ mutable struct Client
     next_id::Int                       # handle and lease ids share one counter per client
     told_threads::Bool                 # warned that its executor has fewer threads than asked
     last_result_bytes::Int             # the block its last `alloc` took: what the next job is offered
+    executor_ended::String             # when and why its last executor ended, "" while none has
 end
 
 Client(id::String, pid::Int, name::String, lease_ttl::Float64) =
     Client(id, pid, name, lease_ttl, random_token(), time_ns(), Dict{Int,Handle}(),
-           Dict{Int,Tuple{String,Int}}(), Arena(), String[], Forgotten(), Set{String}(), 0, false, 0)
+           Dict{Int,Tuple{String,Int}}(), Arena(), String[], Forgotten(), Set{String}(), 0, false, 0, "")
 
 """
     random_token() -> String
