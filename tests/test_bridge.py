@@ -356,6 +356,24 @@ def test_symbols_chars_missing_and_symbol_keyed_dicts_come_back(bridge):
         bridge.call("clashing_keys")
 
 
+def test_an_option_vector_keeps_its_type_without_missing_values(bridge):
+    # docs/kernels.md: a comprehension's element type depends on the data, a typed vector's not
+    assert str(bridge.eval("Vector{Union{Missing,Float32}}([1f0, 2f0])").type) == "2 * ?float32"
+    bridge.eval("first_or_missing(lists) = [isempty(x) ? missing : x[1] for x in lists]")
+    assert str(bridge.call("first_or_missing", ak.Array([[1.0], [2.0]])).type) == "2 * float64"
+    assert str(bridge.call("first_or_missing", ak.Array([[1.0], []])).type) == "2 * ?float64"
+
+
+def test_errors_from_comparing_records_or_typed_cuts_say_what_to_do(bridge):
+    events = ak.Array([{"Jet": [{"pt": 40.0}, {"pt": 50.0}]}, {"Jet": []}])
+    bridge.eval("sorted_jets(events) = [sort(ev.Jet) for ev in events]\n"
+                "n_above(events, cut::Float32) = count(j -> j.pt > cut, events[1].Jet)")
+    with pytest.raises(JuliaError, match=r"records do not compare.*sort\(x, by = r -> r.pt"):
+        bridge.call("sorted_jets", events)
+    with pytest.raises(JuliaError, match=r"arrives as an Int64 or a Float64.*annotate it ::Real"):
+        bridge.call("n_above", events, np.float32(30))
+
+
 def test_a_result_that_cannot_come_back_says_what_to_return(bridge):
     bridge.eval("opaque() = Channel{Int}(1)")
     with pytest.raises(ResultTypeError) as raised:   # from a call; eval gives None for such a value

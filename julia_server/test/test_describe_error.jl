@@ -85,6 +85,17 @@ hinted(f) = try f(); false catch e; occursin("annotate them ::AbstractVector", d
 @test hinted(() -> with_cut(jagged[1]; cut = 2))
 @test !hinted(() -> with_cut(jagged[1]; bad = 2))        # no Vector method takes `bad`
 @test !hinted(() -> per_event(Float32))                   # a type is no view
+# Records do not compare (NamedTuples do, so the annotation hint would mislead), and Python's
+# numbers are Int64s and Float64s
+message_of(f) = try f(); "" catch e; describe(e, catch_backtrace())[2] end
+for sorting in (() -> sort(records), () -> maximum(records), () -> records[1] < records[2])
+    @test occursin("records do not compare", message_of(sorting)) && !occursin("annotate them", message_of(sorting))
+end
+cut_typed(x, cut::Float32) = count(>(cut), x)
+@test occursin("arrives as an Int64 or a Float64", message_of(() -> cut_typed(jagged[1], 30.0)))
+@test occursin("arrives as an Int64 or a Float64", message_of(() -> cut_typed(jagged[1], 30)))
+@test !occursin("Hint", message_of(() -> cut_typed(jagged[1], "30")))
+@test !occursin("Hint", message_of(() -> cut_typed(jagged[1], 30.0, 1)))     # no method of three arguments
 
 # `push!` on a Vector over memory Julia does not own (a numpy argument)
 shared = Float64[1, 2, 3]

@@ -39,8 +39,8 @@ end
 """
     hint(e) -> String
 
-What to do about an error that code written for plain Julia vectors meets on the bridge's
-views, to append to its message; "" for any other error.
+What to do about an error that code written for plain Julia values meets on the bridge (its
+views, Python's numbers), to append to its message; "" for any other error.
 """
 function hint(e)
     # Julia reports any fault on a mapping it did not write as this, a read outside it included
@@ -59,6 +59,13 @@ function hint(e)
                "start value, reduce(max, x; init = -Inf32)"
     e isa MethodError || return ""
     f, args, keywords = called(e)
+    # `sort(ev.Jet)`, `maximum(ev.Jet)`: NamedTuples compare, so the annotation hint would mislead
+    f in COMPARISONS && any(x -> x isa Record, args) &&
+        return "\nHint: records do not compare: sort or pick them by a field, " *
+               "sort(x, by = r -> r.pt, rev = true), x[argmax(x.pt)]"
+    misses_python_number(f, args) &&
+        return "\nHint: a number from Python arrives as an Int64 or a Float64 (a numpy float32 too): " *
+               "annotate it ::Real, or leave it untyped, and convert it inside under a new name, c = Float32(cut)"
     any(is_view, args) || return ""
     f in GROWING_FUNCTIONS && return "\nHint: views cannot be written. " * WRITE_ELSEWHERE
     hasmethod(f, Tuple{map(plain_type_of, args)...}, keywords) || return ""
@@ -67,6 +74,33 @@ function hint(e)
 end
 
 is_view(x) = x isa Record || x isa AbstractArray && !(x isa Array)
+
+# What `sort`, `maximum` and `max` call on two elements.
+const COMPARISONS = (isless, <, <=, >, >=, max, min)
+
+# Whether a method of `f` would take `args` but for a number annotation (`cut::Float32`) that an
+# Int64 or a Float64 among them, the only numbers Python's arrive as, does not meet.
+function misses_python_number(f, args)
+    any(x -> x isa Union{Int64,Float64}, args) || return false
+    return try
+        any(m -> refuses_only_numbers(m.sig, args), methods(f))
+    catch
+        false   # a signature this cannot read: no hint rather than no message
+    end
+end
+
+function refuses_only_numbers(sig, args)
+    params = Base.unwrap_unionall(sig).parameters
+    length(params) == length(args) + 1 || return false
+    refused = false
+    for (x, P) in zip(args, params[2:end])
+        T = Base.rewrap_unionall(P, sig)
+        x isa T && continue
+        x isa Union{Int64,Float64} && T <: Number || return false
+        refused = true
+    end
+    return refused
+end
 
 # The function, positional arguments and keyword names of the call a MethodError is about. A
 # call with keywords fails in Julia's keyword sorter, called with (keywords, f, positional…):
