@@ -313,8 +313,8 @@ def test_a_call_after_its_idle_executor_was_killed_says_the_definitions_are_gone
         victim = a.stats()["executor_pid"]
         os.kill(victim, signal.SIGKILL)
         served.wait_for_log(f"executor pid {victim} (of client")
-        with pytest.raises(FunctionNotFound, match=r"no function mine.*restarted after the last one ended "
-                                                   r"at \d\d:\d\d:\d\d \(killed by SIGKILL.*define them again"):
+        with pytest.raises(FunctionNotFound, match=r"no function mine.*restarted after the last one ended at "
+                                                   r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \(killed by SIGKILL.*must be defined again"):
             a.call("mine")
         a.eval("mine() = 2")
         assert a.call("mine") == 2

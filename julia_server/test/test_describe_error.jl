@@ -96,6 +96,10 @@ cut_typed(x, cut::Float32) = count(>(cut), x)
 @test occursin("arrives as an Int64 or a Float64", message_of(() -> cut_typed(jagged[1], 30)))
 @test !occursin("Hint", message_of(() -> cut_typed(jagged[1], "30")))
 @test !occursin("Hint", message_of(() -> cut_typed(jagged[1], 30.0, 1)))     # no method of three arguments
+@test !occursin("Hint", message_of(() -> cut_typed(jagged[1], 30.0; bad = 1)))  # nor one taking `bad`
+@test !occursin("Hint", message_of(() -> isodd(2.0)))   # a Base method: the Float64 came from Julia
+vector_cut(x::Vector{Float32}, cut::Float32) = count(>(cut), x)
+@test occursin("arrives as an Int64 or a Float64", message_of(() -> vector_cut(jagged[1], 30.0)))   # a view too
 
 # `push!` on a Vector over memory Julia does not own (a numpy argument)
 shared = Float64[1, 2, 3]

@@ -62,11 +62,12 @@ function build_view(f::ListOffsetForm, c::CheckedNode)
 end
 
 # A ListOffsetArray's starts and stops: two `Vector`s over the mapped offsets, one item apart,
-# rather than two `SubArray`s of one. A `SubArray` (40 bytes) makes a list view over 127 bytes,
-# and Julia 1.5 keeps a struct with pointers inline in another only while each field is under
-# 128 bytes: past that, the columns of events with lists in them live boxed on the heap, and a
-# loop over events reads every list through that box (docs/performance.md, "Lists over
-# windows"). Like the buffer itself, the windows do not keep the mapping alive: the request does.
+# rather than two `SubArray`s of one. Julia 1.5 keeps a struct with pointers inline in another
+# only while each of its fields is under 128 bytes and starts within its first 256; a `SubArray`
+# (40 bytes) makes a list of four-column records 136 bytes, so the columns of events made of such
+# lists were boxed on the heap, and a loop over events read every list through that box
+# (docs/performance.md, "Lists over windows"). Like the buffer itself, the windows do not keep
+# the mapping alive: the request does.
 function offset_windows(offsets::Vector{T}, n::Int) where {T}
     return unsafe_wrap(Array, pointer(offsets), n; own=false),
            unsafe_wrap(Array, pointer(offsets) + sizeof(T), n; own=false)

@@ -63,7 +63,7 @@ function hint(e)
     f in COMPARISONS && any(x -> x isa Record, args) &&
         return "\nHint: records do not compare: sort or pick them by a field, " *
                "sort(x, by = r -> r.pt, rev = true), x[argmax(x.pt)]"
-    misses_python_number(f, args) &&
+    isempty(keywords) && misses_python_number(f, args) &&
         return "\nHint: a number from Python arrives as an Int64 or a Float64 (a numpy float32 too): " *
                "annotate it ::Real, or leave it untyped, and convert it inside under a new name, c = Float32(cut)"
     any(is_view, args) || return ""
@@ -78,28 +78,42 @@ is_view(x) = x isa Record || x isa AbstractArray && !(x isa Array)
 # What `sort`, `maximum` and `max` call on two elements.
 const COMPARISONS = (isless, <, <=, >, >=, max, min)
 
-# Whether a method of `f` would take `args` but for a number annotation (`cut::Float32`) that an
-# Int64 or a Float64 among them, the only numbers Python's arrive as, does not meet.
+# Whether a method of `f` that user code defined would take `args` but for a number annotation
+# (`cut::Float32`) that an Int64 or a Float64 among them, the only numbers Python's arrive as,
+# does not meet. Base's and packages' methods are left out: the number there came from Julia.
 function misses_python_number(f, args)
     any(x -> x isa Union{Int64,Float64}, args) || return false
-    return try
-        any(m -> refuses_only_numbers(m.sig, args), methods(f))
-    catch
-        false   # a signature this cannot read: no hint rather than no message
+    return any(m -> is_user_code(m.module) && refuses_only_numbers(m.sig, args), methods(f))
+end
+
+# User code is eval'd into modules of its own (`user_module`, under `Main`), which neither Julia
+# nor a package file defines.
+function is_user_code(mod::Module)
+    while true
+        (mod === Base || mod === Core || pathof(mod) !== nothing) && return false
+        parent = parentmodule(mod)
+        parent === mod && return true
+        mod = parent
     end
 end
 
 function refuses_only_numbers(sig, args)
-    params = Base.unwrap_unionall(sig).parameters
-    length(params) == length(args) + 1 || return false
-    refused = false
-    for (x, P) in zip(args, params[2:end])
-        T = Base.rewrap_unionall(P, sig)
-        x isa T && continue
-        x isa Union{Int64,Float64} && T <: Number || return false
-        refused = true
+    try
+        params = Base.unwrap_unionall(sig).parameters
+        length(params) == length(args) + 1 || return false
+        refused = false
+        for (x, P) in zip(args, params[2:end])
+            Base.isvarargtype(P) && return false
+            T = Base.rewrap_unionall(P, sig)
+            # a view stands for the plain value it would have been (the views' hint comes next)
+            (x isa T || is_view(x) && plain_type_of(x) <: T) && continue
+            x isa Union{Int64,Float64} && T <: Number || return false
+            refused = true
+        end
+        return refused
+    catch
+        return false   # a signature this cannot read: no hint rather than no message
     end
-    return refused
 end
 
 # The function, positional arguments and keyword names of the call a MethodError is about. A

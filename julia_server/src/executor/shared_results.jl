@@ -111,6 +111,8 @@ function shared_list_view(view_of, plan::ListPlan, counts)
         for (i, c) in enumerate(counts)
             offsets[i+1] = offsets[i] + c
         end
+        # views, not `offset_windows`: outside a call the offsets keep the block alive
+        # (`shared_view`), and a window made by `unsafe_wrap` would not
         ListVector(view_of(), view(offsets, 1:n), view(offsets, 2:n+1), Parameters())
     end
 end

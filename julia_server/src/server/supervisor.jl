@@ -415,10 +415,10 @@ function job_done!(server::Server, ex::Executor, message::Dict{String,Any})
         elseif type == "InterruptException"   # the server's own interrupt reached the call
             type = string(nameof(typeof(job.stopping)))
             text = "$(job.stopping.msg); the executor kept this client's definitions"
-        elseif type == "FunctionNotFound" && !isempty(client.executor_ended)
+        elseif type == "FunctionNotFound" && startswith(text, "no function ") && !isempty(client.executor_ended)
             # an executor that ended between calls (killed for its memory, say) told no one
             text *= "; this client's executor was restarted after the last one ended at " *
-                    "$(client.executor_ended), and the definitions made before that are gone: define them again"
+                    "$(client.executor_ended): anything defined before then is gone, and must be defined again"
         end
         took = round((time_ns() - job.arrived) / 1e9, digits = 3)
         log_event("$(describe_job(job)) from client $(label(client)) failed after $took s " *
@@ -654,7 +654,7 @@ function executor_exited!(server::Server, ex::Executor)
     (client !== nothing && get(server.executors, client.id, nothing) === ex) || return nothing
     delete!(server.executors, client.id)
     client.forgotten = Forgotten()   # a fresh executor has nothing to forget
-    client.executor_ended = "$(Dates.format(now(), "HH:MM:SS")) ($cause)"
+    client.executor_ended = "$(Dates.format(now(), "yyyy-mm-dd HH:MM:SS")) ($cause)"
     is_ready(ex) || fail_queued!(server, client,
         "the executor started for this client ended before it was ready: $cause (the server log has its output)")
     dispatch!(server, client)

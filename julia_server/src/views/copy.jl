@@ -47,8 +47,9 @@ Base.copy(rv::RecordVector) = RecordVector(map(copy, record_columns(rv)), length
 Base.copy(v::UnionVector) = UnionVector(copy(v.tags), copy(v.index), map(copy, v.contents), copy(v.parameters))
 
 # A builder's starts and stops are two views of one offsets buffer: their copies are two views of
-# one copy, which `place_array` writes as offsets again. An argument's are two `Vector` windows
-# over its offsets (`offset_windows`), copied as two vectors, which keeps the view's type.
+# one copy, which `place_array` writes as offsets again. Any others (an argument's two `Vector`
+# windows over its offsets, `offset_windows`, or a selection of them) are copied as they are,
+# which keeps the view's type.
 copy_bounds(starts, stops) = (copy(starts), copy(stops))
 
 function copy_bounds(starts::S, stops::S) where {S<:SubArray}

@@ -5,8 +5,8 @@ An Awkward `ListOffsetArray` or `ListArray` as a vector of lists: element `i` is
 `starts[i]+1:stops[i]` of `content`, a view (a `SubArray` of numbers, a [`RecordVector`](@ref)
 of records, a `ListVector` of lists), so it behaves like `Vector{Vector{T}}` (`length`,
 indexing, iteration, `sum.(v)`, `collect`) without copying. `v.x` projects field `x` of the
-records inside ([`project_field`](@ref)). For a `ListOffsetArray`, `starts` and `stops` are the
-two overlapping views of its offsets.
+records inside ([`project_field`](@ref)). For a `ListOffsetArray`, `starts` and `stops` are two
+windows of its offsets, one item apart.
 """
 struct ListVector{T,C<:AbstractArray,S<:AbstractVector{<:Integer}} <: BridgeView{T}
     content::C
