@@ -44,7 +44,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                        help="the Julia project user code runs in, whose packages `using` finds "
                             "(default: the per-user environment ~/.julia/environments/awkward-bridge)")
     serve.add_argument("--spare-executors", type=int, default=None, metavar="N",
-                       help="executors kept started for new clients (default 1)")
+                       help="executors kept started for new clients (default 1; with 0, the one started with the "
+                            "server, which shows that executors start, still serves the first client)")
     serve.add_argument("--exit-on-stdin-eof", action="store_true", help="also stop when standard input closes")
     serve.add_argument("--log-calls", action="store_true", help="log every eval, call and send (busy servers: a line per request)")
     serve.add_argument("--key-file", default=None, metavar="PATH",
