@@ -63,7 +63,7 @@ def test_the_kernels_benchmark_compares_loops_that_agree():
         pytest.skip(f"{kernels.DATA} is absent (real ROOT files live in <repo>/../shared/data)")
     numba = kernels.numba_kernels()
     if numba is None:
-        pytest.skip("numba is not installed (the bench extra)")
+        pytest.skip("numba is not installed (the test and bench extras)")
     events = kernels.load_events(1000)
     assert len(events) == 1000 and set(events.fields) == {"Jet", "Muon", "MET"}
     with Bridge() as bridge:
