@@ -253,6 +253,11 @@ option_content = numpy_json("int64", "node1")
         @test isequal(plain(c[1]), plain(v[1])) && isequal(plain(c[1]), [(pt = 7f0, ok = false), missing, (pt = 5f0, ok = true)])
         @test isempty(c[2])
         @test getfield(c, :stops) == getfield(v, :stops) && pointer(getfield(c, :stops)) != pointer(getfield(v, :stops))
+        # a builder's lists (views of one offsets vector) are copied over one copy of it
+        offsets = [0, 2, 3]
+        built = ListVector(Float32[1, 2, 3], view(offsets, 1:2), view(offsets, 2:3), Dict{String,Any}())
+        copied_bounds = getfield.(Ref(copy(built)), (:starts, :stops))
+        @test parent(copied_bounds[1]) === parent(copied_bounds[2]) !== offsets && collect.(copy(built)) == collect.(built)
         @test parameters(getfield(getfield(c, :content), :content)) == Dict{String,Any}("__record__" => "Muon")
         @test isequal(c.pt, [[7f0, missing, 5f0], Float32[]])           # projected through list and option
         @test isequal(v.ok[1], [false, missing, true])
