@@ -207,6 +207,10 @@ placed_form(ref) = parse_json(ref.form)
         @test isequal(collect(roundtrip(mem, Union{Missing,String}["a", missing])), ["a", missing])
         @test isequal(collect.(roundtrip(mem, [[missing, 1], [2]])), [[missing, 1], [2]])
         @test isequal(collect(roundtrip(mem, Any[missing, missing])), [missing, missing])
+        lists = place_array([[missing, 1], [2, missing, 3]], allocator(mem))   # one content across the lists
+        @test buffer_words(mem, lists, "node1-index", Int64) == [-1, 0, 1, -1, 2]
+        @test buffer_words(mem, lists, "node2-data", Int64) == [1, 2, 3]
+        @test isequal(collect(roundtrip(mem, Union{Missing,Float64}[missing, missing])), [missing, missing])
         nested = roundtrip(mem, [[1, 2], missing])
         @test nested isa IndexedOptionVector && collect(nested[1]) == [1, 2] && ismissing(nested[2])
     end

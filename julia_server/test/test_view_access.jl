@@ -137,6 +137,11 @@ const Jet = NamedTuple{(:pt, :eta),Tuple{Float32,Float32}}
         @test flatten(events.Jet).eta == Float32[1, -2, 0, 3, 1]
         @test isempty(flatten(events[Int[]].Jet.pt))
         @test_throws ArgumentError flatten(events.run)
+        # lists that overlap or leave gaps are selected row by row, in their order
+        @test flatten(ListVector(Int[10, 20, 30, 40], [0, 1, 3], [2, 2, 4], AwkwardBridge.Parameters())) == [10, 20, 20, 40]
+        @test AwkwardBridge.Views.holds_for_each(>=, [2, 3, 5], [1, 3, 5])
+        @test !AwkwardBridge.Views.holds_for_each(>=, [2, 3, 5], [1, 4, 5])
+        @test_throws DimensionMismatch AwkwardBridge.Views.holds_for_each(==, [1, 2], [1])
     end
 
     @testset "a record wider than $(AwkwardBridge.WIDE_RECORD_FIELDS) fields keeps names in data, not in its type" begin

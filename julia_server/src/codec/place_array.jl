@@ -213,7 +213,7 @@ count_array!(p::ListPlan, xs::StringVector) = count_array!(p, xs.lists)
 
 function list_view_items(xs::ListVector)
     starts, stops = getfield(xs, :starts), getfield(xs, :stops)
-    length(stops) == length(starts) && all(i -> stops[i] >= starts[i], 1:length(starts)) || return nothing
+    axes(stops) == axes(starts) && holds_for_each(>=, stops, starts) || return nothing
     return regular_rows(flatten(xs))   # a matrix's items are its rows, as `list_items` has them
 end
 
@@ -444,13 +444,16 @@ function fill_array!(p::ListPlan, xs::ListVector)
     items = list_view_items(xs)
     items === nothing && return fill_lists!(p, p.content, xs)
     starts, stops, offsets, cursor = getfield(xs, :starts), getfield(xs, :stops), p.offsets, p.cursor
-    checkbounds(offsets, cursor+1:cursor+length(starts)+1)
+    n = length(starts)
+    checkbounds(offsets, cursor+1:cursor+n+1)
+    checkbounds(starts, 1:n)
+    checkbounds(stops, 1:n)
     offset = offsets[cursor+1]
-    for i in 1:length(starts)
-        offset += Int(stops[i]) - Int(starts[i])
+    for i in 1:n
+        @inbounds offset += Int(stops[i]) - Int(starts[i])   # all three checked above
         @inbounds offsets[cursor+i+1] = offset
     end
-    p.cursor += length(starts)
+    p.cursor += n
     fill_array!(p.content, items)
 end
 
@@ -650,6 +653,26 @@ function fill_options!(p::IndexedOptionPlan, content::Plan, xs)   # `content` ty
         p.index[p.cursor] = v === missing ? -1 : content.cursor
         v === missing || fill_value!(content, v)
     end
+end
+
+# Options of numbers, the commonest, with both cursors in local variables: through the plans'
+# fields every element was a load and a store more (docs/performance.md, "Results from views").
+function fill_options!(p::IndexedOptionPlan, content::NumpyPlan, xs::AbstractVector)
+    index, data, at, next = p.index, content.data, p.cursor, content.cursor
+    n = length(xs)
+    checkbounds(index, at+1:at+n)
+    for k in 1:n
+        v = xs[k]   # read with its check: a vector another thread shrinks raises
+        if v === missing
+            @inbounds index[at+k] = -1
+        else
+            @inbounds index[at+k] = next
+            next += 1
+            data[next] = v   # checked: more present values than measured raise
+        end
+    end
+    p.cursor, content.cursor = at + n, next
+    return nothing
 end
 
 function fill_value!(p::MaskPlan, v)

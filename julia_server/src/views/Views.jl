@@ -28,7 +28,7 @@ include("copy.jl")
 export BitMaskedVector, BoolVector, BridgeView, ByteMaskedVector, IndexedOptionVector,
        IndexedVector, ListVector, ParameterizedVector, Record, RecordVector, RegularVector,
        StringVector, UnionVector, UnmaskedVector, WIDE_RECORD_FIELDS, WideColumns, bit_shift,
-       column, column_at, copied, flatten, has_field, mask_bit, numpy_rows, parameters,
+       column, column_at, copied, flatten, has_field, holds_for_each, mask_bit, numpy_rows, parameters,
        project_field, record_columns, regular_rows, select_rows
 
 end

@@ -10,8 +10,8 @@ function flatten(v::ListVector)
     starts, stops = getfield(v, :starts), getfield(v, :stops)
     content = getfield(v, :content)
     isempty(starts) && return select_rows(content, 1:0)
-    contiguous = all(i -> stops[i] == starts[i+1], 1:length(starts)-1)
-    contiguous && return select_rows(content, Int(starts[1])+1:Int(stops[end]))
+    n = length(starts)
+    holds_for_each(==, view(stops, 1:n-1), view(starts, 2:n)) && return select_rows(content, Int(starts[1])+1:Int(stops[end]))
     rows = Int[]
     for i in eachindex(starts)
         append!(rows, Int(starts[i])+1:Int(stops[i]))
@@ -20,3 +20,19 @@ function flatten(v::ListVector)
 end
 
 flatten(v::AbstractVector) = throw(ArgumentError("flatten needs a ListVector (a jagged vector), not a $(nameof(typeof(v)))"))
+
+"""
+    holds_for_each(f, a, b) -> Bool
+
+Whether `f(a[i], b[i])` for every `i` of two vectors of one length. It reads every pair, with no
+early exit, so that LLVM vectorizes the loop: over a million lists' offsets this is several times
+faster than `all` (docs/performance.md, "Results from views").
+"""
+function holds_for_each(f, a::AbstractVector, b::AbstractVector)
+    axes(a) == axes(b) || throw(DimensionMismatch("vectors of $(length(a)) and $(length(b)) items"))
+    holds = true
+    @inbounds for i in eachindex(IndexLinear(), a)   # `a` and `b` share their axes, checked above
+        holds &= f(a[i], b[i])
+    end
+    return holds
+end
