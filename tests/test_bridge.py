@@ -380,6 +380,14 @@ def test_a_result_that_cannot_come_back_says_what_to_return(bridge):
         bridge.call("opaque")
     message = raised.value.message
     assert "Channel{…}" in message and "return a number" in message and "ak.Array" in message
+    assert "collect" not in message    # collecting a channel would wait on it
+    # Julia's own iterators and numbers with no Python equivalent say how to get one
+    bridge.eval("squares() = (i^2 for i in 1:3)\nnumbered() = enumerate([10, 20])\nthird() = 1//3")
+    for name in ("squares", "numbered"):
+        with pytest.raises(ResultTypeError, match=r"`collect\(x\)` makes its values an array"):
+            bridge.call(name)
+    with pytest.raises(ResultTypeError, match=r"Rational\{…\}.*convert it \(`Float64\(x\)`"):
+        bridge.call("third")
 
 
 def test_an_error_names_its_type_once(bridge):

@@ -396,6 +396,16 @@ placed_form(ref) = parse_json(ref.form)
 
     # Lists of one record type with number fields are written row by row (`fill_record_rows!`);
     # with another field, or records of mixed types, column by column.
+    @testset "a user's struct is a record; Julia's own structs are not" begin
+        is_struct_record = AwkwardBridge.Codec.is_struct_record
+        @test is_struct_record(Hit)
+        for T in (typeof(enumerate([1])), typeof(zip([1], [2])), typeof(1 => 2), typeof(Iterators.reverse([1])),
+                  Rational{Int}, Dict{String,Int}, typeof(x -> x))
+            @test !is_struct_record(T)
+        end
+        @test_throws ResultTypeError place_array([enumerate([1])], allocator(mem))
+    end
+
     @testset "lists of records, row by row or column by column" begin
         lengths = [0, 1, 3, 0, 17, 2]
         cases = Any[[[(x = Float32(j), y = j) for j in 1:n] for n in lengths],

@@ -19,12 +19,16 @@ unsupported(T::Type) = throw(ResultTypeError("a Julia $T has no Awkward Array eq
     is_struct_record(T) -> Bool
 
 Whether values of type `T` are written as records of their fields: a user's (or a package's)
-`struct` with fields. Types of Julia's own `Base` and `Core` (dicts, sets, pairs, …) and
-functions (closures are structs of what they capture) are not.
+`struct` with fields. Types of Julia's own `Base` and `Core` and their submodules (dicts, sets,
+pairs, iterators such as `enumerate`'s and `zip`'s, …) and functions (closures are structs of
+what they capture) are not.
 """
 is_struct_record(@nospecialize(T::Type)) =
-    isconcretetype(T) && isstructtype(T) && fieldcount(T) > 0 && !(parentmodule(T) in (Base, Core)) &&
+    isconcretetype(T) && isstructtype(T) && fieldcount(T) > 0 && !is_julias_own(parentmodule(T)) &&
     !(T <: Union{Function,AbstractArray,AbstractDict,AbstractSet,AbstractString,Number,IO})
+
+# Whether a module is `Base` or `Core` or inside one (`Base.Iterators`); `Main` is its own parent.
+is_julias_own(m::Module) = m === Base || m === Core || (parentmodule(m) !== m && is_julias_own(parentmodule(m)))
 
 # A struct's records are named after it (awkward's "__record__"), so Python can attach behaviour.
 record_parameters(@nospecialize(T::Type)) =

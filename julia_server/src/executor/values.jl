@@ -125,10 +125,17 @@ function to_wire(x, scope::Scope, depth::Int)
         return Any[to_wire(item, scope, nested(depth)) for item in x]
     end
     is_struct_record(typeof(x)) && return to_wire_fields(x, scope, depth)
-    throw(ResultTypeError("a Julia $(short_type_name(x)) has no Python equivalent; return a number, a " *
-                          "string, a Bool, nothing or missing, a tuple, a NamedTuple, a struct or a Dict " *
-                          "with string keys, a function, or an array of such things (an ak.Array)"))
+    throw(ResultTypeError("a Julia $(short_type_name(x)) has no Python equivalent; $(what_instead(x))return " *
+                          "a number, a string, a Bool, nothing or missing, a tuple, a NamedTuple, a struct " *
+                          "or a Dict with string keys, a function, or an array of such things (an ak.Array)"))
 end
+
+# The nearest result that does come back, for the values a kernel most often ends with.
+what_instead(::Real) = "convert it (`Float64(x)`, `Int(x)`) or "
+what_instead(::Pair) = "make it a tuple (`Tuple(p)`) or "
+what_instead(x) =   # a finite iterable (a `Channel` is not: `collect` would wait on it)
+    Base.IteratorSize(typeof(x)) isa Union{Base.HasLength,Base.HasShape} && hasmethod(iterate, Tuple{typeof(x)}) ?
+    "`collect(x)` makes its values an array, or " : ""
 
 # The longest list a result travels as: half of what one message may hold, the rest for the
 # reply around it (its output and logs).
