@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import signal
 import stat
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -125,6 +127,29 @@ def test_server_never_ready_is_killed_after_the_timeout(tmp_path, private_tmp):
         spawn_server(julia=julia, ready_timeout=0.5)
     assert time.monotonic() - start < 5
     assert "still compiling" in str(caught.value)
+    with pytest.raises(ProcessLookupError):
+        os.kill(int(pid_file.read_text()), 0)
+    assert list(private_tmp.iterdir()) == []
+
+
+def test_ctrl_c_while_the_server_starts_leaves_no_server(tmp_path, private_tmp):
+    # a notebook's Stop during the first call's start-up: the half-started server must go with it
+    pid_file = tmp_path / "pid"
+    julia = _script(tmp_path / "julia", f'echo $$ > {pid_file}.tmp && mv {pid_file}.tmp {pid_file}\nexec sleep 60\n')
+    main = threading.get_ident()
+
+    def interrupt_once_started() -> None:
+        while not pid_file.exists():   # the rendezvous: the stand-in server is running
+            time.sleep(0.01)
+        signal.pthread_kill(main, signal.SIGINT)
+
+    interrupter = threading.Thread(target=interrupt_once_started)
+    interrupter.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            spawn_server(julia=julia, ready_timeout=60)
+    finally:
+        interrupter.join()
     with pytest.raises(ProcessLookupError):
         os.kill(int(pid_file.read_text()), 0)
     assert list(private_tmp.iterdir()) == []

@@ -337,5 +337,9 @@ def spawn_server(
         raise
     tcp_keys = str(key_file if key_file is not None else default_key_file()) if address.startswith("tcp://") else None
     server = ServerProcess(process, private_dir, tcp_keys)
-    server.wait_ready(ready_timeout)
+    try:
+        server.wait_ready(ready_timeout)
+    except BaseException:   # Ctrl-C (a notebook's Stop) while Julia starts: no server left running
+        server.stop(timeout=1.0)
+        raise
     return server
