@@ -4,8 +4,9 @@
 # only, at files of its own in the server's private executor directory: a pipe would need a
 # reader running beside user code, and C code that filled it would block. Output of a job that
 # crashes the executor stays in its files, where the server reads it with the crash report.
-# Julia's own printing to an IOStream is block-buffered: what a crashing job printed last may
-# still be in the dead process's buffer (`flush(stdout)` first where it matters).
+# Julia buffers an `IOStream` by blocks, so what a crashing job printed would die in the
+# process's buffer: these files are buffered as C buffers a terminal, stdout by lines and stderr
+# not at all (`buffered_as_a_terminal`).
 
 """Bytes of each stream a job sends back; beyond, the output is cut, saying so."""
 const OUTPUT_CAP = 1 << 20
@@ -23,8 +24,20 @@ struct OutputFiles
     stderr::IOStream
 end
 
-OutputFiles(dir::AbstractString) = OutputFiles(open(output_path(dir, getpid(), "stdout"), "w+"),
-                                               open(output_path(dir, getpid(), "stderr"), "w+"))
+OutputFiles(dir::AbstractString) =
+    OutputFiles(buffered_as_a_terminal(open(output_path(dir, getpid(), "stdout"), "w+"), IOS_LINE_BUFFERED),
+                buffered_as_a_terminal(open(output_path(dir, getpid(), "stderr"), "w+"), IOS_UNBUFFERED))
+
+# `Base` has no setting for an `IOStream`'s buffering; `ios_bufmode` is the exported C call that
+# `IOStream` is built on, and its modes follow libuv's handle types (ios.h: `bm_none`, `bm_line`).
+const IOS_UNBUFFERED = Cint(Base.UV_HANDLE_TYPE_MAX + 1)
+const IOS_LINE_BUFFERED = IOS_UNBUFFERED + Cint(1)
+
+function buffered_as_a_terminal(io::IOStream, mode::Cint)
+    ccall(:ios_bufmode, Cint, (Ptr{Cvoid}, Cint), io.ios, mode) == 0 ||
+        @warn "a call's output stays block-buffered: what a crashing call printed last may be lost" maxlog = 1
+    return io
+end
 
 """
     output_path(dir, pid, stream) -> String
