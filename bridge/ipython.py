@@ -9,6 +9,7 @@ in the cell (bridge/client/julia_output.py).
 
 from __future__ import annotations
 
+import re
 from typing import Any, Optional
 
 from IPython.core.magic import Magics, line_cell_magic, magics_class
@@ -46,15 +47,21 @@ class JuliaMagics(Magics):
         """Evaluate Julia code (the line, or the cell below ``%%julia``); its value, or None
         when the code ends in ``;``."""
         code = line if cell is None else cell
-        cell_name = f"In[{self.shell.execution_count}]" if self.shell is not None else "julia"
         try:
-            value = notebook_bridge().eval(code, filename=cell_name)
+            value = notebook_bridge().eval(code, filename=self._cell_name())
         except JuliaError as error:
             hinted = self._python_variable_hint(error)
             if hinted is None:
                 raise
             raise hinted from None
-        return None if code.rstrip().endswith(";") else value
+        return None if ends_with_semicolon(code) else value
+
+    def _cell_name(self) -> str:
+        """The running cell as IPython's tracebacks name it, ``In[3]``. Its number is the running
+        execution's: IPython 9 advances ``shell.execution_count`` before the cell runs, 8 after."""
+        running = getattr(getattr(self.shell, "displayhook", None), "exec_result", None)
+        number = getattr(running, "execution_count", None)
+        return f"In[{number}]" if number is not None else "julia"
 
     def _python_variable_hint(self, error: JuliaError) -> Optional[JuliaError]:
         """The error again, saying what to do, when Julia missed a name that is a Python variable."""
@@ -67,6 +74,17 @@ class JuliaMagics(Magics):
         hint = (f"\nHint: {name} is a Python variable, and %julia code cannot see Python's variables: "
                 f"pass it to a Julia function instead, notebook_bridge().jl.f({name})")
         return type(error)(error.julia_type, error.message + hint, error.backtrace)
+
+
+def ends_with_semicolon(code: str) -> bool:
+    """Whether Julia's REPL would show no value for ``code``: its last ``;`` is followed only by
+    whitespace and comments (``x = 5;  # quiet``). As in the REPL, a ``;`` inside a trailing
+    comment counts too."""
+    at = code.rfind(";")
+    if at < 0:
+        return False
+    rest = re.sub(r"#=.*?=#", "", code[at + 1:], flags=re.S)
+    return re.sub(r"#[^\n]*", "", rest).strip() == ""
 
 
 def load_ipython_extension(ipython: Any) -> None:

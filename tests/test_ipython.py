@@ -43,6 +43,21 @@ def test_a_semicolon_suppresses_the_value(shell, capsys):
     capsys.readouterr()
 
 
+def test_a_semicolon_before_a_comment_suppresses_the_value_as_in_the_repl():
+    assert bridge_ipython.ends_with_semicolon("y = 5; # quiet")
+    assert bridge_ipython.ends_with_semicolon("y = 5;  #= quiet =#\n")
+    assert not bridge_ipython.ends_with_semicolon("y = 5 # shown")
+    assert not bridge_ipython.ends_with_semicolon("a; b")
+
+
+def test_an_error_names_the_cell_that_ran_it(shell, capsys):
+    result = shell.run_cell('%%julia\nfails_here() = error("from this cell")\nfails_here()', store_history=True)
+    assert isinstance(result.error_in_exec, JuliaError)
+    where = result.error_in_exec.backtrace
+    assert f"In[{result.execution_count}]:" in where and f"In[{result.execution_count + 1}]" not in where
+    capsys.readouterr()
+
+
 def test_python_sees_the_same_bridge_and_its_arrays(shell, capsys):
     run(shell, "%julia double(v) = 2 .* v")
     assert run(shell, "from bridge.ipython import notebook_bridge\n"
