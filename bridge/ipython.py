@@ -4,13 +4,14 @@ Both evaluate Julia code on the notebook's bridge, a private ``Bridge()`` starte
 use and kept for the kernel's life (``notebook_bridge()``; ``use_bridge(b)`` makes it a bridge
 of your own, a served one for instance). The value of the code is the cell's value, which
 IPython displays; code ending in ``;`` gives none, as in Julia's REPL. What Julia prints appears
-in the cell (bridge/client/julia_output.py).
+in the cell (bridge/client/julia_output.py). TAB completes ``b.jl.<names>`` for a ``Bridge``
+``b`` of the notebook.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 
@@ -19,6 +20,7 @@ from .client import Bridge
 
 _bridge: Optional[Bridge] = None
 _started_here = False   # whether _bridge is the private one notebook_bridge() started
+_completer: Optional[Callable[[str], list[str]]] = None   # the matcher load_ipython_extension added
 
 
 def notebook_bridge() -> Bridge:
@@ -87,15 +89,45 @@ def ends_with_semicolon(code: str) -> bool:
     return re.sub(r"#[^\n]*", "", rest).strip() == ""
 
 
+# `b.jl.<TAB>`: IPython completes attributes by looking at objects, but not through a property
+# of an object of a library's class (`b.jl`), neither with Jedi nor with its own evaluation.
+_JL_ATTRIBUTE = re.compile(r"(?P<owner>[A-Za-z_]\w*)\.jl(?P<path>(?:\.[A-Za-z_]\w*)*)\.(?P<partial>\w*)")
+
+
+def julia_name_completer(namespace: dict) -> Callable[[str], list[str]]:
+    """An IPython matcher that completes ``b.jl.<TAB>`` (and ``b.jl.Module.<TAB>``) for a
+    ``Bridge`` ``b`` of ``namespace``, from ``dir`` of that ``JuliaName``."""
+
+    def complete(text: str) -> list[str]:
+        found = _JL_ATTRIBUTE.fullmatch(text)
+        bridge = namespace.get(found["owner"]) if found else None
+        if not isinstance(bridge, Bridge) or bridge.closed:
+            return []
+        name = bridge.jl
+        for part in filter(None, found["path"].split(".")):
+            name = getattr(name, part)
+        stem = text[: len(text) - len(found["partial"])]
+        return [stem + n for n in dir(name) if n.startswith(found["partial"])]
+
+    return complete
+
+
 def load_ipython_extension(ipython: Any) -> None:
-    """Register the magics with IPython (``%load_ext bridge``)."""
+    """Register the magics with IPython (``%load_ext bridge``), and TAB completion of
+    ``b.jl.<names>``."""
     ipython.register_magics(JuliaMagics)
+    global _completer
+    _completer = julia_name_completer(ipython.user_ns)
+    ipython.Completer.custom_matchers.append(_completer)
 
 
 def unload_ipython_extension(ipython: Any) -> None:
     """Close the bridge ``notebook_bridge()`` started (``%unload_ext bridge``); one given to
     ``use_bridge`` is left open."""
-    global _bridge, _started_here
+    global _bridge, _started_here, _completer
+    if _completer in ipython.Completer.custom_matchers:
+        ipython.Completer.custom_matchers.remove(_completer)
+    _completer = None
     if _started_here and _bridge is not None:
         _bridge.close()
     _bridge, _started_here = None, False

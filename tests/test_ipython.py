@@ -9,6 +9,7 @@ import time
 import pytest
 
 IPython = pytest.importorskip("IPython", reason="IPython is a test dependency (pip install -e '.[test]')")
+from IPython.core.completer import provisionalcompleter  # noqa: E402
 from IPython.core.interactiveshell import InteractiveShell  # noqa: E402
 
 from bridge import JuliaError, ipython as bridge_ipython  # noqa: E402
@@ -78,6 +79,26 @@ def test_a_python_variable_named_in_julia_code_gets_a_hint(shell, capsys):
     with pytest.raises(JuliaError) as raised:
         run(shell, "%julia sum(nowhere_at_all)")
     assert "Hint" not in str(raised.value)
+    capsys.readouterr()
+
+
+def _completions(shell, text: str) -> list[str]:
+    with provisionalcompleter():
+        return [c.text for c in shell.Completer.completions(text, len(text))]
+
+
+def test_tab_completes_julia_names_through_a_bridge(shell, capsys):
+    run(shell, "%julia completes_me(x) = x")
+    run(shell, "from bridge.ipython import notebook_bridge\nnb = notebook_bridge()")
+    assert _completions(shell, "nb.jl.completes") == ["nb.jl.completes_me"]
+    assert "nb.jl.Base.summary" in _completions(shell, "nb.jl.Base.summar")
+    assert _completions(shell, "not_a_bridge.jl.completes") == []
+    shell.run_line_magic("unload_ext", "bridge")
+    try:
+        assert _completions(shell, "nb.jl.completes") == []   # the matcher went with the extension
+    finally:
+        shell.run_line_magic("load_ext", "bridge")
+        run(shell, "del nb")
     capsys.readouterr()
 
 
