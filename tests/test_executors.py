@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from bridge import (Bridge, CallInterrupted, CallTimedOut, ExecutorDied, FunctionNotFound,
-                    InvalidArray, ResultTypeError, SharedMemoryFull)
+                    InvalidArray, JuliaError, ResultTypeError, SharedMemoryFull)
 from _clients import process_running, python_client, read_report, reap, segments_of, wait_until
 from test_served import Served
 
@@ -159,8 +159,12 @@ def test_ctrl_c_interrupts_the_julia_call(served, tmp_path, name, definitions):
         assert report["kept"] == "FunctionNotFound" and "definitions (eval, include) are lost" in report["message"]
 
 
-@pytest.mark.parametrize("body, definitions", [("v = 0; while true; v += length(rand(100)); end", "kept"),
-                                               ("while true end", "lost")])
+@pytest.mark.parametrize("body, definitions", [
+    ("v = 0; while true; v += length(rand(100)); end", "kept"),
+    ("while true end", "lost"),
+    # a loop that never allocates, made stoppable as docs/kernels.md says
+    ("k = 0; v = 0.0; while true; k += 1; v += sqrt(k); k % 1024 == 0 && GC.safepoint(); end", "kept"),
+])
 def test_a_timeout_stops_the_call(served, body, definitions):
     with Bridge(served.address) as a:
         a.eval(f"kept() = 42\nendless() = ({body})")
@@ -316,6 +320,8 @@ def test_a_call_after_its_idle_executor_was_killed_says_the_definitions_are_gone
         with pytest.raises(FunctionNotFound, match=r"no function mine.*restarted after the last one ended at "
                                                    r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \(killed by SIGKILL.*must be defined again"):
             a.call("mine")
+        with pytest.raises(JuliaError, match=r"UndefVarError: mine not defined(.|\n)*restarted after the last one ended at "):
+            a.eval("mine() + 1")    # a %julia cell names it in code
         a.eval("mine() = 2")
         assert a.call("mine") == 2
 

@@ -415,10 +415,11 @@ function job_done!(server::Server, ex::Executor, message::Dict{String,Any})
         elseif type == "InterruptException"   # the server's own interrupt reached the call
             type = string(nameof(typeof(job.stopping)))
             text = "$(job.stopping.msg); the executor kept this client's definitions"
-        elseif type == "FunctionNotFound" && startswith(text, "no function ") && !isempty(client.executor_ended)
+        elseif (type == "FunctionNotFound" && startswith(text, "no function ") || type == "UndefVarError") &&
+               !isempty(client.executor_ended)
             # an executor that ended between calls (killed for its memory, say) told no one
-            text *= "; this client's executor was restarted after the last one ended at " *
-                    "$(client.executor_ended): anything defined before then is gone, and must be defined again"
+            text *= (occursin('\n', text) ? "\n" : "; ") * "this client's executor was restarted after the last one " *
+                    "ended at $(client.executor_ended): anything defined before then is gone, and must be defined again"
         end
         took = round((time_ns() - job.arrived) / 1e9, digits = 3)
         log_event("$(describe_job(job)) from client $(label(client)) failed after $took s " *
