@@ -3,6 +3,7 @@
 from .base import *  # noqa: F403  (every exception the bridge raises)
 from .base import __all__ as _exceptions
 from .client import Bridge, Handle, JuliaFunction
+from .wire import ShownValue
 
 __version__ = "0.1.0"
 
@@ -21,4 +22,4 @@ def unload_ipython_extension(ipython: object) -> None:
     unload(ipython)
 
 
-__all__ = ["Bridge", "Handle", "JuliaFunction", "__version__", *_exceptions]
+__all__ = ["Bridge", "Handle", "JuliaFunction", "ShownValue", "__version__", *_exceptions]

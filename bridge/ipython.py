@@ -3,7 +3,8 @@
 Both evaluate Julia code on the notebook's bridge, a private ``Bridge()`` started at the first
 use and kept for the kernel's life (``notebook_bridge()``; ``use_bridge(b)`` makes it a bridge
 of your own, a served one for instance). The value of the code is the cell's value, which
-IPython displays; code ending in ``;`` gives none, as in Julia's REPL. What Julia prints appears
+IPython displays (a value with no Python equivalent as Julia shows it, a ``ShownValue``); code
+ending in ``;`` gives none, as in Julia's REPL. What Julia prints appears
 in the cell (bridge/client/julia_output.py). TAB completes ``b.jl.<names>`` for a ``Bridge``
 ``b`` of the notebook.
 """
@@ -50,7 +51,7 @@ class JuliaMagics(Magics):
         when the code ends in ``;``."""
         code = line if cell is None else cell
         try:
-            value = notebook_bridge().eval(code, filename=self._cell_name())
+            value = notebook_bridge().eval(code, filename=self._cell_name(), show=True)
         except JuliaError as error:
             hinted = self._python_variable_hint(error)
             if hinted is None:

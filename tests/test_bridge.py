@@ -12,7 +12,7 @@ import awkward as ak
 import numpy as np
 import pytest
 
-from bridge import Bridge, BridgeError, FunctionNotFound, JuliaError, JuliaFunction, ResultTypeError
+from bridge import Bridge, BridgeError, FunctionNotFound, JuliaError, JuliaFunction, ResultTypeError, ShownValue
 from bridge.client.client import _returned_argument
 from bridge.codec import PlacedArray
 from bridge.shm import SHM_DIR
@@ -388,6 +388,17 @@ def test_a_result_that_cannot_come_back_says_what_to_return(bridge):
             bridge.call(name)
     with pytest.raises(ResultTypeError, match=r"Rational\{…\}.*convert it \(`Float64\(x\)`"):
         bridge.call("third")
+
+
+def test_eval_shows_what_has_no_python_equivalent_when_asked(bridge, capsys):
+    assert bridge.eval("1 // 3") is None
+    shown = bridge.eval("1 // 3", show=True)
+    assert isinstance(shown, ShownValue) and repr(shown) == "1//3"
+    assert repr(bridge.eval("Set([7])", show=True)) == "Set{Int64} with 1 element:\n  7"
+    assert bridge.eval("2 + 3", show=True) == 5 and bridge.eval("nothing", show=True) is None
+    bridge.eval("display([1, 2])")   # `display` prints into the call's output
+    out = capsys.readouterr().out   # "2-element Array{Int64,1}:" on Julia 1.5, "Vector{Int64}" later
+    assert out.startswith("2-element ") and out.splitlines()[1:] == [" 1", " 2"]
 
 
 def test_an_error_names_its_type_once(bridge):

@@ -38,6 +38,13 @@ def test_a_cell_defines_and_a_line_calls(shell, capsys):
     capsys.readouterr()
 
 
+def test_a_value_with_no_python_equivalent_shows_as_in_julia(shell, capsys):
+    assert repr(run(shell, "%julia 1 + 2im")) == "1 + 2im"
+    assert repr(run(shell, "%julia typeof(1.5)")) == "Float64"
+    assert run(shell, "%julia typeof(1.5);") is None
+    capsys.readouterr()
+
+
 def test_a_semicolon_suppresses_the_value(shell, capsys):
     assert run(shell, "%%julia\nx = 3;") is None
     assert run(shell, "%julia x + 1") == 4

@@ -273,10 +273,15 @@ class Bridge:
         """Whether ``close()`` was called."""
         return self._closed
 
-    def eval(self, code: str, filename: Optional[str] = None, *, timeout: Optional[float] = None) -> Any:
-        """Evaluate Julia ``code`` in this client's module; the last value, or None. Errors name
-        ``filename`` if given; ``timeout`` is as for ``call``."""
+    def eval(self, code: str, filename: Optional[str] = None, *, timeout: Optional[float] = None,
+             show: bool = False) -> Any:
+        """Evaluate Julia ``code`` in this client's module; the last value, or None, also for a
+        value with no Python equivalent (a type, a module), which with ``show=True`` is instead a
+        ``ShownValue``, the text Julia shows for it. Errors name ``filename`` if given;
+        ``timeout`` is as for ``call``."""
         fields: dict[str, Any] = {"code": code} if filename is None else {"code": code, "filename": filename}
+        if show:
+            fields["show"] = True
         return self._result(self._request("eval", {**fields, **_timeout_field(timeout)}))
 
     def include(self, path: Union[str, os.PathLike], *, timeout: Optional[float] = None) -> Any:

@@ -4,6 +4,7 @@ shared memory, no state."""
 from .protocol import PROTOCOL_VERSION, decode, encode, from_wire, to_wire
 from .refs import ArrayRef, BufferRef, FunctionRef, HandleRef
 from .segment_names import SEGMENT_PREFIX, is_segment_name, segment_name, segment_pid
+from .shown_value import ShownValue
 
 __all__ = [
     "PROTOCOL_VERSION",
@@ -12,6 +13,7 @@ __all__ = [
     "BufferRef",
     "FunctionRef",
     "HandleRef",
+    "ShownValue",
     "decode",
     "encode",
     "from_wire",

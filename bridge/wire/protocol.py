@@ -15,6 +15,7 @@ import numpy as np
 from bridge.base import BridgeError
 
 from .refs import ArrayRef, BufferRef, FunctionRef, HandleRef
+from .shown_value import ShownValue
 from .segment_names import is_segment_name
 
 PROTOCOL_VERSION = 1
@@ -150,6 +151,11 @@ def _from_wire(obj: Any) -> Any:
             if not isinstance(obj["name"], str):
                 raise BridgeError(f"function name must be a str, not {type(obj['name']).__name__}")
             return FunctionRef(_nonnegative_int(obj["id"], "function id"), obj["name"])
+        if tag == "shown":
+            _expect_keys(obj, {"$", "text"}, set())
+            if not isinstance(obj["text"], str):
+                raise BridgeError(f"shown text must be a str, not {type(obj['text']).__name__}")
+            return ShownValue(obj["text"])
         raise BridgeError(f"unknown tagged value {tag!r} in result")
     raise BridgeError(f"unexpected {type(obj).__name__} in result: {obj!r:.80}")
 

@@ -72,6 +72,10 @@ end
             @test error_of(request(c, "call"; fn = "a..b", args = Any[]))["type"] == "FunctionNotFound"
             @test error_of(request(c, "call"; fn = "Ref", args = Any["x"]))["type"] == "ResultTypeError"
             @test result(c, "eval"; code = "Ref(1)") === nothing   # no Python equivalent: nil
+            # ... or, asked for with `show` (a notebook's %julia), the text Julia shows for it
+            @test result(c, "eval"; code = "Ref(1)", show = true) == Dict{String,Any}("\$" => "shown", "text" => "Base.RefValue{$Int}(1)")
+            @test result(c, "eval"; code = "nothing", show = true) === nothing
+            @test error_of(request(c, "eval"; code = "1", show = "yes"))["type"] == "ProtocolError"
             @test result(c, "eval"; code = ":a_symbol") == "a_symbol"
             @test error_of(request(c, "call"; fn = "typemax", args = Any[]))["type"] == "MethodError"
         end

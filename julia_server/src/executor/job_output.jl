@@ -96,13 +96,15 @@ end
 """
     capture_output(f, files) -> Dict{String,Any}
 
-Run `f()` with stdout, stderr (Julia's and C's) and the global logger caught, and return what
-it printed and logged as the `done` fields `stdout`, `stderr` and `logs` (each only when there
+Run `f()` with stdout, stderr (Julia's and C's), `display` and the global logger caught, and
+return what it printed and logged as the `done` fields `stdout`, `stderr` and `logs` (each only when there
 is some). The streams and the logger are the executor's own again afterwards, whatever `f`
 does, and the files are emptied, so that a crash before the next job shows nothing of this one.
 """
 function capture_output(f, files::OutputFiles)
     logger = JobLogger()
+    # `display(x)` goes to the display Julia pushed at start-up, over the stdout it had then
+    display = TextDisplay(files.stdout)
     old_stdout, old_stderr, old_logger = stdout, stderr, Logging.global_logger()
     # an interrupt must not land between a redirect and the `try` that undoes it
     disable_sigint() do
@@ -110,6 +112,7 @@ function capture_output(f, files::OutputFiles)
         redirect_stdout(files.stdout)
         redirect_stderr(files.stderr)
         Logging.global_logger(logger)
+        pushdisplay(display)
     end
     try
         f()
@@ -118,7 +121,7 @@ function capture_output(f, files::OutputFiles)
             # each step on its own: user code may have closed a stream, and the rest must still run
             for step in (() -> flush(files.stdout), () -> flush(files.stderr), Libc.flush_cstdio,
                          () -> redirect_stdout(old_stdout), () -> redirect_stderr(old_stderr),
-                         () -> Logging.global_logger(old_logger))
+                         () -> Logging.global_logger(old_logger), () -> popdisplay(display))
                 try
                     step()
                 catch

@@ -101,15 +101,31 @@ end
 function run_eval(scope::Scope, message::Dict{String,Any})
     code = str_field(message, "code", "eval")
     filename = str_field(message, "filename", "eval"; default = "eval")
+    show = bool_field(message, "show", "eval"; default = false)
     value = include_string(scope.executor.mod, code, filename)
     try
         return Base.invokelatest(to_wire, value, scope)
     catch e
-        # A definition, a module, …: no Python equivalent, so nil. A block already written for it
-        # is not named in the reply, so the server frees it.
+        # A module, a type, …: no Python equivalent, so nil, or, when asked (a notebook's
+        # `%julia`), the text Julia shows for it. A block already written for it is not named in
+        # the reply, so the server frees it.
         e isa ResultTypeError || rethrow()
-        return nothing
+        return show ? Dict{String,Any}("\$" => "shown", "text" => Base.invokelatest(shown_text, value)) : nothing
     end
+end
+
+"""Characters of a value's text that an `eval` with `show` sends back."""
+const SHOWN_CAP = 64 * 1024
+
+"""
+    shown_text(x) -> String
+
+How Julia's REPL shows `x` (`text/plain`, limited to a screen's rows as the REPL limits it), cut
+at `SHOWN_CAP` characters.
+"""
+function shown_text(x)
+    text = sprint((io, v) -> show(IOContext(io, :limit => true, :displaysize => (40, 100)), MIME("text/plain"), v), x)
+    return length(text) > SHOWN_CAP ? first(text, SHOWN_CAP) * " […]" : text
 end
 
 function run_send(scope::Scope, message::Dict{String,Any})

@@ -88,6 +88,7 @@ function prepare!(job::Job, state::ServerState, running_bytes::Int)
         run["kind"] = "eval"
         run["code"] = str_field(fields, "code", "eval")
         run["filename"] = str_field(fields, "filename", "eval"; default = "eval")
+        run["show"] = bool_field(fields, "show", "eval"; default = false)
     else
         array = map_field(fields, "array", "send")
         get(array, "\$", nothing) == "array" ||

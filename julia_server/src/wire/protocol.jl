@@ -74,6 +74,18 @@ function str_field(m::Dict{String,Any}, key::String, what::String; default = not
 end
 
 """
+    bool_field(m, key, what; default) -> Bool
+
+Field `key` of map `m` as a bool, or `default` when it is absent.
+"""
+function bool_field(m::Dict{String,Any}, key::String, what::String; default::Bool)
+    haskey(m, key) || return default
+    x = m[key]
+    x isa Bool || throw(mistyped(what, key, "a bool", x))
+    return x
+end
+
+"""
     int_field(m, key, what) -> Int
 
 Field `key` of map `m` as a non-negative int that fits an `Int`.
