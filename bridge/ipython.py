@@ -53,8 +53,9 @@ class JuliaMagics(Magics):
         try:
             value = notebook_bridge().eval(code, filename=self._cell_name(), show=True)
         except JuliaError as error:
-            hinted = self._python_variable_hint(error)
-            if hinted is None:
+            hinted = self._python_variable_hint(error) or error
+            hinted.show_python_frames = False   # the cell is Julia code
+            if hinted is error:
                 raise
             raise hinted from None
         return None if ends_with_semicolon(code) else value

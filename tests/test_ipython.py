@@ -79,6 +79,19 @@ def test_a_julia_error_is_the_cells_error(shell, capsys):
     capsys.readouterr()
 
 
+def test_a_julia_error_shows_the_users_frames_only(shell, capsys):
+    run(shell, "%julia refuses(x) = error(string(\"not \", x))")
+    result = shell.run_cell("from bridge.ipython import notebook_bridge\nnotebook_bridge().jl.refuses(7)",
+                            store_history=True)
+    shown = result.error_in_exec._render_traceback_()
+    assert shown[0] == f"Cell In[{result.execution_count}], line 2: notebook_bridge().jl.refuses(7)"
+    assert shown[1:] == [f"JuliaError: {result.error_in_exec}"] and "not 7" in shown[1]
+    # a %julia cell is Julia code: none of its Python frames are the user's
+    magic = shell.run_cell("%julia refuses(8)", store_history=True).error_in_exec
+    assert magic._render_traceback_() == [f"JuliaError: {magic}"]
+    capsys.readouterr()
+
+
 def test_a_python_variable_named_in_julia_code_gets_a_hint(shell, capsys):
     run(shell, "events_here = [1.0, 2.0]")
     with pytest.raises(JuliaError, match=r"events_here is a Python variable.*notebook_bridge\(\)\.jl\.f\(events_here\)"):

@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import sys
+import traceback
+from pathlib import Path
+from typing import Any
+
+_BRIDGE_PACKAGE = Path(__file__).resolve().parent.parent
+
 
 class BridgeError(Exception):
     """Base class of every exception the bridge raises."""
@@ -14,10 +21,37 @@ class JuliaError(BridgeError):
         self.julia_type = julia_type
         self.message = message
         self.backtrace = backtrace
+        # a %julia cell's Python frames are IPython's and the bridge's: the magic clears this
+        self.show_python_frames = True
         text = f"{julia_type}: {message}"
         if backtrace:
             text += f"\n\nJulia backtrace:\n{backtrace}"
         super().__init__(text)
+
+    def _render_traceback_(self) -> list[str]:
+        """What IPython and Jupyter show for this error instead of the whole traceback (the hook
+        ipyparallel's remote errors use): the caller's own frames, neither the bridge's nor
+        IPython's, then the Julia error and its backtrace."""
+        shell = _ipython_shell()
+        hidden = [_BRIDGE_PACKAGE] + ([Path(sys.modules["IPython"].__file__).parent] if shell is not None else [])
+        frames = [] if not self.show_python_frames else [
+            frame for frame in traceback.extract_tb(self.__traceback__)
+            if not any(Path(frame.filename).resolve().is_relative_to(package) for package in hidden)
+        ]
+        lines = [f"{_code_name(shell, frame.filename)}, line {frame.lineno}: {frame.line}" for frame in frames]
+        return [*lines, f"{type(self).__name__}: {self}"]
+
+
+def _ipython_shell() -> Any:
+    """The running IPython shell, or None (IPython is not a dependency of the bridge)."""
+    ipython = sys.modules.get("IPython")
+    return ipython.get_ipython() if ipython is not None else None
+
+
+def _code_name(shell: Any, filename: str) -> str:
+    """``Cell In[3]`` for a notebook cell's code, as IPython names it; ``File "path"`` otherwise."""
+    named = getattr(getattr(shell, "compile", None), "format_code_name", lambda _: None)(filename)
+    return f"{named[0]} {named[1]}" if named else f'File "{filename}"'
 
 
 class ProtocolError(JuliaError):
