@@ -356,6 +356,14 @@ def test_symbols_chars_missing_and_symbol_keyed_dicts_come_back(bridge):
         bridge.call("clashing_keys")
 
 
+def test_records_come_back_with_their_fields_in_order(bridge):
+    assert list(bridge.eval("(z = 1, a = 2, m = 3)")) == ["z", "a", "m"]
+    bridge.eval("struct Ordered; z::Int; a::Float64; end")
+    assert list(bridge.eval("Ordered(1, 2.0)")) == ["z", "a"]
+    assert list(bridge.call("first", ak.Array([{"z": 1, "a": 2.0, "m": [3]}]))) == ["z", "a", "m"]
+    assert list(bridge.eval("(outer = (y = 1, x = 2), b = 3)")["outer"]) == ["y", "x"]
+
+
 def test_an_option_vector_keeps_its_type_without_missing_values(bridge):
     # docs/kernels.md: a comprehension's element type depends on the data, a typed vector's not
     assert str(bridge.eval("Vector{Union{Missing,Float32}}([1f0, 2f0])").type) == "2 * ?float32"

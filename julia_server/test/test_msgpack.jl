@@ -2,8 +2,8 @@
 # malformed input (truncation, lies about lengths, nesting, random bytes) always refused with a
 # ProtocolError.
 
-using AwkwardBridge: pack, unpack, top_level_scalars, ProtocolError, MSGPACK_MAX_DEPTH, MSGPACK_MAX_VALUES,
-                     MSGPACK_MAX_CONTAINERS
+using AwkwardBridge: pack, unpack, top_level_scalars, top_level_value_bytes, FieldMap, PackedValue, ProtocolError,
+                     MSGPACK_MAX_DEPTH, MSGPACK_MAX_VALUES, MSGPACK_MAX_CONTAINERS
 
 @testset "round trips" begin
     ints = Any[0, 1, 127, 128, 255, 256, 65535, 65536, 2^32 - 1, 2^32, typemax(Int64),
@@ -112,6 +112,18 @@ end
     @test top_level_scalars(UInt8[]) === nothing
     # a container count far beyond the input ends at its end, not after 2^32 steps
     @test top_level_scalars(id_after(UInt8[0xdd, 0xff, 0xff, 0xff, 0xff])) == Dict{String,Any}()
+end
+
+@testset "a record's fields keep their order, also forwarded in their own bytes" begin
+    fields = pack(FieldMap(["z", "a", "m"], Any[1, "two", Any[3.0]]))
+    @test fields == vcat(0x83, pack("z"), pack(1), pack("a"), pack("two"), pack("m"), pack(Any[3.0]))
+    @test unpack(fields) == Dict{String,Any}("z" => 1, "a" => "two", "m" => Any[3.0])
+    message = vcat(0x83, pack("op"), pack("done"), pack("result"), fields, pack("ok"), pack(true))
+    @test top_level_value_bytes(message, "result") == fields
+    @test top_level_value_bytes(message, "op") == pack("done")
+    @test top_level_value_bytes(message, "error") === nothing
+    @test top_level_value_bytes(pack(Any[1]), "result") === nothing   # not a map
+    @test pack(Any[PackedValue(fields), 4]) == vcat(0x92, fields, pack(4))
 end
 
 @testset "what one message decodes into is capped by count" begin

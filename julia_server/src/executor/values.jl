@@ -49,7 +49,7 @@ end
 A Julia result as a wire value: `nothing` and `missing` (nil), `Bool`, integers that fit 64
 bits, `Float64`, `Float32` (kept single precision), irrationals (`pi`) as `Float64`, strings, `Symbol`s and `Char`s (strings); a `Function` → a tagged function the executor keeps
 for the client; `Tuple` → tagged tuple, except a buffers triple (`is_buffers_triple`) → an array; `NamedTuple`, a view's `Record`, a struct
-(`is_struct_record`) and string- or symbol-keyed dicts → maps; anything `is_placeable` → an array placed in a block of the client's result
+(`is_struct_record`) and string- or symbol-keyed dicts → maps, with their keys in their order (`FieldMap`); anything `is_placeable` → an array placed in a block of the client's result
 arena, leased to the client, or, for a vector the codec cannot lay out, a list. Anything else is a
 `ResultTypeError`.
 """
@@ -77,17 +77,13 @@ function to_wire(x::Tuple, scope::Scope, depth::Int)
     return Dict{String,Any}("\$" => "tuple", "items" => items)
 end
 
-function to_wire(x::NamedTuple, scope::Scope, depth::Int)
-    return Dict{String,Any}(string(k) => to_wire(v, scope, nested(depth)) for (k, v) in pairs(x))
-end
+# A record's fields as a map, in their order: a NamedTuple, one record of a view, a struct.
+field_map(names, value_of, scope::Scope, depth::Int) =
+    FieldMap(String[string(name) for name in names], Any[to_wire(value_of(name), scope, nested(depth)) for name in names])
 
-# One record of a view, or a struct: a map of its fields, as a NamedTuple is.
-to_wire(r::Record, scope::Scope, depth::Int) = to_wire(Dict{Symbol,Any}(name => r[name] for name in keys(r)), scope, depth)
-
-function to_wire_fields(x, scope::Scope, depth::Int)
-    return Dict{String,Any}(string(name) => to_wire(getfield(x, name), scope, nested(depth))
-                            for name in fieldnames(typeof(x)))
-end
+to_wire(x::NamedTuple, scope::Scope, depth::Int) = field_map(keys(x), name -> x[name], scope, depth)
+to_wire(r::Record, scope::Scope, depth::Int) = field_map(keys(r), name -> r[name], scope, depth)
+to_wire_fields(x, scope::Scope, depth::Int) = field_map(fieldnames(typeof(x)), name -> getfield(x, name), scope, depth)
 
 # A function (a lambda, a definition's value) stays in the executor; the client gets a callable.
 function to_wire(f::Function, scope::Scope, ::Int)
@@ -101,9 +97,9 @@ function to_wire(x::AbstractDict, scope::Scope, depth::Int)
     all(k -> k isa Union{AbstractString,Symbol}, keys(x)) ||
         throw(ResultTypeError("a $(short_type_name(x)) has keys that are not strings or symbols; " *
                               "Python dicts from Julia need string keys"))
-    out = Dict{String,Any}(string(k) => to_wire(v, scope, nested(depth)) for (k, v) in x)
-    length(out) == length(x) || throw(ResultTypeError("a dict with both a string and a symbol key of one name"))
-    haskey(out, "\$") && throw(ResultTypeError("a dict with the key \"\$\" would read as a tagged value"))
+    out = field_map(keys(x), key -> x[key], scope, depth)   # in the dict's own order
+    allunique(out.keys) || throw(ResultTypeError("a dict with both a string and a symbol key of one name"))
+    "\$" in out.keys && throw(ResultTypeError("a dict with the key \"\$\" would read as a tagged value"))
     return out
 end
 

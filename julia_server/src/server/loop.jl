@@ -402,7 +402,7 @@ function handle_executor_message!(server::Server, frames::Vector{Vector{UInt8}})
     ex === nothing && return nothing
     try
         op == "ask" ? answer_ask!(server, ex, message) :
-        op == "done" ? job_done!(server, ex, message) :
+        op == "done" ? job_done!(server, ex, message, frame) :
         op == "mapped" ? forget_answered!(server, ex, message) :
         op == "interrupted" ? interrupt_landed!(server, ex) :
         op == "stopped" ? call_stopped!(server, ex, message) :

@@ -367,12 +367,13 @@ function chunk_made!(server::Server, number::Int, size::Int, nbytes::Int, outcom
 end
 
 """
-    job_done!(server, ex, message)
+    job_done!(server, ex, message, frame)
 
-An executor's `done`: reply to the client, end the result leases the reply does not name (all of
-them after an error), keep a `send`'s handle, and start the client's next job.
+An executor's `done` (`message`, read from `frame`): reply to the client, end the result leases
+the reply does not name (all of them after an error), keep a `send`'s handle, and start the
+client's next job.
 """
-function job_done!(server::Server, ex::Executor, message::Dict{String,Any})
+function job_done!(server::Server, ex::Executor, message::Dict{String,Any}, frame::Vector{UInt8})
     job = running_job(ex, message, "done")
     state, client = server.state, job.client
     error = get(message, "ok", false) === true ? nothing : map_field(message, "error", "done")
@@ -398,7 +399,10 @@ function job_done!(server::Server, ex::Executor, message::Dict{String,Any})
         release_results!(state, client, filter(lease -> !(lease in named), job.leases))
         job.request.op === :send && (client.handles[job.run["handle"]] = job.handle)
         job.request.op === :call && (state.calls += 1)
-        answer_job!(server, job, encode_ok(job.request.id, result, take_unlinked!(state, client); output = output))
+        # in the executor's own bytes, so that a record's fields keep their order (`FieldMap`)
+        packed = top_level_value_bytes(frame, "result")
+        answer_job!(server, job, encode_ok(job.request.id, packed === nothing ? nothing : PackedValue(packed),
+                                           take_unlinked!(state, client); output = output))
     else
         settle_offer!(job, Int[])
         release_results!(state, client, job.leases)

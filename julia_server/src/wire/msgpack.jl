@@ -197,6 +197,27 @@ end
 
 const SKIPPED = :skipped
 
+"""
+    top_level_value_bytes(bytes, key) -> Union{Nothing,Vector{UInt8}}
+
+The msgpack bytes of the value under `key` in the map `bytes` holds, as they are, or `nothing`
+when it has no such key. For a message `unpack` has read already: the server forwards an
+executor's result in its own bytes (`PackedValue`), so that a record's fields keep their order,
+which a `Dict` does not.
+"""
+function top_level_value_bytes(bytes::Vector{UInt8}, key::String)
+    u = Unpacker(bytes)
+    n = map_header(u)
+    n === nothing && return nothing
+    for _ in 1:n
+        found = unpack_value(u, 0) == key
+        start = u.pos
+        skip_value!(u)
+        found && return bytes[start:u.pos-1]
+    end
+    return nothing
+end
+
 peek_byte(u::Unpacker) = (need(u, 1); @inbounds u.bytes[u.pos])
 
 function map_header(u::Unpacker)
@@ -264,7 +285,8 @@ pack(x) = pack!(UInt8[], x)
 
 Append the msgpack encoding of `x`: `nothing`, `Bool`, integers up to 64 bits (the shortest
 encoding), `Float32`, `Float64`, strings, `Vector{UInt8}` (bin), other vectors and tuples
-(array), dicts with string keys (map). Anything else is an `ArgumentError`.
+(array), dicts with string keys and `FieldMap`s (map), `PackedValue`s (as they are). Anything
+else is an `ArgumentError`.
 """
 function pack!(buf::Vector{UInt8}, x)
     throw(ArgumentError("msgpack cannot encode a $(typeof(x))"))
@@ -351,3 +373,34 @@ function pack!(buf::Vector{UInt8}, x::AbstractDict{<:AbstractString})
     end
     return buf
 end
+
+"""
+    FieldMap(keys, values)
+
+A map packed with its keys in their order: a record's fields (a `NamedTuple`'s, a struct's, a
+view's `Record`'s) reach Python in the order Julia has them.
+"""
+struct FieldMap
+    keys::Vector{String}
+    values::Vector{Any}
+end
+
+function pack!(buf::Vector{UInt8}, x::FieldMap)
+    write_map_header!(buf, length(x.keys))
+    for (key, value) in zip(x.keys, x.values)
+        pack!(buf, key)
+        pack!(buf, value)
+    end
+    return buf
+end
+
+"""
+    PackedValue(bytes)
+
+A value that is msgpack already (`top_level_value_bytes`), packed as it is.
+"""
+struct PackedValue
+    bytes::Vector{UInt8}
+end
+
+pack!(buf::Vector{UInt8}, x::PackedValue) = append!(buf, x.bytes)
