@@ -89,6 +89,16 @@ def test_dir_lists_the_clients_names_for_tab_completion(bridge):
     assert repr(bridge.jl.Cuts.passes).startswith("<Julia Cuts.passes on Bridge(")
 
 
+def test_a_julia_names_doc_is_julias_documentation(bridge):
+    # what help(b.jl.f) and IPython's b.jl.f? show
+    bridge.eval('"Count the good jets." n_good(jets) = count(>(30), jets)')
+    assert bridge.jl.n_good.__doc__.startswith("Count the good jets.")
+    assert "sort!(v" in bridge.jl.sort_b.__doc__          # `_b` stands for `!`, as in calls
+    assert "Sum the results" in bridge.jl.Base.sum.__doc__
+    assert bridge.jl.__doc__.startswith("A Julia name, reached through")
+    assert "is not a Julia name" in getattr(bridge.jl, "x; y").__doc__   # never evaluated
+
+
 def test_the_server_refuses_malformed_keyword_arguments(bridge):
     with pytest.raises(ProtocolError, match="kwargs"):
         bridge._request("call", {"fn": "round", "args": [1.5], "kwargs": [1, 2]})

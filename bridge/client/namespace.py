@@ -5,7 +5,7 @@ module; keyword arguments go to Julia as keywords. A name ending in ``_b`` that 
 define stands for its ``!`` form (``b.jl.sort_b(v)`` calls ``sort!``, as in juliacall; a
 ``n_b`` the client defined is called itself): the executor resolves it (docs/protocol.md).
 ``dir(b.jl)`` lists the client's own names and the server's ``--include`` names, for tab
-completion.
+completion, and ``help(b.jl.f)`` (``b.jl.f?`` in IPython) shows Julia's documentation of ``f``.
 """
 
 from __future__ import annotations
@@ -27,15 +27,18 @@ end
 """
 
 
+_NO_DOCUMENTATION = "No documentation found."   # how Julia's `@doc` begins for an undocumented name
+_JULIA_NAME_DOC = """A Julia name, reached through ``bridge.jl``: call it, or take an attribute of it (a
+module's name). Nothing is looked up until it is called; its ``__doc__`` is Julia's documentation
+of it."""
+
+
 def python_name(name: str) -> str:
     """The attribute ``dir`` shows for a Julia name: ``!`` becomes ``_b``."""
     return name[:-1] + "_b" if name.endswith("!") else name
 
 
 class JuliaName:
-    """A Julia name, reached through ``bridge.jl``: call it, or take an attribute of it (a
-    module's name). Nothing is looked up until it is called."""
-
     __slots__ = ("_bridge", "_path")
 
     def __init__(self, bridge: Bridge, path: str) -> None:
@@ -54,6 +57,22 @@ class JuliaName:
         if not self._path:
             raise TypeError("bridge.jl itself is not a function; call one of its names, e.g. bridge.jl.sum(x)")
         return self._bridge._call(self._path, args, kwargs, timeout=None)
+
+    @property
+    def __doc__(self) -> str:  # type: ignore[override]
+        """Julia's documentation of the name (``help(b.jl.sum)``, ``b.jl.sum?`` in IPython)."""
+        if not self._path:
+            return _JULIA_NAME_DOC
+        if not all(part.isidentifier() for part in self._path.split(".")):
+            return f"{self._path!r} is not a Julia name"
+        try:
+            text = str(self._bridge.eval(f"string(@doc {self._path})"))
+            if self._path.endswith("_b") and text.startswith(_NO_DOCUMENTATION):   # `sort_b` is `sort!`
+                bang = str(self._bridge.eval(f"string(@doc {self._path[:-2]}!)"))
+                text = text if bang.startswith(_NO_DOCUMENTATION) else bang
+            return text
+        except JuliaError as error:
+            return f"Julia's documentation of {self._path} could not be read: {error.message}"
 
     def __dir__(self) -> list[str]:
         # the client's own module, where `call` looks first, then the server's `--include` names
