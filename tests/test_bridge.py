@@ -404,6 +404,9 @@ def test_eval_shows_what_has_no_python_equivalent_when_asked(bridge, capsys):
     assert isinstance(shown, ShownValue) and repr(shown) == "1//3"
     assert repr(bridge.eval("Set([7])", show=True)) == "Set{Int64} with 1 element:\n  7"
     assert bridge.eval("2 + 3", show=True) == 5 and bridge.eval("nothing", show=True) is None
+    # InteractiveUtils is loaded, as in Julia's REPL
+    which = repr(bridge.eval("@which sum([1.0])", show=True))   # "sum(a::AbstractArray; dims) in Base at …"
+    assert which.startswith("sum(a::AbstractArray") and "Base" in which
     bridge.eval("display([1, 2])")   # `display` prints into the call's output
     out = capsys.readouterr().out   # "2-element Array{Int64,1}:" on Julia 1.5, "Vector{Int64}" later
     assert out.startswith("2-element ") and out.splitlines()[1:] == [" 1", " 2"]

@@ -7,7 +7,7 @@ writes its results (docs/architecture.md).
 module ExecutorProcess
 
 using Random
-import Logging
+import InteractiveUtils, Logging
 using ..Basics, ..Wire, ..ZMQ, ..SharedMemory, ..Forms, ..Views, ..Codec
 
 include("describe_error.jl")

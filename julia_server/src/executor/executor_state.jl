@@ -37,11 +37,15 @@ end
 """
     user_module(name) -> Module
 
-A fresh module for user code, with the bridge's exported views (`Record`, `column`, …) in scope.
+A fresh module for user code, with the bridge's exported views (`Record`, `column`, …) in scope,
+and, as in Julia's REPL, `InteractiveUtils` (`@which`, `@code_warntype`, `versioninfo`, …).
 """
 function user_module(name::Symbol)
     mod = Module(name)
     Core.eval(mod, :(using AwkwardBridge))
+    # the package's own InteractiveUtils, so an operator's JULIA_LOAD_PATH cannot hide it
+    Core.eval(mod, :(const InteractiveUtils = $InteractiveUtils))
+    Core.eval(mod, :(using .InteractiveUtils))
     return mod
 end
 
