@@ -59,5 +59,11 @@ mktempdir() do dir
     @test take_output(dir, getpid()) == Dict{String,Any}("stdout" => "last words")
     @test !isfile(output_path(dir, getpid(), "stdout")) && !isfile(output_path(dir, getpid(), "stderr"))
     @test take_output(dir, 999_999_999) === nothing
+    # what user code may leave in a file's place is neither followed nor waited on
+    ccall(:mkfifo, Cint, (Cstring, Cushort), output_path(dir, getpid(), "stdout"), 0o600) == 0 || error("mkfifo")
+    write(joinpath(dir, "elsewhere"), "not the job's")
+    symlink(joinpath(dir, "elsewhere"), output_path(dir, getpid(), "stderr"))
+    @test take_output(dir, getpid()) === nothing   # returns at once: a FIFO opened to read would block
+    @test !ispath(output_path(dir, getpid(), "stdout")) && !islink(output_path(dir, getpid(), "stderr"))
     close(files.stdout); close(files.stderr)
 end

@@ -171,25 +171,37 @@ end
 
 What the unfinished job of the exited executor `pid` printed before it died (Julia's crash
 report included), from its output files in `dir`, as the `output` of a reply; the files are
-removed. Only regular files are read: the executor ran user code, which could have put
-something else there.
+removed. Only regular files are read (`open_regular_file`): the executor ran user code, which
+could have put something else there.
 """
 function take_output(dir::AbstractString, pid::Integer)
     output = Dict{String,Any}()
     for stream in ("stdout", "stderr")
         path = output_path(dir, pid, stream)
         text = try
-            (!islink(path) && isfile(path)) ? open(io -> output_text(io, filesize(path)), path) : ""
+            io = open_regular_file(path)
+            io === nothing ? "" : try output_text(io, filesize(io)) finally close(io) end
         catch e
             e isa InterruptException && rethrow()
             ""
         end
         try
-            (islink(path) || isfile(path)) && rm(path)
+            (islink(path) || (ispath(path) && !isdir(path))) && rm(path)   # a FIFO put there too
         catch e
             e isa InterruptException && rethrow()
         end
         isempty(text) || (output[stream] = text)
     end
     return isempty(output) ? nothing : output
+end
+
+# The regular file at `path`, for reading, or `nothing` for anything else. Opened without
+# following a link and without waiting on a FIFO, then checked, so that a file swapped in after
+# a check (by a process the executor left behind) can neither redirect nor stall the server.
+function open_regular_file(path::AbstractString)
+    fd = ccall(:open, Cint, (Cstring, Cint), path, Base.Filesystem.JL_O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)
+    fd < 0 && return nothing
+    isfile(stat(RawFD(fd))) && return fdio(fd, true)
+    ccall(:close, Cint, (Cint,), fd)
+    return nothing
 end
