@@ -47,8 +47,15 @@ class JuliaMagics(Magics):
 
     @line_cell_magic
     def julia(self, line: str, cell: Optional[str] = None) -> Any:
-        """Evaluate Julia code (the line, or the cell below ``%%julia``); its value, or None
-        when the code ends in ``;``."""
+        """Evaluate Julia code on the notebook's bridge: ``%julia CODE`` or a ``%%julia`` cell.
+
+        The code runs in this notebook's own Julia module, where earlier cells' definitions are
+        (``notebook_bridge().jl.f(x)`` calls them from Python, with arrays). Its value is the
+        cell's value: numbers, strings, arrays (``ak.Array``), records (``dict``); anything else
+        as Julia shows it. Code ending in ``;`` gives none. What Julia prints appears in the
+        cell; an error shows the Julia backtrace, naming this cell (``In[3]:2``). Julia cannot see
+        Python variables: pass them to a Julia function instead. Ctrl-C interrupts the code
+        (docs/kernels.md, "Loops that Ctrl-C can stop")."""
         code = line if cell is None else cell
         try:
             value = notebook_bridge().eval(code, filename=self._cell_name(), show=True)
