@@ -16,7 +16,7 @@ from typing import Any, Callable, Optional
 
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 
-from .base import JuliaError
+from .base import BridgeError, JuliaError
 from .client import Bridge
 
 _bridge: Optional[Bridge] = None
@@ -115,8 +115,12 @@ def julia_name_completer(namespace: dict) -> Callable[[str], list[str]]:
         name = bridge.jl
         for part in filter(None, found["path"].split(".")):
             name = getattr(name, part)
+        try:
+            names = dir(name)
+        except BridgeError:   # the server died: TAB completes nothing, and raises nothing
+            return []
         stem = text[: len(text) - len(found["partial"])]
-        return [stem + n for n in dir(name) if n.startswith(found["partial"])]
+        return [stem + n for n in names if n.startswith(found["partial"])]
 
     return complete
 

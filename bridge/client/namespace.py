@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from bridge.base import JuliaError
+from bridge.base import BridgeError, JuliaError
 
 if TYPE_CHECKING:
     from .client import Bridge
@@ -71,8 +71,8 @@ class JuliaName:
                 bang = str(self._bridge.eval(f"string(@doc {self._path[:-2]}!)"))
                 text = text if bang.startswith(_NO_DOCUMENTATION) else bang
             return text
-        except JuliaError as error:
-            return f"Julia's documentation of {self._path} could not be read: {error.message}"
+        except BridgeError as error:   # help() on a closed bridge, or one whose server died
+            return f"Julia's documentation of {self._path} could not be read: {error}"
 
     def __dir__(self) -> list[str]:
         # the client's own module, where `call` looks first, then the server's `--include` names
