@@ -17,16 +17,21 @@ const LOG_CAP = 1000
 """
     OutputFiles(dir)
 
-The files `dir/{pid}.stdout` and `dir/{pid}.stderr` that this executor's jobs write to.
+The files `dir/{pid}.stdout` and `dir/{pid}.stderr` that this executor's jobs write to, and the
+display over the first that `display(x)` uses during a job (Julia's own is over the stdout it
+had at start-up).
 """
 struct OutputFiles
     stdout::IOStream
     stderr::IOStream
+    display::TextDisplay
 end
 
-OutputFiles(dir::AbstractString) =
-    OutputFiles(buffered_as_a_terminal(open(output_path(dir, getpid(), "stdout"), "w+"), IOS_LINE_BUFFERED),
-                buffered_as_a_terminal(open(output_path(dir, getpid(), "stderr"), "w+"), IOS_UNBUFFERED))
+function OutputFiles(dir::AbstractString)
+    stdout = buffered_as_a_terminal(open(output_path(dir, getpid(), "stdout"), "w+"), IOS_LINE_BUFFERED)
+    stderr = buffered_as_a_terminal(open(output_path(dir, getpid(), "stderr"), "w+"), IOS_UNBUFFERED)
+    return OutputFiles(stdout, stderr, TextDisplay(stdout))
+end
 
 # `Base` has no setting for an `IOStream`'s buffering; `ios_bufmode` is the exported C call that
 # `IOStream` is built on, and its modes follow libuv's handle types (ios.h: `bm_none`, `bm_line`).
@@ -103,8 +108,6 @@ does, and the files are emptied, so that a crash before the next job shows nothi
 """
 function capture_output(f, files::OutputFiles)
     logger = JobLogger()
-    # `display(x)` goes to the display Julia pushed at start-up, over the stdout it had then
-    display = TextDisplay(files.stdout)
     old_stdout, old_stderr, old_logger = stdout, stderr, Logging.global_logger()
     # an interrupt must not land between a redirect and the `try` that undoes it
     disable_sigint() do
@@ -112,7 +115,7 @@ function capture_output(f, files::OutputFiles)
         redirect_stdout(files.stdout)
         redirect_stderr(files.stderr)
         Logging.global_logger(logger)
-        pushdisplay(display)
+        pushdisplay(files.display)
     end
     try
         f()
@@ -121,7 +124,7 @@ function capture_output(f, files::OutputFiles)
             # each step on its own: user code may have closed a stream, and the rest must still run
             for step in (() -> flush(files.stdout), () -> flush(files.stderr), Libc.flush_cstdio,
                          () -> redirect_stdout(old_stdout), () -> redirect_stderr(old_stderr),
-                         () -> Logging.global_logger(old_logger), () -> popdisplay(display))
+                         () -> Logging.global_logger(old_logger), () -> popdisplay(files.display))
                 try
                     step()
                 catch
