@@ -140,29 +140,37 @@ def _serve(args: argparse.Namespace) -> int:
         project=args.project,
     )
     sys.stdout.flush()
-    # the child's stdout and stderr are ours (READY line, log); its stdin is the stop switch
-    child = subprocess.Popen(command, stdin=subprocess.PIPE, start_new_session=True, env=server_environment())
+    # Handlers go in before the child starts: once it prints READY, a supervisor may signal us
+    # at once, and a SIGTERM that met Python's default handler would kill us without a clean stop.
     signals = [0]
+    started: list[subprocess.Popen] = []
 
     def stop(signum: int, frame: object) -> None:
         signals[0] += 1
         if signals[0] == 1:
             print(f"awkward-bridge serve: {signal.Signals(signum).name}, shutting down", file=sys.stderr, flush=True)
-            _close_stdin(child)
-        elif child.poll() is None:
-            child.send_signal(signal.SIGINT)
+            if started:
+                _close_stdin(started[0])
+        elif started and started[0].poll() is None:
+            started[0].send_signal(signal.SIGINT)
 
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
+        # the child's stdout and stderr are ours (READY line, log); its stdin is the stop switch
+        child = subprocess.Popen(command, stdin=subprocess.PIPE, start_new_session=True, env=server_environment())
+        started.append(child)
+        if signals[0]:  # a signal came while the child was starting
+            _close_stdin(child)
         if args.exit_on_stdin_eof:
             _close_child_stdin_on_eof(child)
         return child.wait()
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-        if child.poll() is None:
-            child.kill()
-            child.wait()
+        for child in started:
+            if child.poll() is None:
+                child.kill()
+                child.wait()
 
 
 def _close_child_stdin_on_eof(child: subprocess.Popen) -> None:

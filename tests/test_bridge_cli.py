@@ -83,6 +83,35 @@ def test_serve_turns_sigterm_into_closing_the_servers_stdin(tmp_path):
     assert "SIGTERM, shutting down" in err
 
 
+def test_serve_stops_cleanly_on_a_sigterm_that_comes_while_the_server_starts(tmp_path, monkeypatch):
+    """A supervisor may signal as soon as READY shows; the handler must already be ours."""
+    julia = tmp_path / "julia"
+    julia.write_text("#!/bin/sh\n" + VERSION_ANSWER + FAKE_JULIA)
+    julia.chmod(0o755)
+    real_popen = subprocess.Popen
+
+    def popen_signalled_on_start(*args, **kwargs):
+        if kwargs.get("start_new_session"):  # the server itself, not `julia --version`
+            os.kill(os.getpid(), signal.SIGTERM)
+        return real_popen(*args, **kwargs)
+
+    class NotServesHandler(Exception):
+        pass
+
+    def not_serves_handler(signum, frame):
+        raise NotServesHandler("SIGTERM met the handler that was there before serve's")
+
+    previous = signal.signal(signal.SIGTERM, not_serves_handler)
+    monkeypatch.setattr(subprocess, "Popen", popen_signalled_on_start)
+    try:
+        status = main(["serve", "--address", "ipc:///fake", "--julia", str(julia)])
+        assert signal.getsignal(signal.SIGTERM) is not_serves_handler  # serve gave the handler back
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert status == 0
+    assert (tmp_path / "eof").read_text().strip() == "eof"  # the server saw EOF: a graceful stop
+
+
 # A stand-in server slow to stop: after stdin EOF it keeps "finishing calls" until SIGINT.
 SLOW_JULIA = """
 trap 'echo int > "$(dirname "$0")/signals"; kill $sleeper; exit 0' INT
