@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 
 import pytest
@@ -103,3 +104,92 @@ def test_levels_and_style():
     assert python_level(2000) == (logging.ERROR, "Error")
     assert julia_style("Info", "one line") == "[ Info: one line\n"
     assert julia_style("Error", "a\nb\nc") == "┌ Error: a\n│ b\n└ c\n"
+
+
+class _Rendezvous:
+    """A ``sys.stdout`` that keeps each write, and creates ``file`` once ``cue`` has been written:
+    the Julia code waits for that file, so it goes on only if its output arrived while it ran."""
+
+    def __init__(self, file, cue: str) -> None:
+        self.file, self.cue, self.writes = file, cue, []
+
+    def write(self, text: str) -> None:
+        self.writes.append(text)
+        if self.cue in "".join(self.writes) and not self.file.exists():
+            self.file.write_text("seen")
+
+    def flush(self) -> None:
+        pass
+
+
+def _wait_for(file) -> str:
+    return f'while !isfile({json.dumps(str(file))}); sleep(0.01); end'
+
+
+def test_output_arrives_while_the_call_runs(bridge, tmp_path, monkeypatch):
+    seen = _Rendezvous(tmp_path / "seen", "started\n")
+    monkeypatch.setattr("sys.stdout", seen)
+    # without live output the loop would wait for its file until the timeout
+    assert bridge.eval(f'println("started"); {_wait_for(seen.file)}; println("finished"); 7', timeout=120) == 7
+    assert seen.writes == ["started\n", "finished\n"]   # each part once
+
+
+def test_streamed_output_is_capped_over_the_whole_call(bridge, tmp_path, monkeypatch):
+    seen = _Rendezvous(tmp_path / "seen", "x" * 600_000)
+    monkeypatch.setattr("sys.stdout", seen)
+    bridge.eval(f'print("x" ^ 600_000); flush(stdout); {_wait_for(seen.file)}; print("x" ^ 600_000)', timeout=120)
+    cap = 1 << 20
+    assert "".join(seen.writes) == "x" * cap + f"\n[awkward-bridge: {1_200_000 - cap} more bytes of this call's output were cut]\n"
+
+
+def test_a_crash_after_streamed_output_repeats_none_of_it(bridge, tmp_path, monkeypatch):
+    seen = _Rendezvous(tmp_path / "seen", "before the crash\n")
+    monkeypatch.setattr("sys.stdout", seen)
+    with pytest.raises(ExecutorDied, match="SIGSEGV"):
+        bridge.eval(f'println("before the crash"); {_wait_for(seen.file)}; println("after"); '
+                    'unsafe_load(Ptr{Int}(parse(Int, "0")))', timeout=120)
+    assert seen.writes[0] == "before the crash\n" and "".join(seen.writes) == "before the crash\nafter\n"
+
+
+def test_a_client_from_the_protocol_gets_output_messages_only_when_it_asks(bridge, tmp_path):
+    """docs/protocol.md "Output", as a client written from it sees the wire: output messages
+    carry the request's id and no ``ok``; together with the reply's, each byte comes once, and a
+    character whose bytes are split across writes is never cut."""
+    import msgpack
+    import zmq
+
+    socket = zmq.Context.instance().socket(zmq.DEALER)
+    socket.setsockopt(zmq.LINGER, 0)
+    socket.setsockopt(zmq.RCVTIMEO, 120_000)
+    socket.connect(bridge.address)
+
+    def request(number: int, fields: dict) -> tuple[list[dict], dict]:
+        socket.send(msgpack.packb({"v": 1, "id": number, "client": bridge.client_id,
+                                   "token": bridge._connection.token, "op": "eval", **fields}))
+        messages, streamed = [], ""
+        while True:
+            message = msgpack.unpackb(socket.recv(), raw=False)
+            assert message["id"] == number
+            if "ok" in message:
+                return messages, message
+            assert set(message) == {"v", "id", "output"}
+            messages.append(message)
+            streamed += message["output"].get("stdout", "")
+            if streamed == "a\nx" and not (tmp_path / "go").exists():
+                (tmp_path / "go").write_text("go")
+
+    try:
+        # the second character's bytes, 0xce 0xb1, go out in two writes with a wait between
+        code = (f'print("a\\n"); write(stdout, UInt8[0x78, 0xce]); flush(stdout); {_wait_for(tmp_path / "go")}; '
+                'write(stdout, UInt8[0xb1, 0x0a]); 1')
+        messages, reply = request(1, {"code": code, "stream_output": True})
+        assert reply["ok"] is True and reply["result"] == 1
+        text = "".join(m["output"].get("stdout", "") for m in messages) + reply.get("output", {}).get("stdout", "")
+        assert text == "a\nxα\n"
+        # without asking: no output messages, and everything in the reply
+        messages, reply = request(2, {"code": 'println("all at once"); 2'})
+        assert messages == [] and reply["output"] == {"stdout": "all at once\n"}
+        messages, reply = request(3, {"code": "3", "stream_output": "yes"})
+        assert reply["ok"] is False and reply["error"]["type"] == "ProtocolError" and "stream_output" in reply["error"]["message"]
+    finally:
+        socket.close()

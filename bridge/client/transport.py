@@ -85,7 +85,9 @@ class Connection:
 
     ``on_unlinked`` hears the names of result chunks the server unlinked, which its success
     replies carry (docs/protocol.md sections 2 and 5); ``on_output`` hears what a job printed and
-    logged (a reply's ``output``), before its request returns or raises.
+    logged: with it, ``eval``, ``call`` and ``send`` ask for ``stream_output``, so it hears the
+    job's output messages as they come, and then the reply's ``output``, before the request
+    returns or raises.
 
     A ``KeyboardInterrupt`` while an ``eval``, ``call`` or ``send`` waits sends ``cancel`` for
     it; the request then raises the server's answer, ``CallInterrupted``, or, without one within
@@ -172,17 +174,13 @@ class Connection:
                          epoch: Optional[int] = None) -> Tuple[int, Any]:
         """Like ``request``, and also the epoch in which the answered request was sent."""
         fields = dict(fields or {})
+        if self._on_output is not None and op in CANCELLABLE:
+            fields["stream_output"] = True
         sent_in, reply = self._exchange(op, fields, epoch)
         unlinked = reply.get("unlinked") if reply.get("ok") is True else None
         if self._on_unlinked is not None and isinstance(unlinked, list):
             self._on_unlinked([name for name in unlinked if isinstance(name, str)])
-        output = reply.get("output")
-        if self._on_output is not None and isinstance(output, dict):
-            try:
-                self._on_output(output)
-            except Exception:
-                # a closed or broken sys.stdout must not cost the reply its result
-                _LOG.exception("could not show the output of %r", op)
+        self._show_output(reply, op)
         if reply.get("ok") is True:
             return sent_in, reply.get("result")
         error = reply.get("error")
@@ -197,6 +195,15 @@ class Connection:
                 "their arrays again"
             ) from exception
         raise exception
+
+    def _show_output(self, message: dict, op: str) -> None:
+        output = message.get("output")
+        if self._on_output is not None and isinstance(output, dict):
+            try:
+                self._on_output(output)
+            except Exception:
+                # a closed or broken sys.stdout must not cost the reply its result
+                _LOG.exception("could not show the output of %r", op)
 
     def reconnect(self, seen_epoch: int) -> None:
         """Register again, unless another thread already did since ``seen_epoch``."""
@@ -335,6 +342,9 @@ class Connection:
             if not isinstance(reply, dict):
                 raise BridgeError(f"reply from {self.address} is not a map: {reply!r:.200}")
             reply_id = reply.get("id")
+            if reply_id == request_id and "ok" not in reply:
+                self._show_output(reply, op)  # an output message: the reply is still to come
+                continue
             # a nil id answers a request the server could not read; on this socket that is ours
             if reply_id == request_id or reply_id is None:
                 return reply

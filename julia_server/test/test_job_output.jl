@@ -1,7 +1,7 @@
 # A job's output (executor/job_output.jl): what user code prints, Julia's and C's, and logs is
 # caught for the job's `done`, and the executor's own streams are back afterwards.
 
-using AwkwardBridge: OutputFiles, capture_output, take_output, output_path, OUTPUT_CAP
+using AwkwardBridge: OutputFiles, capture_output, take_output, output_path, output_text, OUTPUT_CAP
 import Logging
 
 mktempdir() do dir
@@ -66,4 +66,47 @@ mktempdir() do dir
     @test take_output(dir, getpid()) === nothing   # returns at once: a FIFO opened to read would block
     @test !ispath(output_path(dir, getpid(), "stdout")) && !islink(output_path(dir, getpid(), "stderr"))
     close(files.stdout); close(files.stderr)
+end
+
+# A streamed job (`stream_output`): its stdout and stderr stay in the files for the server, and
+# only its logs come back; the next job starts from empty files all the same.
+mktempdir() do dir
+    files = OutputFiles(dir)
+    out = capture_output(files; streamed = true) do
+        println("for the server")
+        print(stderr, "also")
+        @info "a record"
+    end
+    @test collect(keys(out)) == ["logs"]
+    @test read(output_path(dir, getpid(), "stdout"), String) == "for the server\n"
+    @test read(output_path(dir, getpid(), "stderr"), String) == "also"
+    @test capture_output(() -> print("next"), files) == Dict{String,Any}("stdout" => "next")
+    # what a crash leaves after part was streamed: only the rest
+    capture_output(() -> print("streamed, then the rest"), files; streamed = true)
+    @test take_output(dir, getpid(), (10, 0)) == Dict{String,Any}("stdout" => "then the rest")
+    close(files.stdout); close(files.stderr)
+end
+
+# Reading output while the job still writes: a character whose bytes have not all come waits
+# for the next read; the whole output, read at the end, shows a cut one as U+FFFD.
+let
+    alpha = collect(codeunits("α"))            # 0xce 0xb1
+    euro = collect(codeunits("€"))             # three bytes
+    io = IOBuffer(vcat(codeunits("ab"), alpha[1:1]))
+    @test output_text(io, 3; whole = false) == ("ab", 2)
+    io = IOBuffer(vcat(codeunits("ab"), alpha))
+    @test output_text(io, 4; from = 2, whole = false) == ("α", 4)
+    io = IOBuffer(vcat(euro[1:2]))
+    @test output_text(io, 2; whole = false) == ("", 0)
+    @test output_text(io, 2; whole = true) == ("\ufffd", 2)
+    io = IOBuffer(vcat(codeunits("x"), euro))
+    @test output_text(io, 4; whole = false) == ("x€", 4)
+    io = IOBuffer(UInt8[0x61, 0xff])            # not UTF-8 at all: nothing to wait for
+    @test output_text(io, 2; whole = false) == ("a\ufffd", 2)
+    # the cap holds across reads, and the whole output says how much was cut
+    io = IOBuffer(fill(UInt8('x'), OUTPUT_CAP + 5))
+    text, upto = output_text(io, OUTPUT_CAP + 5; whole = false)
+    @test upto == OUTPUT_CAP && length(text) == OUTPUT_CAP && !occursin("cut", text)
+    @test output_text(io, OUTPUT_CAP + 5; from = upto) ==
+          ("\n[awkward-bridge: 5 more bytes of this call's output were cut]\n", OUTPUT_CAP)
 end

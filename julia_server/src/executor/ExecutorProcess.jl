@@ -28,7 +28,7 @@ include("main.jl")
 export IDLE_CAP, Mappings, OUTPUT_CAP, OutputFiles, TYPE_PARAMETERS_MAX, acquire!, buffers,
        cached_bytes, capture_output, describe, executor_main, forget!, nested, output_path,
        release!, relend!, shared_array, shared_lists, shared_records, growing_array, growing_lists,
-       growing_records, end_list!, GrowingVector, GrowingRecords, ListBuilder, short_type_name,
-       shorten_types, take_output, writable!
+       growing_records, end_list!, GrowingVector, GrowingRecords, ListBuilder, open_regular_file, output_text,
+       short_type_name, shorten_types, take_output, writable!
 
 end

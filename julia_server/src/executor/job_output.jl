@@ -99,19 +99,26 @@ function Logging.handle_message(logger::JobLogger, level, message, _module, grou
 end
 
 """
-    capture_output(f, files) -> Dict{String,Any}
+    capture_output(f, files; streamed = false) -> Dict{String,Any}
 
 Run `f()` with stdout, stderr (Julia's and C's), `display` and the global logger caught, and
 return what it printed and logged as the `done` fields `stdout`, `stderr` and `logs` (each only when there
 is some). The streams and the logger are the executor's own again afterwards, whatever `f`
 does, and the files are emptied, so that a crash before the next job shows nothing of this one.
+
+A `streamed` job's stdout and stderr are the server's to read (it sends them to the client as
+they come, `stream_output` in docs/protocol.md): they stay in the files, flushed, and only
+`logs` is returned.
 """
-function capture_output(f, files::OutputFiles)
+function capture_output(f, files::OutputFiles; streamed::Bool = false)
     logger = JobLogger()
     old_stdout, old_stderr, old_logger = stdout, stderr, Logging.global_logger()
     # an interrupt must not land between a redirect and the `try` that undoes it
     disable_sigint() do
         Libc.flush_cstdio()
+        # what a streamed job before left, or a process it started wrote since, is not this job's
+        clear!(files.stdout)
+        clear!(files.stderr)
         redirect_stdout(files.stdout)
         redirect_stderr(files.stderr)
         Logging.global_logger(logger)
@@ -134,6 +141,7 @@ function capture_output(f, files::OutputFiles)
     end
     captured = Dict{String,Any}()
     for (name, io) in (("stdout", files.stdout), ("stderr", files.stderr))
+        streamed && break
         text = written(io)
         isempty(text) || (captured[name] = text)
     end
@@ -149,41 +157,65 @@ end
 function written(io::IOStream)
     flush(io)
     n = stat(RawFD(fd(io))).size
-    seekstart(io)
-    text = n == 0 ? "" : output_text(io, n)
+    text = n == 0 ? "" : first(output_text(io, n))
+    clear!(io)
+    return text
+end
+
+function clear!(io::IOStream)
     truncate(io, 0)
     seekstart(io)
-    return text
 end
 
 """
-    output_text(io, n) -> String
+    output_text(io, n; from = 0, whole = true) -> (text, upto)
 
-The `n` bytes of output in `io`, from its position, as UTF-8 text (bytes that are not, from
-binary output or a cut character, show as �), cut at `OUTPUT_CAP` bytes, saying so.
+The output in `io` from byte `from` to `n` (the file's size), as UTF-8 text (bytes that are not,
+from binary output or a cut character, show as �), and the byte it reaches. Output beyond
+`OUTPUT_CAP` bytes is cut, and the `whole` output says so; output read while the job still
+writes (not `whole`) leaves a character whose bytes have not all come for the next read.
 """
-function output_text(io::IO, n::Integer)
-    text = String(read(io, min(n, OUTPUT_CAP)))
+function output_text(io::IO, n::Integer; from::Integer = 0, whole::Bool = true)
+    upto = max(min(n, OUTPUT_CAP), from)
+    seek(io, from)
+    bytes = read(io, upto - from)
+    whole || resize!(bytes, complete_prefix_length(bytes))
+    upto = from + length(bytes)
+    text = String(bytes)
     isvalid(text) || (text = map(c -> isvalid(c) ? c : '\ufffd', text))
-    n > OUTPUT_CAP && (text *= "\n[awkward-bridge: $(n - OUTPUT_CAP) more bytes of this call's output were cut]\n")
-    return text
+    whole && n > OUTPUT_CAP && (text *= "\n[awkward-bridge: $(n - OUTPUT_CAP) more bytes of this call's output were cut]\n")
+    return text, upto
+end
+
+# The bytes of `bytes` up to a last UTF-8 character that is cut short (its lead byte asks for
+# more continuation bytes than follow it); all of them when none is.
+function complete_prefix_length(bytes::Vector{UInt8})
+    n = length(bytes)
+    for back in 1:min(3, n)
+        b = bytes[n - back + 1]
+        b & 0xc0 == 0x80 && continue          # a continuation byte: look further back
+        wanted = b >= 0xf8 ? 1 : b >= 0xf0 ? 4 : b >= 0xe0 ? 3 : b >= 0xc0 ? 2 : 1   # 0xf8 on: never a lead byte
+        return back < wanted ? n - back : n
+    end
+    return n
 end
 
 """
-    take_output(dir, pid) -> Union{Nothing,Dict{String,Any}}
+    take_output(dir, pid, from = (0, 0)) -> Union{Nothing,Dict{String,Any}}
 
 What the unfinished job of the exited executor `pid` printed before it died (Julia's crash
 report included), from its output files in `dir`, as the `output` of a reply; the files are
-removed. Only regular files are read (`open_regular_file`): the executor ran user code, which
-could have put something else there.
+removed. `from` are the bytes of stdout and stderr the client already has (streamed). Only
+regular files are read (`open_regular_file`): the executor ran user code, which could have
+put something else there.
 """
-function take_output(dir::AbstractString, pid::Integer)
+function take_output(dir::AbstractString, pid::Integer, from::NTuple{2,Int} = (0, 0))
     output = Dict{String,Any}()
-    for stream in ("stdout", "stderr")
+    for (stream, start) in zip(("stdout", "stderr"), from)
         path = output_path(dir, pid, stream)
         text = try
             io = open_regular_file(path)
-            io === nothing ? "" : try output_text(io, filesize(io)) finally close(io) end
+            io === nothing ? "" : try first(output_text(io, filesize(io); from = start)) finally close(io) end
         catch e
             e isa InterruptException && rethrow()
             ""
@@ -198,11 +230,16 @@ function take_output(dir::AbstractString, pid::Integer)
     return isempty(output) ? nothing : output
 end
 
-# The regular file at `path`, for reading, or `nothing` for anything else. Opened without
-# following a link and without waiting on a FIFO, then checked, so that a file swapped in after
-# a check (by a process the executor left behind) can neither redirect nor stall the server.
-function open_regular_file(path::AbstractString)
-    fd = ccall(:open, Cint, (Cstring, Cint), path, Base.Filesystem.JL_O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)
+"""
+    open_regular_file(path; write = false) -> Union{Nothing,IOStream}
+
+The regular file at `path`, for reading (and writing), or `nothing` for anything else. Opened
+without following a link and without waiting on a FIFO, then checked, so that a file swapped in
+after a check (by a process the executor left behind) can neither redirect nor stall the server.
+"""
+function open_regular_file(path::AbstractString; write::Bool = false)
+    mode = write ? Base.Filesystem.JL_O_RDWR : Base.Filesystem.JL_O_RDONLY
+    fd = ccall(:open, Cint, (Cstring, Cint), path, mode | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)
     fd < 0 && return nothing
     isfile(stat(RawFD(fd))) && return fdio(fd, true)
     ccall(:close, Cint, (Cint,), fd)

@@ -14,7 +14,8 @@ function run_job(executor::ExecutorState, message::Dict{String,Any})
     offered = get(message, "block", nothing)
     scope = Scope(executor, job, offered isa Dict{String,Any} ? offered : nothing)
     done = Dict{String,Any}("op" => "done", "job" => job)
-    output = capture_output(executor.output) do
+    streamed = bool_field(message, "stream_output", "run"; default = false)
+    output = capture_output(executor.output; streamed = streamed) do
         try
             kind = str_field(message, "kind", "run")
             done["result"] = with_scope(scope) do

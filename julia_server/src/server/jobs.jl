@@ -16,7 +16,8 @@ its request and client, the `run` message for the executor, the shared memory it
 hold, the result leases made for it, when it arrived and started (0 while queued), its timeout
 timer, and, once something asked it to stop, the error it then gets; `named_handles` are the
 handles its arguments name, by id, whose arrays `dispatch!` sends to an executor that has not
-opened them (`handle_arrays`).
+opened them (`handle_arrays`); `streamed`, for a request that asked for `stream_output`, the
+output sent so far.
 """
 mutable struct Job
     number::Int
@@ -37,12 +38,13 @@ mutable struct Job
     arrays::Int                       # array and handle values among its arguments
     making_chunk::Bool                # a chunk is being made for its `alloc`
     request_bytes::Int                # its request's frame, while it waits in the queue
+    streamed::Union{Nothing,StreamedOutput}
 end
 
 Job(number::Int, routing::Vector{UInt8}, request::Request, client::Client, request_bytes::Int = 0) =
     Job(number, routing, request, client, Dict{String,Any}("op" => "run", "job" => number), 0,
         nothing, Int[], time_ns(), 0, nothing, nothing, false, 0, Pair{Int,Handle}[], 0, false,
-        request_bytes)
+        request_bytes, nothing)
 
 """
     describe_job(job) -> String
@@ -102,6 +104,10 @@ function prepare!(job::Job, state::ServerState, running_bytes::Int)
                                "memory (an earlier result passed to call goes by reference already)"))
         run["handle"] = new_id!(client)
         job.handle = Handle(ref, job.nbytes)
+    end
+    if bool_field(fields, "stream_output", String(op); default = false)
+        run["stream_output"] = true
+        job.streamed = StreamedOutput()
     end
     check_quota(state, client, job.nbytes, op === :send ? "this send" : "this $(op)'s arguments", running_bytes)
     return nothing

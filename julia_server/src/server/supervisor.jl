@@ -68,6 +68,7 @@ function dispatch!(server::Server, client::Client)
         ex.job = job
         offer_block!(server.state, job, running_bytes(server, client))
         send_to_executor(server, ex, job.run)
+        job.streamed === nothing || start_looking!(job.streamed, server.events, job.number)
         return nothing
     end
     return nothing
@@ -387,6 +388,10 @@ function job_done!(server::Server, ex::Executor, message::Dict{String,Any}, fram
     ex.job = nothing
     output = get(message, "output", nothing)
     output isa Dict{String,Any} || (output = nothing)
+    if job.streamed !== nothing   # the executor left its stdout and stderr to the server
+        rest = read_output!(job.streamed, server.executor_dir, pid(ex); whole = true)
+        isempty(rest) || (output = output === nothing ? rest : merge!(output, rest))
+    end
     output = with_thread_warning(output, ex, client, server.options.threads)
     # the server's interrupt landed in this job; otherwise it is still to land (`interrupted`)
     error !== nothing && get(error, "type", nothing) == "InterruptException" && (ex.interrupt_pending = false)
@@ -478,12 +483,29 @@ function with_thread_warning(output, ex::Executor, client::Client, asked::Int)
 end
 
 """
+    stream_output!(server, number)
+
+Send the client of job `number` what its code printed since the last look, if anything, while
+its executor still runs it (`stream_output`).
+"""
+function stream_output!(server::Server, number::Int)
+    job = get(server.jobs, number, nothing)
+    (job === nothing || job.streamed === nothing) && return nothing
+    ex = get(server.executors, job.client.id, nothing)
+    (ex === nothing || ex.job !== job) && return nothing
+    output = read_output!(job.streamed, server.executor_dir, pid(ex); whole = false)
+    isempty(output) || send_to_client(server, job.routing, encode_output(job.request.id, output))
+    return nothing
+end
+
+"""
     answer_job!(server, job, frame)
 
 Send a job's reply and forget the job.
 """
 function answer_job!(server::Server, job::Job, frame::Vector{UInt8})
     job.timer === nothing || close(job.timer)
+    job.streamed === nothing || stop_looking!(job.streamed)
     delete!(server.jobs, job.number)
     send_to_client(server, job.routing, frame)
     server.last_sent = time_ns()
@@ -642,8 +664,9 @@ function executor_exited!(server::Server, ex::Executor)
     if !server.proven && !server.stopping
         begin_shutdown!(server, "the first executor did not start (see its error above)"; asked = false)
     end
-    output = take_output(server.executor_dir, pid(ex))
     job = ex.job
+    # the client of a streamed job has had part of its output already
+    output = take_output(server.executor_dir, pid(ex), job === nothing || job.streamed === nothing ? (0, 0) : job.streamed.sent)
     if job !== nothing
         ex.job = nothing
         release_results!(server.state, job.client, job.leases)

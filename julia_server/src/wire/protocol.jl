@@ -232,6 +232,20 @@ function encode_error(id::Union{UInt64,Nothing}, type::String, message::String, 
 end
 
 """
+    encode_output(id, output) -> Vector{UInt8}
+
+An output message: what the running job of request `id` printed since the last one, sent
+before its reply when the request asked for `stream_output` (section 2).
+"""
+function encode_output(id::UInt64, output::Dict{String,Any})
+    buf = UInt8[]
+    write_map_header!(buf, 3)
+    pack!(pack!(buf, "v"), PROTOCOL_VERSION)
+    pack!(pack!(buf, "id"), id)
+    return pack!(pack!(buf, "output"), output)
+end
+
+"""
     array_ref(m::Dict{String,Any}) -> ArrayRef
 
 The `ArrayRef` of a tagged array value (`lease`, present on results, is ignored on the way in).
