@@ -65,7 +65,8 @@ the executor takes no job, which the interrupt would hit instead; the threads it
 client's handles it holds views of (`handles`), to which a job names a handle by its id alone;
 and whether a `forget` sent on its own awaits the executor's `mapped` (`forget_unanswered`):
 until it has come, the next waits, so that a client's drops cannot pile messages up in the
-server.
+server; and its output files, stdout's and stderr's, opened once it is ready (none when they
+could not be), from which the server streams a job's output (`read_output!`).
 """
 mutable struct Executor
     token::String
@@ -81,10 +82,12 @@ mutable struct Executor
     threads::Int                       # for user code, as it reported when ready
     handles::Set{Int}
     forget_unanswered::Bool
+    output::Vector{IOStream}
 end
 
 Executor(token::String, process::Base.Process, client::Union{Nothing,Client}) =
-    Executor(token, process, getpid(process), UInt8[], client, nothing, time_ns(), nothing, 0, false, 0, Set{Int}(), false)
+    Executor(token, process, getpid(process), UInt8[], client, nothing, time_ns(), nothing, 0, false, 0, Set{Int}(), false,
+             IOStream[])
 
 pid(ex::Executor) = ex.pid
 is_ready(ex::Executor) = !isempty(ex.routing)

@@ -105,10 +105,7 @@ function prepare!(job::Job, state::ServerState, running_bytes::Int)
         run["handle"] = new_id!(client)
         job.handle = Handle(ref, job.nbytes)
     end
-    if bool_field(fields, "stream_output", String(op); default = false)
-        run["stream_output"] = true
-        job.streamed = StreamedOutput()
-    end
+    bool_field(fields, "stream_output", String(op); default = false) && (job.streamed = StreamedOutput())
     check_quota(state, client, job.nbytes, op === :send ? "this send" : "this $(op)'s arguments", running_bytes)
     return nothing
 end

@@ -33,19 +33,35 @@ end
 stop_looking!(streamed::StreamedOutput) = streamed.timer === nothing || close(streamed.timer)
 
 """
-    read_output!(streamed, dir, pid; whole) -> Dict{String,Any}
+    open_output_files(dir, pid) -> Vector{IOStream}
 
-What executor `pid` (its output files in `dir`) wrote to stdout and stderr beyond what was
-sent, as `output` fields; the `whole` rest, once the job is done, after which the files are
-emptied, so that nothing of the job is read again as the next one's. A file that cannot be read
-(user code removed or replaced it) shows nothing more.
+The stdout and stderr files of executor `pid` (in the executor directory `dir`), which it made
+before it said `ready`, before any client's code ran; none when they are not both regular files.
+Held open, they stay the executor's files even if user code later renames or replaces them,
+and a job's output costs no `open` per call.
 """
-function read_output!(streamed::StreamedOutput, dir::AbstractString, pid::Integer; whole::Bool)
+function open_output_files(dir::AbstractString, pid::Integer)
+    files = IOStream[]
+    for stream in ("stdout", "stderr")
+        io = open_regular_file(output_path(dir, pid, stream); write = true)
+        io === nothing && (foreach(close, files); return IOStream[])
+        push!(files, io)
+    end
+    return files
+end
+
+"""
+    read_output!(streamed, files; whole) -> Dict{String,Any}
+
+What the job wrote to its executor's stdout and stderr `files` beyond what was sent, as `output`
+fields; the `whole` rest, once the job is done, after which the files are emptied, so that
+nothing of the job is read again as the next one's. A file that cannot be read shows nothing
+more.
+"""
+function read_output!(streamed::StreamedOutput, files::Vector{IOStream}; whole::Bool)
     output = Dict{String,Any}()
     sent = collect(streamed.sent)
-    for (i, stream) in enumerate(("stdout", "stderr"))
-        io = open_regular_file(output_path(dir, pid, stream); write = whole)
-        io === nothing && continue
+    for (i, (stream, io)) in enumerate(zip(("stdout", "stderr"), files))
         try
             n = filesize(io)
             if n > sent[i] || whole && n > OUTPUT_CAP
@@ -55,8 +71,6 @@ function read_output!(streamed::StreamedOutput, dir::AbstractString, pid::Intege
             whole && n > 0 && truncate(io, 0)
         catch e
             e isa InterruptException && rethrow()
-        finally
-            close(io)
         end
     end
     streamed.sent = (sent[1], sent[2])

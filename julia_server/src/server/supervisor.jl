@@ -66,6 +66,9 @@ function dispatch!(server::Server, client::Client)
         forgotten === nothing || (job.run["forget"] = forgotten)
         job.started = time_ns()
         ex.job = job
+        # without its output files the server cannot stream: the executor sends the output
+        isempty(ex.output) && (job.streamed = nothing)
+        job.streamed === nothing || (job.run["stream_output"] = true)
         offer_block!(server.state, job, running_bytes(server, client))
         send_to_executor(server, ex, job.run)
         job.streamed === nothing || start_looking!(job.streamed, server.events, job.number)
@@ -251,6 +254,7 @@ function executor_ready!(server::Server, routing::Vector{UInt8}, message::Dict{S
     end
     ex.routing = routing
     server.by_routing[routing] = ex
+    ex.output = open_output_files(server.executor_dir, pid(ex))
     ex.threads = reported_count(message, "threads", 1 << 16)
     shortfall = thread_shortfall(ex, server.options.threads)
     log_event("executor pid $(pid(ex)) ready in $(round((time_ns() - ex.started) / 1e9, digits = 2)) s" *
@@ -389,7 +393,7 @@ function job_done!(server::Server, ex::Executor, message::Dict{String,Any}, fram
     output = get(message, "output", nothing)
     output isa Dict{String,Any} || (output = nothing)
     if job.streamed !== nothing   # the executor left its stdout and stderr to the server
-        rest = read_output!(job.streamed, server.executor_dir, pid(ex); whole = true)
+        rest = read_output!(job.streamed, ex.output; whole = true)
         isempty(rest) || (output = output === nothing ? rest : merge!(output, rest))
     end
     output = with_thread_warning(output, ex, client, server.options.threads)
@@ -493,7 +497,7 @@ function stream_output!(server::Server, number::Int)
     (job === nothing || job.streamed === nothing) && return nothing
     ex = get(server.executors, job.client.id, nothing)
     (ex === nothing || ex.job !== job) && return nothing
-    output = read_output!(job.streamed, server.executor_dir, pid(ex); whole = false)
+    output = read_output!(job.streamed, ex.output; whole = false)
     isempty(output) || send_to_client(server, job.routing, encode_output(job.request.id, output))
     return nothing
 end
@@ -664,6 +668,7 @@ function executor_exited!(server::Server, ex::Executor)
     if !server.proven && !server.stopping
         begin_shutdown!(server, "the first executor did not start (see its error above)"; asked = false)
     end
+    foreach(close, ex.output)
     job = ex.job
     # the client of a streamed job has had part of its output already
     output = take_output(server.executor_dir, pid(ex), job === nothing || job.streamed === nothing ? (0, 0) : job.streamed.sent)
