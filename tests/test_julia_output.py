@@ -193,3 +193,38 @@ def test_a_client_from_the_protocol_gets_output_messages_only_when_it_asks(bridg
         assert reply["ok"] is False and reply["error"]["type"] == "ProtocolError" and "stream_output" in reply["error"]["message"]
     finally:
         socket.close()
+
+
+def test_log_records_arrive_while_the_call_runs(bridge, tmp_path):
+    seen = tmp_path / "seen"
+
+    class Cue(logging.Handler):
+        def __init__(self) -> None:
+            super().__init__()
+            self.records: list[tuple[int, str]] = []
+
+        def emit(self, record: logging.LogRecord) -> None:
+            self.records.append((record.levelno, record.getMessage()))
+            if record.getMessage() == "started":
+                seen.write_text("seen")
+
+    logger, cue = logging.getLogger("bridge.julia"), Cue()
+    level = logger.level
+    logger.addHandler(cue)
+    logger.setLevel(logging.INFO)
+    try:
+        # without live records the loop would wait for its file until the timeout
+        assert bridge.eval(f'@info "started"; {_wait_for(seen)}; @warn "finished"; 8', timeout=120) == 8
+    finally:
+        logger.removeHandler(cue)
+        logger.setLevel(level)
+    assert cue.records == [(logging.INFO, "started"), (logging.WARNING, "finished")]
+
+
+def test_a_crash_report_comes_from_the_executors_own_files_whatever_user_code_put_in_their_place(bridge, capsys):
+    with pytest.raises(ExecutorDied, match="SIGABRT"):
+        bridge.eval('path = readlink("/proc/self/fd/1"); mv(path, path * ".moved"); write(path, "forged"); '
+                    'println("printed after the move"); ccall(:abort, Cvoid, ())', timeout=120)
+    out, err = capsys.readouterr()
+    assert out == "printed after the move\n"
+    assert "forged" not in out + err and "Aborted" in err

@@ -330,25 +330,25 @@ class Connection:
                 frame = channel.socket.recv()
             except zmq.Again:
                 channel.check_handshake(self.address)
-                self._check_alive(sent, op, epoch)
-                if patience is not None and time.monotonic() - sent > patience:
-                    return None
-                continue
-            self._last_heard = time.monotonic()
-            try:
-                reply = decode(frame)
-            except Exception as exc:
-                raise BridgeError(f"unreadable reply from {self.address}: {exc}") from exc
-            if not isinstance(reply, dict):
-                raise BridgeError(f"reply from {self.address} is not a map: {reply!r:.200}")
-            reply_id = reply.get("id")
-            if reply_id == request_id and "ok" not in reply:
-                self._show_output(reply, op)  # an output message: the reply is still to come
-                continue
-            # a nil id answers a request the server could not read; on this socket that is ours
-            if reply_id == request_id or reply_id is None:
-                return reply
-            # anything else answers an abandoned or fire-and-forget request: drop it
+            else:
+                self._last_heard = time.monotonic()
+                try:
+                    reply = decode(frame)
+                except Exception as exc:
+                    raise BridgeError(f"unreadable reply from {self.address}: {exc}") from exc
+                if not isinstance(reply, dict):
+                    raise BridgeError(f"reply from {self.address} is not a map: {reply!r:.200}")
+                reply_id = reply.get("id")
+                if reply_id == request_id and "ok" not in reply:
+                    self._show_output(reply, op)  # an output message: the reply is still to come
+                elif reply_id == request_id or reply_id is None:
+                    # a nil id answers a request the server could not read; on this socket that is ours
+                    return reply
+                # anything else answers an abandoned or fire-and-forget request: dropped
+            # also between output messages, which can come as often as the receive times out
+            self._check_alive(sent, op, epoch)
+            if patience is not None and time.monotonic() - sent > patience:
+                return None
 
     def _check_alive(self, sent: float, op: str, epoch: int) -> None:
         if self._closed:

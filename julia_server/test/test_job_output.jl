@@ -1,7 +1,8 @@
 # A job's output (executor/job_output.jl): what user code prints, Julia's and C's, and logs is
 # caught for the job's `done`, and the executor's own streams are back afterwards.
 
-using AwkwardBridge: OutputFiles, capture_output, take_output, output_path, output_text, OUTPUT_CAP
+using AwkwardBridge: OutputFiles, capture_output, take_output, output_path, output_text, read_log_records,
+                     LOG_RECORDS_CAP, OUTPUT_CAP
 import Logging
 
 mktempdir() do dir
@@ -65,26 +66,54 @@ mktempdir() do dir
     symlink(joinpath(dir, "elsewhere"), output_path(dir, getpid(), "stderr"))
     @test take_output(dir, getpid()) === nothing   # returns at once: a FIFO opened to read would block
     @test !ispath(output_path(dir, getpid(), "stdout")) && !islink(output_path(dir, getpid(), "stderr"))
-    close(files.stdout); close(files.stderr)
+    close(files.stdout); close(files.stderr); close(files.logs)
 end
 
-# A streamed job (`stream_output`): its stdout and stderr stay in the files for the server, and
-# only its logs come back; the next job starts from empty files all the same.
+# A streamed job (`stream_output`): its stdout, stderr and log records stay in the files for the
+# server, and nothing comes back; the next job starts from empty files all the same.
 mktempdir() do dir
     files = OutputFiles(dir)
     out = capture_output(files; streamed = true) do
         println("for the server")
         print(stderr, "also")
-        @info "a record"
+        @info "a record" n = 1
+        Threads.@threads for i in 1:50
+            @warn "from a thread"
+        end
     end
-    @test collect(keys(out)) == ["logs"]
+    @test isempty(out)
     @test read(output_path(dir, getpid(), "stdout"), String) == "for the server\n"
     @test read(output_path(dir, getpid(), "stderr"), String) == "also"
+    records, upto = open(io -> read_log_records(io, filesize(io)), output_path(dir, getpid(), "logs"))
+    @test upto == filesize(output_path(dir, getpid(), "logs"))
+    @test [r["message"] for r in records] == ["a record\n  n = 1"; fill("from a thread", 50)]
+    # the server empties the files (`read_output!`): writers go on from the new end, no hole
+    foreach(io -> truncate(io, 0), (files.stdout, files.stderr, files.logs))
     @test capture_output(() -> print("next"), files) == Dict{String,Any}("stdout" => "next")
-    # what a crash leaves after part was streamed: only the rest
-    capture_output(() -> print("streamed, then the rest"), files; streamed = true)
-    @test take_output(dir, getpid(), (10, 0)) == Dict{String,Any}("stdout" => "then the rest")
-    close(files.stdout); close(files.stderr)
+    # more records than the cap: the rest are counted, in a last record
+    truncate(files.logs, 0)
+    capture_output(() -> foreach(i -> @info("r"), 1:LOG_RECORDS_CAP + 5), files; streamed = true)
+    records, _ = open(io -> read_log_records(io, filesize(io)), output_path(dir, getpid(), "logs"))
+    @test length(records) == LOG_RECORDS_CAP && records[end]["message"] == "6 more log records of this call were dropped"
+    close(files.stdout); close(files.stderr); close(files.logs)
+end
+
+# A log file as user code may write it: a frame not yet whole waits, one that is not a map is
+# skipped, and one too long for the logger, or too many records, ends the reading for good.
+let frame(bytes) = vcat(reinterpret(UInt8, [htol(UInt32(length(bytes)))]), bytes)
+    record = AwkwardBridge.Wire.pack(Dict{String,Any}("level" => 0, "message" => "m"))
+    whole = vcat(frame(record), frame(AwkwardBridge.Wire.pack(Any[1, 2])), frame(record))
+    records, upto = read_log_records(IOBuffer(whole), length(whole))
+    @test length(records) == 2 && upto == length(whole)
+    cut = whole[1:end - 2]
+    records, upto = read_log_records(IOBuffer(cut), length(cut))
+    @test length(records) == 1 && upto == length(whole) - length(frame(record))
+    forged = vcat(frame(record), reinterpret(UInt8, [htol(typemax(UInt32))]), zeros(UInt8, 8), frame(record))
+    records, upto = read_log_records(IOBuffer(forged), length(forged))
+    @test upto == typemax(Int) && records[1]["message"] == "m" && occursin("dropped", records[2]["message"])
+    @test read_log_records(IOBuffer(forged), length(forged); from = upto) == (Any[], typemax(Int))
+    records, upto = read_log_records(IOBuffer(whole), length(whole); most = 1)
+    @test length(records) == 2 && upto == typemax(Int) && occursin("dropped", records[2]["message"])
 end
 
 # Reading output while the job still writes: a character whose bytes have not all come waits

@@ -1,6 +1,6 @@
-# What a job's user code prints and logs goes back to its client with the job's `done`
-# (docs/protocol.md, "Output"), so that in a notebook it appears in the cell that made the call,
-# and in a farm each client sees its own. The executor's stdout and stderr point, during a job
+# What a job's user code prints and logs goes back to its client with the job's `done`, or, for
+# a streamed job, from the server as it comes (docs/protocol.md, "Output"), so that in a
+# notebook it appears in the cell that made the call, and in a farm each client sees its own. The executor's stdout and stderr point, during a job
 # only, at files of its own in the server's private executor directory: a pipe would need a
 # reader running beside user code, and C code that filled it would block. Output of a job that
 # crashes the executor stays in its files, where the server reads it with the crash report.
@@ -14,23 +14,41 @@ const OUTPUT_CAP = 1 << 20
 """Log records a job sends back; later ones are counted, not sent."""
 const LOG_CAP = 1000
 
+"""Bytes of one log record in a streamed job's log file; a longer frame is not the executor's."""
+const LOG_RECORD_MAX_BYTES = 256 * 1024
+
 """
     OutputFiles(dir)
 
-The files `dir/{pid}.stdout` and `dir/{pid}.stderr` that this executor's jobs write to, and the
+The files `dir/{pid}.stdout` and `dir/{pid}.stderr` that this executor's jobs write to, the
+file `dir/{pid}.logs` a streamed job writes its log records to (`write_log_record`), and the
 display over the first that `display(x)` uses during a job (Julia's own is over the stdout it
 had at start-up).
 """
 struct OutputFiles
     stdout::IOStream
     stderr::IOStream
+    logs::IOStream
     display::TextDisplay
 end
 
 function OutputFiles(dir::AbstractString)
-    stdout = buffered_as_a_terminal(open(output_path(dir, getpid(), "stdout"), "w+"), IOS_LINE_BUFFERED)
-    stderr = buffered_as_a_terminal(open(output_path(dir, getpid(), "stderr"), "w+"), IOS_UNBUFFERED)
-    return OutputFiles(stdout, stderr, TextDisplay(stdout))
+    stdout = buffered_as_a_terminal(open_for_output(output_path(dir, getpid(), "stdout")), IOS_LINE_BUFFERED)
+    stderr = buffered_as_a_terminal(open_for_output(output_path(dir, getpid(), "stderr")), IOS_UNBUFFERED)
+    logs = open_for_output(output_path(dir, getpid(), "logs"))
+    return OutputFiles(stdout, stderr, logs, TextDisplay(stdout))
+end
+
+# Opened to append (`O_APPEND`; Julia's `open(…; append = true)` only seeks to the end once):
+# once the server empties a file (a streamed job's, `read_output!`), every writer, this
+# process's streams, C code and child processes alike, goes on from its new end, not from where
+# it was, which would leave a hole the server would read as output.
+function open_for_output(path::AbstractString)
+    flags = Base.Filesystem.JL_O_RDWR | Base.Filesystem.JL_O_CREAT | Base.Filesystem.JL_O_TRUNC |
+            Base.Filesystem.JL_O_APPEND | O_CLOEXEC
+    fd = ccall(:open, Cint, (Cstring, Cint, Base.Cmode_t), path, flags, 0o600)
+    fd < 0 && throw(SystemError("open $path", Libc.errno()))
+    return fdio(path, fd, true)
 end
 
 # `Base` has no setting for an `IOStream`'s buffering; `ios_bufmode` is the exported C call that
@@ -44,28 +62,103 @@ function buffered_as_a_terminal(io::IOStream, mode::Cint)
     return io
 end
 
+"""The files an executor's jobs write their output to: `output_path(dir, pid, stream)`."""
+const OUTPUT_STREAMS = ("stdout", "stderr", "logs")
+
 """
     output_path(dir, pid, stream) -> String
 
-Where executor `pid` writes a job's `stream` (`"stdout"`, `"stderr"`), in the executor directory
+Where executor `pid` writes a job's `stream` (one of `OUTPUT_STREAMS`), in the executor directory
 `dir`.
 """
 output_path(dir::AbstractString, pid::Integer, stream::AbstractString) = joinpath(dir, "$pid.$stream")
 
 """
-    JobLogger()
+    JobLogger(file = nothing)
 
 The logger of a running job: it keeps each record (`@info`, `@warn`, …) for the job's `done`,
-from any of the job's threads, honouring `maxlog`.
+or, given the `file` of a streamed job, writes it there for the server at once; from any of the
+job's threads, honouring `maxlog`.
 """
 struct JobLogger <: Logging.AbstractLogger
     lock::ReentrantLock                # `@info` in `Threads.@threads` logs from several threads
     records::Vector{Any}
+    file::Union{Nothing,IOStream}
+    kept::Base.RefValue{Int}
     dropped::Base.RefValue{Int}
     counts::Dict{Any,Int}              # records per message id, for `maxlog`
 end
 
-JobLogger() = JobLogger(ReentrantLock(), Any[], Ref(0), Dict{Any,Int}())
+JobLogger(file::Union{Nothing,IOStream} = nothing) = JobLogger(ReentrantLock(), Any[], file, Ref(0), Ref(0), Dict{Any,Int}())
+
+function keep!(logger::JobLogger, record::Dict{String,Any})
+    logger.file === nothing ? push!(logger.records, record) : write_log_record(logger.file, record)
+    return nothing
+end
+
+"""
+    write_log_record(io, record)
+
+Append `record` to a streamed job's log file as a frame: its length (4 bytes, little-endian),
+then the record in msgpack; flushed, so that the server reads whole frames as they come.
+"""
+function write_log_record(io::IOStream, record::Dict{String,Any})
+    bytes = pack(record)
+    write(io, htol(UInt32(length(bytes))))
+    write(io, bytes)
+    flush(io)
+    return nothing
+end
+
+"""Bytes of a streamed job's log file read, and the most records taken from it: beyond either,
+what the file holds was not written by the executor's `JobLogger` alone."""
+const LOG_FILE_CAP = 16 * 1024 * 1024
+const LOG_RECORDS_CAP = LOG_CAP + 1            # the executor's own, and the count of those dropped
+
+"""Where reading a log file stops for good (`read_log_records`)."""
+const LOG_END = typemax(Int)
+
+"""
+    read_log_records(io, n; from = 0, most = LOG_RECORDS_CAP) -> (records, upto)
+
+The log records framed by `write_log_record` in `io` from byte `from` to `n` (the file's size),
+at most `most` of them, and the byte after the last whole frame read. User code can write that
+file too: a frame longer than `LOG_RECORD_MAX_BYTES`, a file past `LOG_FILE_CAP` bytes or more
+than `most` records end the reading for good (`upto` is then `LOG_END`, and a last record says
+that the rest was dropped), and a frame that is not a map is skipped.
+"""
+function read_log_records(io::IO, n::Integer; from::Integer = 0, most::Integer = LOG_RECORDS_CAP)
+    records, upto = Any[], Int(from)
+    while n - upto >= 4
+        if length(records) >= most || upto >= LOG_FILE_CAP
+            push!(records, dropped_record("the rest of this call's log records were dropped: more than " *
+                                          "$LOG_RECORDS_CAP records or $(format_bytes(LOG_FILE_CAP))"))
+            return records, LOG_END
+        end
+        seek(io, upto)
+        len = Int(ltoh(read(io, UInt32)))
+        if len > LOG_RECORD_MAX_BYTES
+            push!(records, dropped_record("the rest of this call's log records were dropped: its log file was written to " *
+                                          "by something other than the logger"))
+            return records, LOG_END
+        end
+        n - upto - 4 >= len || break                      # the rest of the frame is yet to come
+        bytes = read(io, len)
+        length(bytes) == len || break
+        upto += 4 + len
+        record = try
+            unpack(bytes; max_values = 1024, max_containers = 64)
+        catch e
+            e isa ProtocolError || rethrow()
+            nothing
+        end
+        record isa Dict{String,Any} && push!(records, record)
+    end
+    return records, upto
+end
+
+dropped_record(message::String) = Dict{String,Any}("level" => Int(Logging.Warn.level), "message" => message,
+                                                   "module" => "AwkwardBridge", "file" => "", "line" => 0)
 
 """Characters of one log record's text a job sends back."""
 const LOG_MESSAGE_CAP = 16 * 1024
@@ -93,7 +186,9 @@ function Logging.handle_message(logger::JobLogger, level, message, _module, grou
             seen >= maxlog && return
             logger.counts[id] = seen + 1
         end
-        length(logger.records) < LOG_CAP ? push!(logger.records, record) : (logger.dropped[] += 1)
+        logger.kept[] < LOG_CAP || return (logger.dropped[] += 1)
+        logger.kept[] += 1
+        keep!(logger, record)
     end
     return nothing
 end
@@ -106,19 +201,16 @@ return what it printed and logged as the `done` fields `stdout`, `stderr` and `l
 is some). The streams and the logger are the executor's own again afterwards, whatever `f`
 does, and the files are emptied, so that a crash before the next job shows nothing of this one.
 
-A `streamed` job's stdout and stderr are the server's to read (it sends them to the client as
-they come, `stream_output` in docs/protocol.md): they stay in the files, flushed, and only
-`logs` is returned.
+A `streamed` job's stdout, stderr and log records are the server's to read (it sends them to
+the client as they come, `stream_output` in docs/protocol.md): they stay in the files, flushed,
+nothing is returned, and the server empties the files.
 """
 function capture_output(f, files::OutputFiles; streamed::Bool = false)
-    logger = JobLogger()
+    logger = JobLogger(streamed ? files.logs : nothing)
     old_stdout, old_stderr, old_logger = stdout, stderr, Logging.global_logger()
     # an interrupt must not land between a redirect and the `try` that undoes it
     disable_sigint() do
         Libc.flush_cstdio()
-        # what a streamed job before left, or a process it started wrote since, is not this job's
-        clear!(files.stdout)
-        clear!(files.stderr)
         redirect_stdout(files.stdout)
         redirect_stderr(files.stderr)
         Logging.global_logger(logger)
@@ -145,9 +237,7 @@ function capture_output(f, files::OutputFiles; streamed::Bool = false)
         text = written(io)
         isempty(text) || (captured[name] = text)
     end
-    logger.dropped[] > 0 && push!(logger.records, Dict{String,Any}(
-        "level" => Int(Logging.Warn.level), "message" => "$(logger.dropped[]) more log records of this call were dropped",
-        "module" => "AwkwardBridge", "file" => "", "line" => 0))
+    logger.dropped[] > 0 && keep!(logger, dropped_record("$(logger.dropped[]) more log records of this call were dropped"))
     isempty(logger.records) || (captured["logs"] = logger.records)
     return captured
 end
@@ -158,13 +248,9 @@ function written(io::IOStream)
     flush(io)
     n = stat(RawFD(fd(io))).size
     text = n == 0 ? "" : first(output_text(io, n))
-    clear!(io)
-    return text
-end
-
-function clear!(io::IOStream)
     truncate(io, 0)
     seekstart(io)
+    return text
 end
 
 """
@@ -201,33 +287,44 @@ function complete_prefix_length(bytes::Vector{UInt8})
 end
 
 """
-    take_output(dir, pid, from = (0, 0)) -> Union{Nothing,Dict{String,Any}}
+    take_output(dir, pid) -> Union{Nothing,Dict{String,Any}}
 
 What the unfinished job of the exited executor `pid` printed before it died (Julia's crash
 report included), from its output files in `dir`, as the `output` of a reply; the files are
-removed. `from` are the bytes of stdout and stderr the client already has (streamed). Only
-regular files are read (`open_regular_file`): the executor ran user code, which could have
-put something else there.
+removed. Only regular files are read (`open_regular_file`): the executor ran user code, which
+could have put something else there. The server reads the files it holds open instead, when
+it has them (server/supervisor.jl `output_of_exited`).
 """
-function take_output(dir::AbstractString, pid::Integer, from::NTuple{2,Int} = (0, 0))
+function take_output(dir::AbstractString, pid::Integer)
     output = Dict{String,Any}()
-    for (stream, start) in zip(("stdout", "stderr"), from)
-        path = output_path(dir, pid, stream)
+    for stream in ("stdout", "stderr")
         text = try
-            io = open_regular_file(path)
-            io === nothing ? "" : try first(output_text(io, filesize(io); from = start)) finally close(io) end
+            io = open_regular_file(output_path(dir, pid, stream))
+            io === nothing ? "" : try first(output_text(io, filesize(io))) finally close(io) end
         catch e
             e isa InterruptException && rethrow()
             ""
         end
+        isempty(text) || (output[stream] = text)
+    end
+    remove_output_files(dir, pid)
+    return isempty(output) ? nothing : output
+end
+
+"""
+    remove_output_files(dir, pid)
+
+Remove the output files of the exited executor `pid`, and whatever user code put in their place.
+"""
+function remove_output_files(dir::AbstractString, pid::Integer)
+    for stream in OUTPUT_STREAMS
+        path = output_path(dir, pid, stream)
         try
             (islink(path) || (ispath(path) && !isdir(path))) && rm(path)   # a FIFO put there too
         catch e
             e isa InterruptException && rethrow()
         end
-        isempty(text) || (output[stream] = text)
     end
-    return isempty(output) ? nothing : output
 end
 
 """

@@ -7,18 +7,49 @@
 """Seconds between two looks at a streamed job's output files."""
 const OUTPUT_PERIOD = 0.1
 
+"""Output messages a job sends at each pace: after each such run the wait between two doubles,
+and after `OUTPUT_MESSAGES_CAP` the rest comes with the reply. A client that does not read (its
+stdout blocked) would otherwise see ZeroMQ drop its reply with the messages past its queue's
+1000 (the high-water mark): a job that prints all the time sends 100 messages at 0.1 s, then 100
+at 0.2 s, …, 900 in about 14 hours."""
+const OUTPUT_MESSAGES_PER_PACE = 100
+const OUTPUT_MESSAGES_CAP = 900
+
 """
     StreamedOutput()
 
-A streamed job's output so far: the bytes of its executor's stdout and stderr files that the
-client has been sent, and the timer that looks for more while the job runs.
+A streamed job's output so far: the bytes of its executor's stdout, stderr and log files that
+the client has been sent, the log records among them, and the timer that looks for more while
+the job runs.
 """
 mutable struct StreamedOutput
-    sent::NTuple{2,Int}
+    sent::NTuple{3,Int}
+    records::Int
+    messages::Int
+    last_message::UInt64
     timer::Union{Nothing,Timer}
 end
 
-StreamedOutput() = StreamedOutput((0, 0), nothing)
+StreamedOutput() = StreamedOutput((0, 0, 0), 0, 0, 0, nothing)
+
+"""
+    may_send(streamed, now) -> Bool
+
+Whether an output message may go at time `now` (`time_ns`), at the pace `OUTPUT_MESSAGES_PER_PACE`
+sets.
+"""
+function may_send(streamed::StreamedOutput, now::UInt64)
+    streamed.messages < OUTPUT_MESSAGES_CAP || return false
+    pace = OUTPUT_PERIOD * 2.0^(streamed.messages ÷ OUTPUT_MESSAGES_PER_PACE)
+    # a tick may come a little early: a tenth of the period is slack
+    return now - streamed.last_message >= (pace - OUTPUT_PERIOD / 10) * 1e9
+end
+
+function message_sent!(streamed::StreamedOutput, now::UInt64)
+    streamed.messages += 1
+    streamed.last_message = now
+    return nothing
+end
 
 """
     start_looking!(streamed, events, number)
@@ -35,14 +66,14 @@ stop_looking!(streamed::StreamedOutput) = streamed.timer === nothing || close(st
 """
     open_output_files(dir, pid) -> Vector{IOStream}
 
-The stdout and stderr files of executor `pid` (in the executor directory `dir`), which it made
-before it said `ready`, before any client's code ran; none when they are not both regular files.
-Held open, they stay the executor's files even if user code later renames or replaces them,
-and a job's output costs no `open` per call.
+The stdout, stderr and log files of executor `pid` (in the executor directory `dir`), which it
+made before it said `ready`, before any client's code ran; none when they are not all regular
+files. Held open, they stay the executor's files even if user code later renames or replaces
+them, and a job's output costs no `open` per call.
 """
 function open_output_files(dir::AbstractString, pid::Integer)
     files = IOStream[]
-    for stream in ("stdout", "stderr")
+    for stream in OUTPUT_STREAMS
         io = open_regular_file(output_path(dir, pid, stream); write = true)
         io === nothing && (foreach(close, files); return IOStream[])
         push!(files, io)
@@ -51,20 +82,40 @@ function open_output_files(dir::AbstractString, pid::Integer)
 end
 
 """
+    empty_output_files!(files)
+
+Empty an executor's output files before a streamed job's `run`: what a process an earlier job
+started wrote since is not this job's, and the job's offsets start at 0.
+"""
+function empty_output_files!(files::Vector{IOStream})
+    for io in files
+        try
+            truncate(io, 0)
+        catch e
+            e isa InterruptException && rethrow()
+        end
+    end
+end
+
+"""
     read_output!(streamed, files; whole) -> Dict{String,Any}
 
-What the job wrote to its executor's stdout and stderr `files` beyond what was sent, as `output`
-fields; the `whole` rest, once the job is done, after which the files are emptied, so that
-nothing of the job is read again as the next one's. A file that cannot be read shows nothing
-more.
+What the job wrote to its executor's output `files` beyond what was sent, as `output` fields:
+`stdout`, `stderr` and `logs`; the `whole` rest, once the job is done, after which the files
+are emptied, so that nothing of the job is read again as the next one's. A file that cannot be
+read shows nothing more.
 """
 function read_output!(streamed::StreamedOutput, files::Vector{IOStream}; whole::Bool)
     output = Dict{String,Any}()
     sent = collect(streamed.sent)
-    for (i, (stream, io)) in enumerate(zip(("stdout", "stderr"), files))
+    for (i, (stream, io)) in enumerate(zip(OUTPUT_STREAMS, files))
         try
             n = filesize(io)
-            if n > sent[i] || whole && n > OUTPUT_CAP
+            if stream == "logs"
+                records, sent[i] = read_log_records(io, n; from = sent[i], most = LOG_RECORDS_CAP - streamed.records)
+                streamed.records += length(records)
+                isempty(records) || (output[stream] = records)
+            elseif n > sent[i]
                 text, sent[i] = output_text(io, n; from = sent[i], whole = whole)
                 isempty(text) || (output[stream] = text)
             end
@@ -73,6 +124,6 @@ function read_output!(streamed::StreamedOutput, files::Vector{IOStream}; whole::
             e isa InterruptException && rethrow()
         end
     end
-    streamed.sent = (sent[1], sent[2])
+    streamed.sent = Tuple(sent)
     return output
 end

@@ -68,7 +68,10 @@ function dispatch!(server::Server, client::Client)
         ex.job = job
         # without its output files the server cannot stream: the executor sends the output
         isempty(ex.output) && (job.streamed = nothing)
-        job.streamed === nothing || (job.run["stream_output"] = true)
+        if job.streamed !== nothing
+            job.run["stream_output"] = true
+            empty_output_files!(ex.output)
+        end
         offer_block!(server.state, job, running_bytes(server, client))
         send_to_executor(server, ex, job.run)
         job.streamed === nothing || start_looking!(job.streamed, server.events, job.number)
@@ -392,7 +395,7 @@ function job_done!(server::Server, ex::Executor, message::Dict{String,Any}, fram
     ex.job = nothing
     output = get(message, "output", nothing)
     output isa Dict{String,Any} || (output = nothing)
-    if job.streamed !== nothing   # the executor left its stdout and stderr to the server
+    if job.streamed !== nothing   # the executor left its output to the server
         rest = read_output!(job.streamed, ex.output; whole = true)
         isempty(rest) || (output = output === nothing ? rest : merge!(output, rest))
     end
@@ -497,8 +500,12 @@ function stream_output!(server::Server, number::Int)
     (job === nothing || job.streamed === nothing) && return nothing
     ex = get(server.executors, job.client.id, nothing)
     (ex === nothing || ex.job !== job) && return nothing
+    now = time_ns()
+    may_send(job.streamed, now) || return nothing
     output = read_output!(job.streamed, ex.output; whole = false)
-    isempty(output) || send_to_client(server, job.routing, encode_output(job.request.id, output))
+    isempty(output) && return nothing
+    send_to_client(server, job.routing, encode_output(job.request.id, output))
+    message_sent!(job.streamed, now)
     return nothing
 end
 
@@ -668,10 +675,8 @@ function executor_exited!(server::Server, ex::Executor)
     if !server.proven && !server.stopping
         begin_shutdown!(server, "the first executor did not start (see its error above)"; asked = false)
     end
-    foreach(close, ex.output)
     job = ex.job
-    # the client of a streamed job has had part of its output already
-    output = take_output(server.executor_dir, pid(ex), job === nothing || job.streamed === nothing ? (0, 0) : job.streamed.sent)
+    output = output_of_exited(server, ex)
     if job !== nothing
         ex.job = nothing
         release_results!(server.state, job.client, job.leases)
@@ -692,6 +697,20 @@ function executor_exited!(server::Server, ex::Executor)
         "the executor started for this client ended before it was ready: $cause (the server log has its output)")
     dispatch!(server, client)
     return nothing
+end
+
+# What the exited executor's last job wrote (after what a streamed job's client was sent), from
+# the files the server holds (the executor's own, whatever user code did to their paths), else
+# by path; the files are removed.
+function output_of_exited(server::Server, ex::Executor)
+    isempty(ex.output) && return take_output(server.executor_dir, pid(ex))
+    job = ex.job
+    streamed = job === nothing || job.streamed === nothing ? StreamedOutput() : job.streamed
+    output = read_output!(streamed, ex.output; whole = true)
+    foreach(close, ex.output)
+    empty!(ex.output)
+    remove_output_files(server.executor_dir, pid(ex))
+    return isempty(output) ? nothing : output
 end
 
 """
