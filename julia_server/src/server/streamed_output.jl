@@ -90,7 +90,7 @@ started wrote since is not this job's, and the job's offsets start at 0.
 function empty_output_files!(files::Vector{IOStream})
     for io in files
         try
-            truncate(io, 0)
+            filesize(io) > 0 && truncate(io, 0)
         catch e
             e isa InterruptException && rethrow()
         end
