@@ -330,6 +330,7 @@ class Connection:
                 frame = channel.socket.recv()
             except zmq.Again:
                 channel.check_handshake(self.address)
+                self._check_alive(sent, op, epoch)
             else:
                 self._last_heard = time.monotonic()
                 try:
@@ -345,12 +346,13 @@ class Connection:
                     # a nil id answers a request the server could not read; on this socket that is ours
                     return reply
                 # anything else answers an abandoned or fire-and-forget request: dropped
-            # also between output messages, which can come as often as the receive times out
-            self._check_alive(sent, op, epoch)
+                # Between output messages, which can come as often as the receive times out; not
+                # whether the server lives: its reply may be waiting here after it exited.
+                self._check_open(op, epoch)
             if patience is not None and time.monotonic() - sent > patience:
                 return None
 
-    def _check_alive(self, sent: float, op: str, epoch: int) -> None:
+    def _check_open(self, op: str, epoch: int) -> None:
         if self._closed:
             raise BridgeError(f"the connection to {self.address} was closed while {op!r} was waiting")
         if self.epoch != epoch:
@@ -358,6 +360,9 @@ class Connection:
                 f"the server at {self.address} restarted while {op!r} was waiting; "
                 "its result is lost (this client has registered again)"
             )
+
+    def _check_alive(self, sent: float, op: str, epoch: int) -> None:
+        self._check_open(op, epoch)
         if self._server_alive is not None and not self._server_alive():
             raise ServerDied(f"the Julia server at {self.address} exited while {op!r} was waiting")
         silence = time.monotonic() - max(self._last_heard, sent)

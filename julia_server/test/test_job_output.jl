@@ -114,6 +114,27 @@ let frame(bytes) = vcat(reinterpret(UInt8, [htol(UInt32(length(bytes)))]), bytes
     @test read_log_records(IOBuffer(forged), length(forged); from = upto) == (Any[], typemax(Int))
     records, upto = read_log_records(IOBuffer(whole), length(whole); most = 1)
     @test length(records) == 2 && upto == typemax(Int) && occursin("dropped", records[2]["message"])
+    # frames that are not maps count too: many tiny ones end the reading at once
+    tiny = reduce(vcat, fill(frame(AwkwardBridge.Wire.pack(nothing)), 100_000))
+    records, upto = read_log_records(IOBuffer(tiny), length(tiny))
+    @test upto == typemax(Int) && length(records) == 1 && occursin("more than $LOG_RECORDS_CAP", records[1]["message"])
+end
+
+# A record's module and file are cut like its message: any record fits a log frame.
+mktempdir() do dir
+    files = OutputFiles(dir)
+    out = capture_output(() -> @info("x", _file = "f"^100_000, _module = "m"^100_000), files)
+    @test length(out["logs"][1]["file"]) == 1024 && length(out["logs"][1]["module"]) == 1024
+    close(files.stdout); close(files.stderr); close(files.logs)
+end
+
+# A log file that cannot be written to costs the job's records, not the executor.
+mktempdir() do dir
+    files = OutputFiles(dir)
+    close(files.logs)
+    out = capture_output(() -> foreach(i -> @info("r"), 1:LOG_RECORDS_CAP + 1), files; streamed = true)
+    @test isempty(out)
+    close(files.stdout); close(files.stderr)
 end
 
 # Reading output while the job still writes: a character whose bytes have not all come waits

@@ -1,7 +1,7 @@
 # A streamed job's output as the server reads it (server/streamed_output.jl): from the files it
 # holds, each byte and record once, in order, and at a pace that never fills a client's queue.
 
-using AwkwardBridge: OutputFiles, capture_output, output_path, OUTPUT_CAP
+using AwkwardBridge: OutputFiles, capture_output, output_path
 const SP = AwkwardBridge.ServerProcess
 
 mktempdir() do dir
@@ -31,6 +31,16 @@ mktempdir() do dir
     streamed = SP.StreamedOutput()
     capture_output(() -> print("next"), files; streamed = true)
     @test SP.read_output!(streamed, held; whole = true) == Dict{String,Any}("stdout" => "next")
+    # a stream the job empties itself (a shell's `> /dev/stderr`) is read again from its start
+    streamed = SP.StreamedOutput()
+    capture_output(files; streamed = true) do
+        print(stderr, "first, ")
+        part = SP.read_output!(streamed, held; whole = false)
+        truncate(files.stderr, 0)
+        print(stderr, "second")
+    end
+    @test part == Dict{String,Any}("stderr" => "first, ")
+    @test SP.read_output!(streamed, held; whole = true) == Dict{String,Any}("stderr" => "second")
     # a path user code replaces is not what the server reads
     mv(output_path(dir, getpid(), "stdout"), joinpath(dir, "moved"))
     write(output_path(dir, getpid(), "stdout"), "forged")

@@ -25,7 +25,7 @@ include("run_job.jl")
 include("warm_up.jl")
 include("main.jl")
 
-export IDLE_CAP, LOG_RECORDS_CAP, Mappings, OUTPUT_CAP, OUTPUT_STREAMS, OutputFiles, TYPE_PARAMETERS_MAX,
+export IDLE_CAP, LOG_END, LOG_RECORDS_CAP, Mappings, OUTPUT_CAP, OUTPUT_STREAMS, OutputFiles, TYPE_PARAMETERS_MAX,
        acquire!, buffers, cached_bytes, capture_output, describe, executor_main, forget!, nested,
        open_regular_file, output_path, output_text, read_log_records, release!, relend!, remove_output_files,
        shared_array, shared_lists, shared_records, growing_array, growing_lists, growing_records,

@@ -1,12 +1,12 @@
 # What a job's user code prints and logs goes back to its client with the job's `done`, or, for
 # a streamed job, from the server as it comes (docs/protocol.md, "Output"), so that in a
-# notebook it appears in the cell that made the call, and in a farm each client sees its own. The executor's stdout and stderr point, during a job
-# only, at files of its own in the server's private executor directory: a pipe would need a
-# reader running beside user code, and C code that filled it would block. Output of a job that
-# crashes the executor stays in its files, where the server reads it with the crash report.
-# Julia buffers an `IOStream` by blocks, so what a crashing job printed would die in the
-# process's buffer: these files are buffered as C buffers a terminal, stdout by lines and stderr
-# not at all (`buffered_as_a_terminal`).
+# notebook it appears in the cell that made the call, and in a farm each client sees its own.
+# The executor's stdout and stderr point, during a job only, at files of its own in the server's
+# private executor directory: a pipe would need a reader running beside user code, and C code
+# that filled it would block. Output of a job that crashes the executor stays in its files,
+# where the server reads it with the crash report. Julia buffers an `IOStream` by blocks, so
+# what a crashing job printed would die in the process's buffer: these files are buffered as C
+# buffers a terminal, stdout by lines and stderr not at all (`buffered_as_a_terminal`).
 
 """Bytes of each stream a job sends back; beyond, the output is cut, saying so."""
 const OUTPUT_CAP = 1 << 20
@@ -39,10 +39,15 @@ function OutputFiles(dir::AbstractString)
     return OutputFiles(stdout, stderr, logs, TextDisplay(stdout))
 end
 
-# Opened to append (`O_APPEND`; Julia's `open(…; append = true)` only seeks to the end once):
-# once the server empties a file (a streamed job's, `read_output!`), every writer, this
-# process's streams, C code and child processes alike, goes on from its new end, not from where
-# it was, which would leave a hole the server would read as output.
+"""
+    open_for_output(path) -> IOStream
+
+`path` made empty and opened to append, for a job's output.
+"""
+# `O_APPEND` (Julia's `open(…; append = true)` only seeks to the end once): once the server
+# empties a file (a streamed job's, `read_output!`), every writer, this process's streams, C
+# code and child processes alike, goes on from its new end, not from where it was, which would
+# leave a hole the server would read as output.
 function open_for_output(path::AbstractString)
     flags = Base.Filesystem.JL_O_RDWR | Base.Filesystem.JL_O_CREAT | Base.Filesystem.JL_O_TRUNC |
             Base.Filesystem.JL_O_APPEND | O_CLOEXEC
@@ -91,6 +96,11 @@ end
 
 JobLogger(file::Union{Nothing,IOStream} = nothing) = JobLogger(ReentrantLock(), Any[], file, Ref(0), Ref(0), Dict{Any,Int}())
 
+"""
+    keep!(logger, record)
+
+Keep `record` for the job's `done`, or write it to the streamed job's log file.
+"""
 function keep!(logger::JobLogger, record::Dict{String,Any})
     logger.file === nothing ? push!(logger.records, record) : write_log_record(logger.file, record)
     return nothing
@@ -100,68 +110,77 @@ end
     write_log_record(io, record)
 
 Append `record` to a streamed job's log file as a frame: its length (4 bytes, little-endian),
-then the record in msgpack; flushed, so that the server reads whole frames as they come.
+then the record in msgpack, in one write, flushed, so that the server reads whole frames as they
+come.
 """
 function write_log_record(io::IOStream, record::Dict{String,Any})
     bytes = pack(record)
-    write(io, htol(UInt32(length(bytes))))
-    write(io, bytes)
+    write(io, vcat(reinterpret(UInt8, [htol(UInt32(length(bytes)))]), bytes))
     flush(io)
     return nothing
 end
 
-"""Bytes of a streamed job's log file read, and the most records taken from it: beyond either,
-what the file holds was not written by the executor's `JobLogger` alone."""
+"""Bytes of a streamed job's log file read: past them, the log file was not written by the
+executor's `JobLogger` alone (at most `LOG_RECORDS_CAP` frames of `LOG_RECORD_MAX_BYTES`)."""
 const LOG_FILE_CAP = 16 * 1024 * 1024
-const LOG_RECORDS_CAP = LOG_CAP + 1            # the executor's own, and the count of those dropped
 
-"""Where reading a log file stops for good (`read_log_records`)."""
+"""Frames of a streamed job's log file read: the logger's `LOG_CAP` records and the one that
+counts those dropped."""
+const LOG_RECORDS_CAP = LOG_CAP + 1
+
+"""Where reading a log file stops for good (`read_log_records`), and the record that says so."""
 const LOG_END = typemax(Int)
+const REST_DROPPED = "the rest of this call's log records were dropped"
 
 """
     read_log_records(io, n; from = 0, most = LOG_RECORDS_CAP) -> (records, upto)
 
 The log records framed by `write_log_record` in `io` from byte `from` to `n` (the file's size),
-at most `most` of them, and the byte after the last whole frame read. User code can write that
-file too: a frame longer than `LOG_RECORD_MAX_BYTES`, a file past `LOG_FILE_CAP` bytes or more
-than `most` records end the reading for good (`upto` is then `LOG_END`, and a last record says
-that the rest was dropped), and a frame that is not a map is skipped.
+from at most `most` frames, and the byte after the last whole frame read. User code can write
+that file too, so the bytes are read at once (never past `LOG_FILE_CAP`) and parsed in memory; a
+frame longer than `LOG_RECORD_MAX_BYTES`, a file past `LOG_FILE_CAP` or more than `most` frames
+end the reading for good (`upto` is then `LOG_END`, and a last record says that the rest was
+dropped), and a frame that is not a map is skipped.
 """
 function read_log_records(io::IO, n::Integer; from::Integer = 0, most::Integer = LOG_RECORDS_CAP)
-    records, upto = Any[], Int(from)
-    while n - upto >= 4
-        if length(records) >= most || upto >= LOG_FILE_CAP
-            push!(records, dropped_record("the rest of this call's log records were dropped: more than " *
-                                          "$LOG_RECORDS_CAP records or $(format_bytes(LOG_FILE_CAP))"))
-            return records, LOG_END
-        end
-        seek(io, upto)
-        len = Int(ltoh(read(io, UInt32)))
-        if len > LOG_RECORD_MAX_BYTES
-            push!(records, dropped_record("the rest of this call's log records were dropped: its log file was written to " *
-                                          "by something other than the logger"))
-            return records, LOG_END
-        end
-        n - upto - 4 >= len || break                      # the rest of the frame is yet to come
-        bytes = read(io, len)
-        length(bytes) == len || break
-        upto += 4 + len
+    records = Any[]
+    n - from >= 4 || return records, Int(from)
+    seek(io, from)
+    bytes = read(io, max(min(n, LOG_FILE_CAP) - from, 0))
+    at, frames = 1, 0
+    while length(bytes) - at + 1 >= 4
+        frames < most || return push!(records, dropped_record("$REST_DROPPED: more than $LOG_RECORDS_CAP")), LOG_END
+        len = Int(bytes[at]) | Int(bytes[at + 1]) << 8 | Int(bytes[at + 2]) << 16 | Int(bytes[at + 3]) << 24
+        len <= LOG_RECORD_MAX_BYTES ||
+            return push!(records, dropped_record("$REST_DROPPED: a frame the logger did not write")), LOG_END
+        length(bytes) - at + 1 - 4 >= len || break     # the rest of the frame is yet to come
+        frame = bytes[at + 4:at + 3 + len]
+        at += 4 + len
+        frames += 1
         record = try
-            unpack(bytes; max_values = 1024, max_containers = 64)
+            unpack(frame; max_values = 1024, max_containers = 64)
         catch e
             e isa ProtocolError || rethrow()
             nothing
         end
         record isa Dict{String,Any} && push!(records, record)
     end
-    return records, upto
+    n > LOG_FILE_CAP && return push!(records, dropped_record("$REST_DROPPED: over $(format_bytes(LOG_FILE_CAP))")), LOG_END
+    return records, from + at - 1
 end
 
+"""
+    dropped_record(message) -> Dict{String,Any}
+
+The bridge's own warning record that log records of the call were dropped (`message` says how
+many, or why).
+"""
 dropped_record(message::String) = Dict{String,Any}("level" => Int(Logging.Warn.level), "message" => message,
                                                    "module" => "AwkwardBridge", "file" => "", "line" => 0)
 
-"""Characters of one log record's text a job sends back."""
+"""Characters of one log record's text a job sends back, and of its module and file."""
 const LOG_MESSAGE_CAP = 16 * 1024
+const LOG_NAME_CAP = 1024
 
 Logging.min_enabled_level(::JobLogger) = Logging.Info
 Logging.shouldlog(::JobLogger, args...) = true
@@ -177,8 +196,10 @@ function Logging.handle_message(logger::JobLogger, level, message, _module, grou
         text *= "\n  $key = $shown"
     end
     length(text) > LOG_MESSAGE_CAP && (text = first(text, LOG_MESSAGE_CAP) * " […]")
+    # `_file` and `_module` can be any value: cut, a record stays well within a log frame
     record = Dict{String,Any}("level" => Int(Logging.LogLevel(level).level), "message" => text,
-                              "module" => string(_module), "file" => string(something(file, "")),
+                              "module" => first(string(_module), LOG_NAME_CAP),
+                              "file" => first(string(something(file, "")), LOG_NAME_CAP),
                               "line" => something(tryparse(Int, string(line)), 0))
     lock(logger.lock) do
         if maxlog isa Integer
@@ -237,7 +258,14 @@ function capture_output(f, files::OutputFiles; streamed::Bool = false)
         text = written(io)
         isempty(text) || (captured[name] = text)
     end
-    logger.dropped[] > 0 && keep!(logger, dropped_record("$(logger.dropped[]) more log records of this call were dropped"))
+    if logger.dropped[] > 0
+        try
+            keep!(logger, dropped_record("$(logger.dropped[]) more log records of this call were dropped"))
+        catch e
+            # a log file that cannot be written to (its disk full) costs this record, not the executor
+            e isa InterruptException && rethrow()
+        end
+    end
     isempty(logger.records) || (captured["logs"] = logger.records)
     return captured
 end

@@ -65,8 +65,9 @@ the executor takes no job, which the interrupt would hit instead; the threads it
 client's handles it holds views of (`handles`), to which a job names a handle by its id alone;
 and whether a `forget` sent on its own awaits the executor's `mapped` (`forget_unanswered`):
 until it has come, the next waits, so that a client's drops cannot pile messages up in the
-server; and its output files, stdout's and stderr's, opened once it is ready (none when they
-could not be), from which the server streams a job's output (`read_output!`).
+server; and its output files (stdout, stderr, log records), opened once it is ready (none when
+they could not be), from which the server streams a job's output and reads a dead executor's
+last output (`read_output!`).
 """
 mutable struct Executor
     token::String

@@ -1,6 +1,6 @@
-# A job whose request asked for `stream_output` has its stdout and stderr sent to the client
-# while it runs, in output messages (docs/protocol.md, "Output"), so that a notebook cell shows
-# a long loop's progress as it prints. The server reads the executor's output files itself: a
+# A job whose request asked for `stream_output` has its stdout, stderr and log records sent to
+# the client while it runs, in output messages (docs/protocol.md, "Output"), so that a notebook
+# cell shows a long loop's progress as it prints. The server reads the executor's output files itself: a
 # reader inside the executor would share the process with user code, and with Julia 1.5's
 # garbage collector it would stall whenever a loop that does not allocate runs.
 
@@ -11,7 +11,7 @@ const OUTPUT_PERIOD = 0.1
 and after `OUTPUT_MESSAGES_CAP` the rest comes with the reply. A client that does not read (its
 stdout blocked) would otherwise see ZeroMQ drop its reply with the messages past its queue's
 1000 (the high-water mark): a job that prints all the time sends 100 messages at 0.1 s, then 100
-at 0.2 s, …, 900 in about 14 hours."""
+at 0.2 s, …, 900 in 85 minutes."""
 const OUTPUT_MESSAGES_PER_PACE = 100
 const OUTPUT_MESSAGES_CAP = 900
 
@@ -45,9 +45,15 @@ function may_send(streamed::StreamedOutput, now::UInt64)
     return now - streamed.last_message >= (pace - OUTPUT_PERIOD / 10) * 1e9
 end
 
+"""
+    message_sent!(streamed, now)
+
+Count an output message sent at `now`; at `OUTPUT_MESSAGES_CAP`, stop looking.
+"""
 function message_sent!(streamed::StreamedOutput, now::UInt64)
     streamed.messages += 1
     streamed.last_message = now
+    streamed.messages < OUTPUT_MESSAGES_CAP || stop_looking!(streamed)
     return nothing
 end
 
@@ -87,13 +93,13 @@ end
 Empty an executor's output files before a streamed job's `run`: what a process an earlier job
 started wrote since is not this job's, and the job's offsets start at 0.
 """
-function empty_output_files!(files::Vector{IOStream})
-    for io in files
-        try
-            filesize(io) > 0 && truncate(io, 0)
-        catch e
-            e isa InterruptException && rethrow()
-        end
+empty_output_files!(files::Vector{IOStream}) = foreach(empty_output_file!, files)
+
+function empty_output_file!(io::IOStream)
+    try
+        filesize(io) > 0 && truncate(io, 0)
+    catch e
+        e isa InterruptException && rethrow()
     end
 end
 
@@ -103,7 +109,8 @@ end
 What the job wrote to its executor's output `files` beyond what was sent, as `output` fields:
 `stdout`, `stderr` and `logs`; the `whole` rest, once the job is done, after which the files
 are emptied, so that nothing of the job is read again as the next one's. A file that cannot be
-read shows nothing more.
+read shows nothing more. A file that has shrunk below what was sent was emptied by the job
+itself (a shell's `echo x > /dev/stderr` in a child process): it is read again from its start.
 """
 function read_output!(streamed::StreamedOutput, files::Vector{IOStream}; whole::Bool)
     output = Dict{String,Any}()
@@ -111,6 +118,7 @@ function read_output!(streamed::StreamedOutput, files::Vector{IOStream}; whole::
     for (i, (stream, io)) in enumerate(zip(OUTPUT_STREAMS, files))
         try
             n = filesize(io)
+            n < sent[i] && sent[i] != LOG_END && (sent[i] = 0)
             if stream == "logs"
                 records, sent[i] = read_log_records(io, n; from = sent[i], most = LOG_RECORDS_CAP - streamed.records)
                 streamed.records += length(records)
@@ -119,9 +127,13 @@ function read_output!(streamed::StreamedOutput, files::Vector{IOStream}; whole::
                 text, sent[i] = output_text(io, n; from = sent[i], whole = whole)
                 isempty(text) || (output[stream] = text)
             end
-            whole && n > 0 && truncate(io, 0)
         catch e
             e isa InterruptException && rethrow()
+            # what user code did to the file; anything else is the server's own bug, which must show
+            e isa Union{SystemError,Base.IOError,EOFError} ||
+                log_event("internal error reading a job's $stream: $(first_line(sprint(showerror, e)))")
+        finally
+            whole && empty_output_file!(io)
         end
     end
     streamed.sent = Tuple(sent)

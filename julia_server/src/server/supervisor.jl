@@ -492,8 +492,8 @@ end
 """
     stream_output!(server, number)
 
-Send the client of job `number` what its code printed since the last look, if anything, while
-its executor still runs it (`stream_output`).
+Send the client of job `number` what its code printed and logged since the last message, if
+anything, while its executor still runs it (`stream_output`), at the pace `may_send` allows.
 """
 function stream_output!(server::Server, number::Int)
     job = get(server.jobs, number, nothing)
@@ -699,9 +699,13 @@ function executor_exited!(server::Server, ex::Executor)
     return nothing
 end
 
-# What the exited executor's last job wrote (after what a streamed job's client was sent), from
-# the files the server holds (the executor's own, whatever user code did to their paths), else
-# by path; the files are removed.
+"""
+    output_of_exited(server, ex) -> Union{Nothing,Dict{String,Any}}
+
+What the exited executor's last job wrote (after what a streamed job's client was sent), from
+the files the server holds (the executor's own, whatever user code did to their paths), else
+by path (`take_output`); the files are removed.
+"""
 function output_of_exited(server::Server, ex::Executor)
     isempty(ex.output) && return take_output(server.executor_dir, pid(ex))
     job = ex.job
