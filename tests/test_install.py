@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -19,9 +20,17 @@ def test_the_built_wheel_installs_and_runs_the_demo_elsewhere(tmp_path):
     source = tmp_path / "source"
     shutil.copytree(REPO, source, ignore=IGNORED)
     dist = tmp_path / "dist"
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(dist), str(source)],
-                   check=True, timeout=600)
+    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(dist), str(source)],
+                           capture_output=True, text=True, timeout=600)
+    assert built.returncode == 0, built.stderr
+    # a Julia folder missing from pyproject.toml's packages: setuptools would install it as deprecated data
+    assert "absent from the `packages` configuration" not in built.stdout + built.stderr
     wheel = next(dist.glob("awkward_bridge-*.whl"))
+    julia_files = {path.relative_to(REPO / "julia_server").as_posix() for path in (REPO / "julia_server").rglob("*")
+                   if path.suffix == ".jl" or path.name == "Project.toml"}
+    with zipfile.ZipFile(wheel) as archive:
+        packed = {name[len("bridge/julia_server/"):] for name in archive.namelist() if name.startswith("bridge/julia_server/")}
+    assert julia_files <= packed, f"not in the wheel: {sorted(julia_files - packed)}"
 
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
