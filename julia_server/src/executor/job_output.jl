@@ -253,10 +253,11 @@ function capture_output(f, files::OutputFiles; streamed::Bool = false)
         end
     end
     captured = Dict{String,Any}()
-    for (name, io) in (("stdout", files.stdout), ("stderr", files.stderr))
-        streamed && break
-        text = written(io)
-        isempty(text) || (captured[name] = text)
+    if !streamed
+        for (name, io) in (("stdout", files.stdout), ("stderr", files.stderr))
+            text = written(io)
+            isempty(text) || (captured[name] = text)
+        end
     end
     if logger.dropped[] > 0
         try

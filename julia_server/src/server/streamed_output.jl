@@ -1,8 +1,8 @@
 # A job whose request asked for `stream_output` has its stdout, stderr and log records sent to
 # the client while it runs, in output messages (docs/protocol.md, "Output"), so that a notebook
-# cell shows a long loop's progress as it prints. The server reads the executor's output files itself: a
-# reader inside the executor would share the process with user code, and with Julia 1.5's
-# garbage collector it would stall whenever a loop that does not allocate runs.
+# cell shows a long loop's progress as it prints. The server reads the executor's output files
+# itself: a reader inside the executor would share the process with user code, and with Julia
+# 1.5's garbage collector it would stall whenever a loop that does not allocate runs.
 
 """Seconds between two looks at a streamed job's output files."""
 const OUTPUT_PERIOD = 0.1

@@ -71,10 +71,10 @@ function dispatch!(server::Server, client::Client)
         if job.streamed !== nothing
             job.run["stream_output"] = true
             empty_output_files!(ex.output)
+            start_looking!(job.streamed, server.events, job.number)   # its first look is a period away
         end
         offer_block!(server.state, job, running_bytes(server, client))
         send_to_executor(server, ex, job.run)
-        job.streamed === nothing || start_looking!(job.streamed, server.events, job.number)
         return nothing
     end
     return nothing
